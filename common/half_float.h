@@ -1,0 +1,29 @@
+// Conversions between float32 and the 16-bit float formats (IEEE binary16
+// "f16" and bfloat16 "bf16"), round-to-nearest-even, as torch does.
+//
+// Float32 values beyond the f16 range become +-inf; callers that must report
+// overflow (frame encoding) check IsFinite on the result or use the counting
+// array helpers below. NaN stays NaN.
+#ifndef FNPROBE_COMMON_HALF_FLOAT_H_
+#define FNPROBE_COMMON_HALF_FLOAT_H_
+
+#include <cstddef>
+#include <cstdint>
+
+namespace fnprobe {
+
+uint16_t FloatToHalf(float value);
+float HalfToFloat(uint16_t bits);
+uint16_t FloatToBFloat16(float value);
+float BFloat16ToFloat(uint16_t bits);
+
+// Array forms. The *ToHalf/*ToBFloat16 forms return how many finite inputs
+// became infinite (overflow), so that encoders can report it.
+size_t FloatsToHalf(const float* in, size_t n, uint16_t* out);
+size_t FloatsToBFloat16(const float* in, size_t n, uint16_t* out);
+void HalfsToFloat(const uint16_t* in, size_t n, float* out);
+void BFloat16sToFloat(const uint16_t* in, size_t n, float* out);
+
+}  // namespace fnprobe
+
+#endif  // FNPROBE_COMMON_HALF_FLOAT_H_
