@@ -5,6 +5,8 @@ find_package(absl REQUIRED)
 find_package(nlohmann_json 3 REQUIRED)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(ONIG REQUIRED IMPORTED_TARGET oniguruma)
+# ICU (libicu-dev): Unicode normalization for the tokenizer.
+find_package(ICU COMPONENTS uc REQUIRED)
 
 # libtorch: Debian's libtorch-dev (CPU) or a CUDA build named by
 # -DTorch_DIR=/path/to/libtorch/share/cmake/Torch.

@@ -1,1 +1,128 @@
-// placeholder: being written
+#include "common/half_float.h"
+
+#include <cstring>
+
+namespace fnprobe {
+namespace {
+
+uint32_t FloatBits(float value) {
+  uint32_t bits;
+  std::memcpy(&bits, &value, sizeof(bits));
+  return bits;
+}
+
+float BitsToFloat(uint32_t bits) {
+  float value;
+  std::memcpy(&value, &bits, sizeof(value));
+  return value;
+}
+
+// Shifts `value` right by `shift` (1..31) bits, rounding to nearest, ties to
+// even.
+uint32_t ShiftRightRoundEven(uint32_t value, int shift) {
+  const uint32_t quotient = value >> shift;
+  const uint32_t remainder = value & ((1u << shift) - 1);
+  const uint32_t half = 1u << (shift - 1);
+  if (remainder > half || (remainder == half && (quotient & 1u))) {
+    return quotient + 1;
+  }
+  return quotient;
+}
+
+bool IsFloatFinite(float value) {
+  return (FloatBits(value) & 0x7f800000u) != 0x7f800000u;
+}
+
+}  // namespace
+
+// Integer-only conversion, so the result does not depend on the FPU rounding
+// mode or flush-to-zero settings. Matches torch (c10::Half): NaN becomes the
+// quiet NaN 0x7e00 with the input's sign.
+uint16_t FloatToHalf(float value) {
+  const uint32_t bits = FloatBits(value);
+  const uint16_t sign = static_cast<uint16_t>((bits >> 16) & 0x8000u);
+  const uint32_t exponent = (bits >> 23) & 0xffu;
+  const uint32_t mantissa = bits & 0x7fffffu;
+  if (exponent == 0xff) return sign | (mantissa != 0 ? 0x7e00 : 0x7c00);
+  // 2^16 and above overflows even before rounding.
+  if (exponent >= 127 + 16) return sign | 0x7c00;
+  if (exponent >= 127 - 14) {
+    // Normal half. A rounding carry may propagate into the exponent, up to
+    // infinity (0x7c00), which is the correct result.
+    const uint32_t unrounded = ((exponent - 112) << 10) | (mantissa >> 13);
+    const uint32_t dropped = mantissa & 0x1fffu;
+    uint32_t half_bits = unrounded;
+    if (dropped > 0x1000u || (dropped == 0x1000u && (unrounded & 1u))) {
+      ++half_bits;
+    }
+    return sign | static_cast<uint16_t>(half_bits);
+  }
+  // Subnormal half (or zero): value = significand * 2^(exponent - 150), and
+  // the half's mantissa counts units of 2^-24.
+  const int shift = 126 - static_cast<int>(exponent);
+  if (shift > 24) return sign;  // Below half the smallest subnormal.
+  const uint32_t significand = mantissa | 0x800000u;
+  // A carry to 0x400 yields the smallest normal half, as it should.
+  return sign | static_cast<uint16_t>(ShiftRightRoundEven(significand, shift));
+}
+
+float HalfToFloat(uint16_t bits) {
+  const uint32_t sign = static_cast<uint32_t>(bits & 0x8000u) << 16;
+  const uint32_t exponent = (bits >> 10) & 0x1fu;
+  uint32_t mantissa = bits & 0x3ffu;
+  if (exponent == 0x1f) {
+    return BitsToFloat(sign | 0x7f800000u | (mantissa << 13));
+  }
+  if (exponent != 0) {
+    return BitsToFloat(sign | ((exponent + 112) << 23) | (mantissa << 13));
+  }
+  if (mantissa == 0) return BitsToFloat(sign);
+  // Subnormal half: normalize into a float32 normal.
+  uint32_t float_exponent = 113;
+  while ((mantissa & 0x400u) == 0) {
+    mantissa <<= 1;
+    --float_exponent;
+  }
+  return BitsToFloat(sign | (float_exponent << 23) |
+                     ((mantissa & 0x3ffu) << 13));
+}
+
+// As torch's c10::BFloat16 round_to_nearest_even: every NaN becomes 0x7fc0.
+uint16_t FloatToBFloat16(float value) {
+  const uint32_t bits = FloatBits(value);
+  if ((bits & 0x7fffffffu) > 0x7f800000u) return 0x7fc0;
+  const uint32_t rounding_bias = ((bits >> 16) & 1u) + 0x7fffu;
+  return static_cast<uint16_t>((bits + rounding_bias) >> 16);
+}
+
+float BFloat16ToFloat(uint16_t bits) {
+  return BitsToFloat(static_cast<uint32_t>(bits) << 16);
+}
+
+size_t FloatsToHalf(const float* in, size_t n, uint16_t* out) {
+  size_t overflows = 0;
+  for (size_t i = 0; i < n; ++i) {
+    out[i] = FloatToHalf(in[i]);
+    if ((out[i] & 0x7fffu) == 0x7c00u && IsFloatFinite(in[i])) ++overflows;
+  }
+  return overflows;
+}
+
+size_t FloatsToBFloat16(const float* in, size_t n, uint16_t* out) {
+  size_t overflows = 0;
+  for (size_t i = 0; i < n; ++i) {
+    out[i] = FloatToBFloat16(in[i]);
+    if ((out[i] & 0x7fffu) == 0x7f80u && IsFloatFinite(in[i])) ++overflows;
+  }
+  return overflows;
+}
+
+void HalfsToFloat(const uint16_t* in, size_t n, float* out) {
+  for (size_t i = 0; i < n; ++i) out[i] = HalfToFloat(in[i]);
+}
+
+void BFloat16sToFloat(const uint16_t* in, size_t n, float* out) {
+  for (size_t i = 0; i < n; ++i) out[i] = BFloat16ToFloat(in[i]);
+}
+
+}  // namespace fnprobe

@@ -4,7 +4,9 @@
 //
 // Tensors are laid out as the reference (Rust) writer does: ordered by
 // (dtype size descending, name), contiguous, header JSON padded with spaces
-// to a multiple of 8 bytes.
+// to a multiple of 8 bytes. "__metadata__" comes first (omitted when empty),
+// with "format" as its first key and the rest ordered by key, as transformers
+// writes it; files written so reproduce the reference files byte for byte.
 //
 // Not thread-safe.
 #ifndef FNPROBE_COMMON_SAFETENSORS_WRITER_H_
@@ -26,8 +28,8 @@ class SafetensorsWriter {
   SafetensorsWriter() = default;
 
   // Adds a tensor, taking its raw little-endian bytes. INVALID_ARGUMENT if
-  // the name is empty, "__metadata__" or already added, a dimension is
-  // negative, or bytes.size() != numel * DTypeSize(dtype).
+  // the name is empty, not valid UTF-8, "__metadata__" or already added, a
+  // dimension is negative, or bytes.size() != numel * DTypeSize(dtype).
   absl::Status Add(std::string name, DType dtype, std::vector<int64_t> shape,
                    std::vector<uint8_t> bytes);
 
@@ -37,6 +39,8 @@ class SafetensorsWriter {
   absl::Status AddInt64(std::string name, std::vector<int64_t> shape,
                         absl::Span<const int64_t> values);
 
+  // Sets (or replaces) one "__metadata__" entry. Invalid UTF-8 in the key
+  // or value is written as U+FFFD.
   void SetMetadata(std::string key, std::string value);
 
   // Writes the file atomically. On failure nothing is left at `path` (an

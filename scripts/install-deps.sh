@@ -9,7 +9,7 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libarmadillo-dev libabsl-dev
   libsqlite3-dev libsqlitecpp-dev
-  nlohmann-json3-dev libonig-dev libcli11-dev
+  nlohmann-json3-dev libonig-dev libicu-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format python3 python3-numpy
 )

@@ -5,6 +5,8 @@
 // Open() checks that the index is well formed, that each shard it names is
 // a plain file name inside the directory, that every tensor the index maps
 // is present in that shard, and that no tensor appears in two shards.
+// Tensors a shard holds beyond those its index lists are kept, as
+// transformers keeps them.
 //
 // Thread-safe: immutable after Open.
 #ifndef FNPROBE_SERVER_INFERENCE_CHECKPOINT_FILES_H_
@@ -39,6 +41,14 @@ class CheckpointFiles {
 
  private:
   CheckpointFiles() = default;
+
+  // Opens every shard `index_path` names and checks the index against them.
+  absl::Status OpenShards(const std::string& model_dir,
+                          const std::string& index_path);
+
+  // Takes ownership of `shard` and records its tensors. INVALID_ARGUMENT if
+  // one of them is already owned by another shard.
+  absl::Status AddShard(std::unique_ptr<SafetensorsReader> shard);
 
   std::vector<std::unique_ptr<SafetensorsReader>> shards_;
   absl::flat_hash_map<std::string, const SafetensorsReader*> owner_;

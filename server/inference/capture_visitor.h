@@ -1,0 +1,42 @@
+// A HookVisitor that copies the selected hook points' values of selected
+// rows into one float32 buffer on the device, [rows, layout width].
+//
+// Torch header: engine files only. Not thread-safe.
+#ifndef FNPROBE_SERVER_INFERENCE_CAPTURE_VISITOR_H_
+#define FNPROBE_SERVER_INFERENCE_CAPTURE_VISITOR_H_
+
+#include <ATen/ATen.h>
+
+#include <vector>
+
+#include "common/layout.h"
+#include "server/inference/transformer.h"
+
+namespace fnprobe {
+
+class CaptureVisitor : public HookVisitor {
+ public:
+  // `rows`: the packed rows to keep ([R] int64 on the device), or undefined
+  // to keep all `num_rows` rows in order. REQUIRES: every hook point of
+  // `layout` is a valid hook name of the model.
+  CaptureVisitor(const Layout& layout, int num_layers, at::Tensor rows,
+                 int64_t num_rows, const at::TensorOptions& device);
+
+  at::Tensor Visit(HookId id, const at::Tensor& x) override;
+
+  // The filled buffer.
+  const at::Tensor& buffer() const { return buffer_; }
+
+ private:
+  int Slot(HookId id) const;
+
+  // Column offset and width per (kind, layer + 1); width 0 = not captured.
+  std::vector<std::pair<int64_t, int64_t>> columns_;
+  int num_layers_;
+  at::Tensor rows_;
+  at::Tensor buffer_;
+};
+
+}  // namespace fnprobe
+
+#endif  // FNPROBE_SERVER_INFERENCE_CAPTURE_VISITOR_H_
