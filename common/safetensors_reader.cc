@@ -269,15 +269,17 @@ absl::StatusOr<ParsedEntry> ParseEntry(const std::string& path,
   FNPROBE_ASSIGN_OR_RETURN(parsed.view.shape, ParseShape(path, name, entry));
   FNPROBE_RETURN_IF_ERROR(ParseOffsets(path, name, entry, data_size, &parsed));
   const uint64_t stored = parsed.end - parsed.begin;
-  uint64_t needed;
-  if (!ByteCount(parsed.view.shape, parsed.view.dtype, &needed) ||
-      needed != stored) {
+  uint64_t needed = 0;
+  const bool fits = ByteCount(parsed.view.shape, parsed.view.dtype, &needed);
+  if (!fits || needed != stored) {
     return TensorError(
         path, name,
-        absl::StrCat(
-            "shape/byte-count mismatch: shape ", ShapeString(parsed.view.shape),
-            " of ", DTypeName(parsed.view.dtype), " does not fit the ", stored,
-            " bytes of data_offsets [", parsed.begin, ",", parsed.end, "]"));
+        absl::StrCat("shape/byte-count mismatch: shape ",
+                     ShapeString(parsed.view.shape), " of ",
+                     DTypeName(parsed.view.dtype), " needs ",
+                     fits ? absl::StrCat(needed, " bytes") : "over 2^64 bytes",
+                     ", data_offsets [", parsed.begin, ",", parsed.end,
+                     "] hold ", stored));
   }
   parsed.view.data = data + parsed.begin;
   parsed.view.nbytes = static_cast<size_t>(stored);

@@ -116,8 +116,7 @@ size_t AddedVocabulary::EndOfLeadingSpace(absl::string_view text,
 }
 
 void AddedVocabulary::Split(absl::string_view text, bool at_start,
-                            bool normalized,
-                            std::vector<Segment>* out) const {
+                            bool normalized, std::vector<Segment>* out) const {
   const Matcher& matcher = normalized ? normalized_matcher_ : raw_matcher_;
   auto emit_text = [&](size_t begin, size_t end) {
     if (begin < end) {

@@ -182,8 +182,8 @@ absl::Status BpeModel::LoadMerges(const json& spec, const JsonPath& at) {
   for (size_t i = 0; i < it->size(); ++i) {
     const JsonPath entry_at = merges_at.Index(i);
     FNPROBE_ASSIGN_OR_RETURN(auto parts, MergeParts((*it)[i], entry_at));
-    FNPROBE_RETURN_IF_ERROR(AddMerge(parts.first, parts.second,
-                                     static_cast<int32_t>(i), entry_at));
+    FNPROBE_RETURN_IF_ERROR(
+        AddMerge(parts.first, parts.second, static_cast<int32_t>(i), entry_at));
   }
   return absl::OkStatus();
 }

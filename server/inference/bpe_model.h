@@ -59,8 +59,8 @@ class BpeModel {
   absl::Status LoadVocab(const nlohmann::json& spec, const JsonPath& at);
   absl::Status LoadMerges(const nlohmann::json& spec, const JsonPath& at);
   absl::Status LoadOptions(const nlohmann::json& spec, const JsonPath& at);
-  absl::Status AddMerge(absl::string_view a, absl::string_view b,
-                        int32_t rank, const JsonPath& at);
+  absl::Status AddMerge(absl::string_view a, absl::string_view b, int32_t rank,
+                        const JsonPath& at);
 
   // The initial symbols of `word` (one per character, with unk and byte
   // fallback applied), before any merge.

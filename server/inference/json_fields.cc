@@ -22,8 +22,8 @@ JsonPath::JsonPath(absl::string_view source, absl::string_view path)
     : source_(source), path_(path) {}
 
 JsonPath JsonPath::Field(absl::string_view name) const {
-  return JsonPath(source_,
-                  path_.empty() ? std::string(name) : absl::StrCat(path_, ".", name));
+  return JsonPath(source_, path_.empty() ? std::string(name)
+                                         : absl::StrCat(path_, ".", name));
 }
 
 JsonPath JsonPath::Index(size_t index) const {

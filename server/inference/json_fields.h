@@ -47,11 +47,10 @@ absl::StatusOr<std::string> GetString(const nlohmann::json& obj,
                                       absl::string_view default_value);
 absl::StatusOr<bool> GetBool(const nlohmann::json& obj, absl::string_view key,
                              const JsonPath& at, bool default_value);
-absl::StatusOr<int64_t> GetInt(const nlohmann::json& obj,
-                               absl::string_view key, const JsonPath& at);
-absl::StatusOr<int64_t> GetInt(const nlohmann::json& obj,
-                               absl::string_view key, const JsonPath& at,
-                               int64_t default_value);
+absl::StatusOr<int64_t> GetInt(const nlohmann::json& obj, absl::string_view key,
+                               const JsonPath& at);
+absl::StatusOr<int64_t> GetInt(const nlohmann::json& obj, absl::string_view key,
+                               const JsonPath& at, int64_t default_value);
 // Member `key`, which must be an array.
 absl::StatusOr<const nlohmann::json*> GetArray(const nlohmann::json& obj,
                                                absl::string_view key,

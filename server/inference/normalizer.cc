@@ -27,7 +27,8 @@ class UnicodeNormalizer final : public Normalizer {
     UErrorCode status = U_ZERO_ERROR;
     if (icu_->isNormalizedUTF8(*text, status) && U_SUCCESS(status)) return;
     std::string out;
-    icu::StringByteSink<std::string> sink(&out, static_cast<int32_t>(text->size()));
+    icu::StringByteSink<std::string> sink(&out,
+                                          static_cast<int32_t>(text->size()));
     status = U_ZERO_ERROR;
     icu_->normalizeUTF8(0, *text, sink, nullptr, status);
     if (U_SUCCESS(status)) *text = std::move(out);
@@ -37,8 +38,8 @@ class UnicodeNormalizer final : public Normalizer {
   const icu::Normalizer2* icu_;  // owned by ICU
 };
 
-absl::StatusOr<std::unique_ptr<Normalizer>> MakeUnicode(
-    const std::string& type, const JsonPath& at) {
+absl::StatusOr<std::unique_ptr<Normalizer>> MakeUnicode(const std::string& type,
+                                                        const JsonPath& at) {
   UErrorCode status = U_ZERO_ERROR;
   const icu::Normalizer2* icu = nullptr;
   if (type == "NFC") icu = icu::Normalizer2::getNFCInstance(status);
@@ -46,8 +47,8 @@ absl::StatusOr<std::unique_ptr<Normalizer>> MakeUnicode(
   if (type == "NFKC") icu = icu::Normalizer2::getNFKCInstance(status);
   if (type == "NFKD") icu = icu::Normalizer2::getNFKDInstance(status);
   if (icu == nullptr || U_FAILURE(status)) {
-    return at.Error(absl::StrCat("ICU has no ", type, " normalizer: ",
-                                 u_errorName(status)));
+    return at.Error(absl::StrCat("ICU has no ", type,
+                                 " normalizer: ", u_errorName(status)));
   }
   return std::make_unique<UnicodeNormalizer>(icu);
 }
@@ -170,15 +171,13 @@ absl::StatusOr<std::unique_ptr<Normalizer>> MakeReplace(const json& spec,
                                                         const JsonPath& at) {
   FNPROBE_ASSIGN_OR_RETURN(std::unique_ptr<RegexPattern> pattern,
                            GetPattern(spec, at));
-  FNPROBE_ASSIGN_OR_RETURN(std::string content,
-                           GetString(spec, "content", at));
+  FNPROBE_ASSIGN_OR_RETURN(std::string content, GetString(spec, "content", at));
   return std::make_unique<Replace>(std::move(pattern), std::move(content));
 }
 
 absl::StatusOr<std::unique_ptr<Normalizer>> MakeSequence(const json& spec,
                                                          const JsonPath& at) {
-  FNPROBE_ASSIGN_OR_RETURN(const json* list,
-                           GetArray(spec, "normalizers", at));
+  FNPROBE_ASSIGN_OR_RETURN(const json* list, GetArray(spec, "normalizers", at));
   std::vector<std::unique_ptr<Normalizer>> parts;
   for (size_t i = 0; i < list->size(); ++i) {
     FNPROBE_ASSIGN_OR_RETURN(

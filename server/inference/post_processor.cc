@@ -51,12 +51,11 @@ absl::StatusOr<std::vector<int64_t>> SpecialIds(const json& spec,
                                                 const JsonPath& at) {
   const JsonPath entry_at = at.Field("special_tokens").Field(name);
   auto tokens = spec.find("special_tokens");
-  if (tokens == spec.end() || !tokens->is_object() ||
-      !tokens->contains(name)) {
+  if (tokens == spec.end() || !tokens->is_object() || !tokens->contains(name)) {
     return entry_at.Error("missing (used by the template)");
   }
-  FNPROBE_ASSIGN_OR_RETURN(const json* ids, GetArray((*tokens)[name], "ids",
-                                                     entry_at));
+  FNPROBE_ASSIGN_OR_RETURN(const json* ids,
+                           GetArray((*tokens)[name], "ids", entry_at));
   std::vector<int64_t> out;
   for (size_t i = 0; i < ids->size(); ++i) {
     if (!(*ids)[i].is_number_integer()) {
@@ -81,8 +80,9 @@ absl::StatusOr<std::unique_ptr<PostProcessor>> MakeTemplate(
       continue;
     }
     if (!piece.is_object() || !piece.contains("SpecialToken")) {
-      return piece_at.Error("must be {\"SpecialToken\": ...} or "
-                            "{\"Sequence\": ...}");
+      return piece_at.Error(
+          "must be {\"SpecialToken\": ...} or "
+          "{\"Sequence\": ...}");
     }
     FNPROBE_ASSIGN_OR_RETURN(
         std::string name,

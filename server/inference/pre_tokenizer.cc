@@ -35,10 +35,10 @@ enum class Behavior {
 absl::StatusOr<Behavior> ParseBehavior(const json& spec, const JsonPath& at,
                                        absl::string_view default_value) {
   // An empty default makes the field required.
-  FNPROBE_ASSIGN_OR_RETURN(std::string name,
-                           default_value.empty()
-                               ? GetString(spec, "behavior", at)
-                               : GetString(spec, "behavior", at, default_value));
+  FNPROBE_ASSIGN_OR_RETURN(
+      std::string name, default_value.empty()
+                            ? GetString(spec, "behavior", at)
+                            : GetString(spec, "behavior", at, default_value));
   if (name == "Removed") return Behavior::kRemoved;
   if (name == "Isolated") return Behavior::kIsolated;
   if (name == "MergedWithPrevious") return Behavior::kMergedWithPrevious;
@@ -168,14 +168,14 @@ class Metaspace final : public PreTokenizer {
   void PreTokenize(std::vector<TextPiece>* pieces) const override {
     for (TextPiece& piece : *pieces) {
       piece.text = absl::StrReplaceAll(piece.text, {{" ", replacement_}});
-      const bool prepend =
-          scheme_ == PrependScheme::kAlways ||
-          (scheme_ == PrependScheme::kFirst && piece.at_start);
+      const bool prepend = scheme_ == PrependScheme::kAlways ||
+                           (scheme_ == PrependScheme::kFirst && piece.at_start);
       if (prepend && !absl::StartsWith(piece.text, replacement_)) {
         piece.text.insert(0, replacement_);
       }
     }
-    if (split_) SplitPieces(*pattern_, Behavior::kMergedWithNext, false, pieces);
+    if (split_)
+      SplitPieces(*pattern_, Behavior::kMergedWithNext, false, pieces);
   }
 
  private:
@@ -240,8 +240,9 @@ absl::StatusOr<std::unique_ptr<PreTokenizer>> MakeMetaspace(
                                      scheme, split);
 }
 
-absl::StatusOr<std::unique_ptr<PreTokenizer>> MakeCharSplit(
-    const char* pattern, Behavior behavior, bool invert) {
+absl::StatusOr<std::unique_ptr<PreTokenizer>> MakeCharSplit(const char* pattern,
+                                                            Behavior behavior,
+                                                            bool invert) {
   return std::make_unique<Split>(Builtin(pattern), behavior, invert);
 }
 
@@ -272,9 +273,9 @@ absl::StatusOr<std::unique_ptr<PreTokenizer>> PreTokenizer::FromJson(
   if (type == "Digits") {
     FNPROBE_ASSIGN_OR_RETURN(bool individual,
                              GetBool(spec, "individual_digits", at, false));
-    return MakeCharSplit(kNumericChar,
-                         individual ? Behavior::kIsolated : Behavior::kContiguous,
-                         false);
+    return MakeCharSplit(
+        kNumericChar, individual ? Behavior::kIsolated : Behavior::kContiguous,
+        false);
   }
   if (type == "Punctuation") {
     FNPROBE_ASSIGN_OR_RETURN(Behavior behavior,

@@ -54,9 +54,9 @@ absl::StatusOr<std::unique_ptr<RegexPattern>> RegexPattern::Compile(
   InitializeOniguruma();
   auto rep = std::make_unique<Rep>();
   OnigErrorInfo info;
-  const int rc = onig_new(&rep->regex, Bytes(pattern),
-                          Bytes(pattern) + pattern.size(), ONIG_OPTION_NONE,
-                          ONIG_ENCODING_UTF8, ONIG_SYNTAX_RUBY, &info);
+  const int rc =
+      onig_new(&rep->regex, Bytes(pattern), Bytes(pattern) + pattern.size(),
+               ONIG_OPTION_NONE, ONIG_ENCODING_UTF8, ONIG_SYNTAX_RUBY, &info);
   if (rc != ONIG_NORMAL) {
     rep->regex = nullptr;
     OnigUChar message[ONIG_MAX_ERROR_MESSAGE_LEN];
@@ -90,8 +90,8 @@ std::vector<RegexPattern::Span> RegexPattern::FindMatches(
   const OnigUChar* begin = Bytes(text);
   const OnigUChar* end = begin + text.size();
   std::vector<Span> spans;
-  size_t prev = 0;        // end of the last reported match
-  size_t search_at = 0;   // where the next search starts
+  size_t prev = 0;       // end of the last reported match
+  size_t search_at = 0;  // where the next search starts
   bool have_match = false;
   while (search_at <= text.size()) {
     onig_region_clear(region.get());
@@ -117,8 +117,8 @@ std::vector<RegexPattern::Span> RegexPattern::FindMatches(
 
 int RegexPattern::MatchAt(absl::string_view text, size_t pos) const {
   const OnigUChar* begin = Bytes(text);
-  const int n = onig_match(rep_->regex, begin, begin + text.size(),
-                           begin + pos, nullptr, ONIG_OPTION_NONE);
+  const int n = onig_match(rep_->regex, begin, begin + text.size(), begin + pos,
+                           nullptr, ONIG_OPTION_NONE);
   return n < 0 ? -1 : n;
 }
 

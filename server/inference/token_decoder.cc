@@ -145,8 +145,8 @@ class Metaspace final : public TokenDecoder {
   void DecodeChain(std::vector<std::string>* tokens) const override {
     for (size_t i = 0; i < tokens->size(); ++i) {
       const bool drop = i == 0 && drop_in_first_;
-      (*tokens)[i] = absl::StrReplaceAll(
-          (*tokens)[i], {{replacement_, drop ? "" : " "}});
+      (*tokens)[i] =
+          absl::StrReplaceAll((*tokens)[i], {{replacement_, drop ? "" : " "}});
     }
   }
 
@@ -180,8 +180,7 @@ absl::StatusOr<std::unique_ptr<TokenDecoder>> MakeReplace(const json& spec,
                                                           const JsonPath& at) {
   FNPROBE_ASSIGN_OR_RETURN(std::unique_ptr<RegexPattern> pattern,
                            GetPattern(spec, at));
-  FNPROBE_ASSIGN_OR_RETURN(std::string content,
-                           GetString(spec, "content", at));
+  FNPROBE_ASSIGN_OR_RETURN(std::string content, GetString(spec, "content", at));
   return std::make_unique<Replace>(std::move(pattern), std::move(content));
 }
 

@@ -72,8 +72,8 @@ const json* Component(const json& root, const char* key) {
 
 // Builds an optional component with T::FromJson into `out`.
 template <typename T>
-absl::Status LoadOptional(const json& root, const char* key,
-                          const JsonPath& at, std::unique_ptr<T>* out) {
+absl::Status LoadOptional(const json& root, const char* key, const JsonPath& at,
+                          std::unique_ptr<T>* out) {
   const json* spec = Component(root, key);
   if (spec == nullptr) return absl::OkStatus();
   FNPROBE_ASSIGN_OR_RETURN(*out, T::FromJson(*spec, at.Field(key)));
@@ -92,8 +92,7 @@ absl::StatusOr<std::unique_ptr<BpeModel>> LoadModel(const json& root,
   return BpeModel::FromJson(*spec, model_at);
 }
 
-absl::Status HfTokenizer::LoadComponents(const json& root,
-                                         const JsonPath& at) {
+absl::Status HfTokenizer::LoadComponents(const json& root, const JsonPath& at) {
   FNPROBE_ASSIGN_OR_RETURN(model_, LoadModel(root, at));
   FNPROBE_ASSIGN_OR_RETURN(
       added_, AddedVocabulary::FromJson(Component(root, "added_tokens"),

@@ -164,7 +164,7 @@ TEST_F(CheckpointFilesTest, ShardNameOutsideDirectoryIsRefused) {
 
 TEST_F(CheckpointFilesTest, MalformedIndexIsRefused) {
   for (const char* text :
-       {"not json", "[]", R"({"metadata":{}})", R"({"weight_map":{}})",
+       {"", "not json", "[]", R"({"metadata":{}})", R"({"weight_map":{}})",
         R"({"weight_map":[]})", R"({"weight_map":{"w":1}})",
         R"({"metadata":3,"weight_map":{"w":"x.safetensors"}})"}) {
     WriteText(kIndex, text);
