@@ -9,20 +9,12 @@
 #include "server/inference/utf8.h"
 
 namespace fnprobe {
-namespace {
 
 using nlohmann::json;
 
-std::unique_ptr<RegexPattern> MustCompile(const char* pattern) {
-  absl::StatusOr<std::unique_ptr<RegexPattern>> re =
-      RegexPattern::Compile(pattern);
-  return re.ok() ? *std::move(re) : nullptr;
-}
-
-}  // namespace
-
 AddedVocabulary::AddedVocabulary()
-    : space_char_(MustCompile(R"(\s)")), word_char_(MustCompile(R"(\w)")) {}
+    : space_char_(RegexPattern::CompileBuiltin(R"(\s)")),
+      word_char_(RegexPattern::CompileBuiltin(R"(\w)")) {}
 
 absl::StatusOr<std::unique_ptr<AddedVocabulary>> AddedVocabulary::FromJson(
     const json* list, const JsonPath& at) {

@@ -47,13 +47,6 @@ absl::StatusOr<Behavior> ParseBehavior(const json& spec, const JsonPath& at,
   return at.Field("behavior").Error("unknown behavior \"" + name + "\"");
 }
 
-// Compiles one of the built-in patterns above; they always compile.
-std::unique_ptr<RegexPattern> Builtin(const char* pattern) {
-  absl::StatusOr<std::unique_ptr<RegexPattern>> re =
-      RegexPattern::Compile(pattern);
-  return re.ok() ? *std::move(re) : nullptr;
-}
-
 struct Part {
   size_t begin;
   size_t end;
@@ -122,7 +115,8 @@ class ByteLevel final : public PreTokenizer {
       : add_prefix_space_(add_prefix_space), use_regex_(use_regex) {}
 
   void PreTokenize(std::vector<TextPiece>* pieces) const override {
-    static const RegexPattern* const gpt2 = Builtin(kGpt2Pattern).release();
+    static const RegexPattern* const gpt2 =
+        RegexPattern::CompileBuiltin(kGpt2Pattern).release();
     if (add_prefix_space_) {
       for (TextPiece& piece : *pieces) {
         if (!absl::StartsWith(piece.text, " ")) piece.text.insert(0, " ");
@@ -243,7 +237,8 @@ absl::StatusOr<std::unique_ptr<PreTokenizer>> MakeMetaspace(
 absl::StatusOr<std::unique_ptr<PreTokenizer>> MakeCharSplit(const char* pattern,
                                                             Behavior behavior,
                                                             bool invert) {
-  return std::make_unique<Split>(Builtin(pattern), behavior, invert);
+  return std::make_unique<Split>(RegexPattern::CompileBuiltin(pattern),
+                                 behavior, invert);
 }
 
 absl::StatusOr<std::unique_ptr<PreTokenizer>> MakeSequence(const json& spec,

@@ -2,6 +2,8 @@
 
 #include <oniguruma.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <mutex>  // NOLINT(build/c++11): std::call_once
 
 #include "absl/status/status.h"
@@ -66,6 +68,17 @@ absl::StatusOr<std::unique_ptr<RegexPattern>> RegexPattern::Compile(
                      "\": ", reinterpret_cast<const char*>(message)));
   }
   return std::unique_ptr<RegexPattern>(new RegexPattern(std::move(rep)));
+}
+
+std::unique_ptr<RegexPattern> RegexPattern::CompileBuiltin(
+    const char* pattern) {
+  absl::StatusOr<std::unique_ptr<RegexPattern>> re = Compile(pattern);
+  if (!re.ok()) {
+    std::fprintf(stderr, "FATAL: built-in regex: %s\n",
+                 std::string(re.status().message()).c_str());
+    std::abort();
+  }
+  return *std::move(re);
 }
 
 absl::StatusOr<std::unique_ptr<RegexPattern>> RegexPattern::Literal(

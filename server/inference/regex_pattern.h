@@ -28,6 +28,9 @@ class RegexPattern {
   // INVALID_ARGUMENT with Oniguruma's message if `pattern` does not compile.
   static absl::StatusOr<std::unique_ptr<RegexPattern>> Compile(
       absl::string_view pattern);
+  // For patterns fixed in the source code: aborts if `pattern` does not
+  // compile (a programming error, not bad input).
+  static std::unique_ptr<RegexPattern> CompileBuiltin(const char* pattern);
   // A pattern matching `literal` exactly.
   static absl::StatusOr<std::unique_ptr<RegexPattern>> Literal(
       absl::string_view literal);

@@ -1,5 +1,6 @@
 #include "server/inference/tokenizer.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>

@@ -216,6 +216,9 @@ at::Tensor Transformer::AttendOne(int layer, const at::Tensor& q,
       scores = at::bmm(qh, kt);  // q was pre-scaled
       break;
   }
+  // Mask and softmax in float32 whatever the compute dtype (as HF does for
+  // half precision); a no-op in float32.
+  scores = scores.to(at::kFloat);
   if (n > 1) {
     // Row i (position past + i) may not see keys after it.
     at::Tensor future =
@@ -225,7 +228,7 @@ at::Tensor Transformer::AttendOne(int layer, const at::Tensor& q,
     scores = scores.masked_fill(future,
                                 std::numeric_limits<float>::lowest());
   }
-  at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(values.scalar_type());
+  at::Tensor probs = at::softmax(scores, -1).to(values.scalar_type());
   at::Tensor context = at::matmul(probs, values);  // [heads, n, hd]
   return context.transpose(0, 1).reshape({n, heads * hd});
 }

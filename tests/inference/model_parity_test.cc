@@ -186,6 +186,30 @@ TEST_P(ModelParityTest, BatchedEqualsAlone) {
   }
 }
 
+// Seeded sampling is reproducible and does not depend on batch company;
+// stop_at_eos ends a sequence at its first EOS.
+TEST_P(ModelParityTest, SeededSamplingIndependentOfBatch) {
+  GenerationOptions options;
+  options.max_new_tokens = 10;
+  options.sampling.temperature = 1.3;
+  options.sampling.top_k = 50;
+  options.sampling.seed = 7;
+  auto run = [&](const std::vector<Prompt>& prompts) {
+    std::map<int64_t, std::vector<int64_t>> ids;
+    EXPECT_OK(GenerateBatch(*engine_, prompts, Layout(), options,
+                            [&](const GeneratedToken& t) {
+                              ids[t.prompt].push_back(t.token);
+                              return absl::OkStatus();
+                            }));
+    return ids;
+  };
+  auto together = run(prompts_);
+  EXPECT_EQ(run(prompts_), together);
+  // Alone, prompt 0 is stream 0 in both runs.
+  EXPECT_EQ(run({prompts_[0]})[0], together[0]);
+  EXPECT_NE(together[0], ref_->Ints("p0.gen.ids"));  // not greedy
+}
+
 INSTANTIATE_TEST_SUITE_P(Families, ModelParityTest,
                          ::testing::Values("opt", "gpt2", "gpt_neox", "llama"),
                          [](const auto& info) { return info.param; });
