@@ -2,6 +2,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -85,9 +86,9 @@ absl::StatusOr<BpeVocabulary> TrainByteLevelBpe(
                      " is below the 256 byte symbols"));
   }
   if (options.min_pair_count < 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "bpe trainer: min_pair_count ", options.min_pair_count,
-        " must be at least 1"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("bpe trainer: min_pair_count ", options.min_pair_count,
+                     " must be at least 1"));
   }
   if (std::optional<size_t> bad = utf8::FindInvalid(corpus)) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -136,8 +137,8 @@ absl::StatusOr<BpeVocabulary> TrainByteLevelBpe(
       if (count == best_count) {
         const std::string& l = vocab.tokens[left];
         const std::string& bl = vocab.tokens[best_left];
-        better = l < bl || (l == bl && vocab.tokens[right] <
-                                           vocab.tokens[best_right]);
+        better = l < bl ||
+                 (l == bl && vocab.tokens[right] < vocab.tokens[best_right]);
       }
       if (better) {
         best_count = count;

@@ -14,9 +14,9 @@
 //   tokenizer_config.json   so that HF's AutoTokenizer picks GPT2TokenizerFast.
 //
 // Determinism: the same options (shape, family, seed, dtype) give
-// byte-identical files on the same platform. Each tensor is drawn from its
-// own stream, keyed by the seed, the tensor's name and the chunk index, so
-// the result does not depend on thread count or tensor order.
+// byte-identical files on the same platform: the tokenizer is trained
+// deterministically and the weights come from seeded streams that depend on
+// neither thread count nor tensor order (random_weights.h).
 //
 // Atomicity: MakeModel builds everything in a temporary sibling directory
 // and renames it into place; on failure nothing is left behind and an

@@ -1,0 +1,182 @@
+// Engine throughput on the galactica-125m shape (random weights made by
+// fnprobe-make-model's library), generating with and without capture.
+//
+// Figures: generated tokens per second for batch 1 and batch 16, with no
+// capture and with capture `all`; values captured per token. The summary
+// prints each figure beside its baseline and the target:
+//   capture `all` costs at most 15% over no capture;
+//   batch 16 gives at least 4x the tokens per second of batch 1.
+//
+// Environment: FNPROBE_BENCH_MODEL_DIR (default ./bench-models/galactica-125m,
+// made on first use), FNPROBE_BENCH_DEVICE (default auto),
+// FNPROBE_BENCH_TOKENS (default 16 generated tokens per prompt).
+#include <benchmark/benchmark.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "server/inference/batch_generator.h"
+#include "server/inference/hook_points.h"
+#include "server/inference/model.h"
+#include "server/inference/model_maker.h"
+#include "server/inference/torch_engine.h"
+
+namespace fnprobe {
+namespace {
+
+std::string Env(const char* name, const char* dflt) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? v : dflt;
+}
+
+// The model and engine shared by every benchmark.
+struct BenchModel {
+  std::shared_ptr<const Model> model;
+  std::unique_ptr<Engine> engine;
+  Layout all;
+  int64_t tokens = 16;
+};
+
+BenchModel& Shared() {
+  static BenchModel* bench = [] {
+    auto* b = new BenchModel();
+    std::string dir =
+        Env("FNPROBE_BENCH_MODEL_DIR", "bench-models/galactica-125m");
+    if (!std::filesystem::exists(dir + "/config.json")) {
+      std::fprintf(stderr, "making galactica-125m shape in %s ...\n",
+                   dir.c_str());
+      MakeModelOptions options;
+      options.shape = "galactica-125m";
+      options.out_dir = dir;
+      auto made = MakeModel(options);
+      if (!made.ok()) {
+        std::fprintf(stderr, "%s\n", made.status().ToString().c_str());
+        std::exit(1);
+      }
+    }
+    ModelOptions options;
+    options.device = Env("FNPROBE_BENCH_DEVICE", "auto");
+    auto model = Model::Load(dir, options);
+    if (!model.ok()) {
+      std::fprintf(stderr, "%s\n", model.status().ToString().c_str());
+      std::exit(1);
+    }
+    b->model = *model;
+    b->engine = NewTorchEngine(b->model);
+    b->all = *SelectLayout(b->model->config(), {"all"});
+    b->tokens = std::atoll(Env("FNPROBE_BENCH_TOKENS", "16").c_str());
+    return b;
+  }();
+  return *bench;
+}
+
+std::vector<Prompt> Prompts(const Tokenizer& tokenizer, int n) {
+  const char* topics[] = {"the separation of powers", "magnetic resonance",
+                          "dinosaur fossils",         "ancient pottery",
+                          "tissue biopsies",          "sailing knots",
+                          "the water cycle",          "baroque music"};
+  std::vector<Prompt> prompts;
+  for (int i = 0; i < n; ++i) {
+    std::string text = std::string("Tell me about ") + topics[i % 8] + ".";
+    prompts.push_back(*tokenizer.Encode(text));
+  }
+  return prompts;
+}
+
+void BM_Generate(benchmark::State& state) {
+  BenchModel& b = Shared();
+  const int batch = static_cast<int>(state.range(0));
+  const bool capture = state.range(1) != 0;
+  const Layout layout = capture ? b.all : Layout();
+  const std::vector<Prompt> prompts = Prompts(b.model->tokenizer(), batch);
+  GenerationOptions options;
+  options.max_new_tokens = b.tokens;
+  int64_t generated = 0;
+  double checksum = 0;
+  for (auto _ : state) {
+    absl::Status s = GenerateBatch(*b.engine, prompts, layout, options,
+                                   [&](const GeneratedToken& t) {
+                                     ++generated;
+                                     if (!t.values.empty()) {
+                                       checksum += t.values[0];
+                                     }
+                                     return absl::OkStatus();
+                                   });
+    if (!s.ok()) state.SkipWithError(s.ToString().c_str());
+  }
+  benchmark::DoNotOptimize(checksum);
+  state.counters["tokens_per_s"] = benchmark::Counter(
+      static_cast<double>(generated), benchmark::Counter::kIsRate);
+  state.counters["values_per_token"] = static_cast<double>(layout.width());
+  state.SetLabel(b.model->device());
+}
+
+BENCHMARK(BM_Generate)
+    ->ArgNames({"batch", "capture_all"})
+    ->Args({1, 0})
+    ->Args({1, 1})
+    ->Args({16, 0})
+    ->Args({16, 1})
+    ->Iterations(2)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+// Records tokens/s per run so that the summary can set figures side by side.
+class SummaryReporter : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const Run& run : runs) {
+      auto it = run.counters.find("tokens_per_s");
+      if (it != run.counters.end()) rates_[run.benchmark_name()] = it->second;
+    }
+    ConsoleReporter::ReportRuns(runs);
+  }
+
+  void PrintSummary() const {
+    auto rate = [&](int batch, int capture) {
+      std::string key = "BM_Generate/batch:" + std::to_string(batch) +
+                        "/capture_all:" + std::to_string(capture) +
+                        "/iterations:2/real_time";
+      auto it = rates_.find(key);
+      return it == rates_.end() ? 0.0 : it->second;
+    };
+    std::printf("\n== engine summary (galactica-125m shape, %s, f32) ==\n",
+                Shared().model->device().c_str());
+    std::printf("values captured per token with `all`: %lld\n",
+                static_cast<long long>(Shared().all.width()));
+    for (int batch : {1, 16}) {
+      const double none = rate(batch, 0), all = rate(batch, 1);
+      std::printf(
+          "batch %2d: %8.1f tok/s no capture | %8.1f tok/s capture all | "
+          "capture cost %+.1f%% (target <= 15%%)\n",
+          batch, none, all, none > 0 ? 100.0 * (none / all - 1.0) : 0.0);
+    }
+    for (int capture : {0, 1}) {
+      const double one = rate(1, capture), sixteen = rate(16, capture);
+      std::printf(
+          "%s: batch 16 %8.1f tok/s vs batch 1 %8.1f tok/s = %.2fx "
+          "(target >= 4x)\n",
+          capture ? "capture all" : "no capture ", sixteen, one,
+          one > 0 ? sixteen / one : 0.0);
+    }
+  }
+
+ private:
+  std::map<std::string, double> rates_;
+};
+
+}  // namespace
+}  // namespace fnprobe
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  fnprobe::SummaryReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  reporter.PrintSummary();
+  benchmark::Shutdown();
+  return 0;
+}
