@@ -5,7 +5,9 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git ca-certificates
-  libtorch-dev
+  # libtorch links libblas.so.3; without OpenBLAS that is netlib's reference
+  # BLAS, about 10x slower for the model's matrix products.
+  libtorch-dev libopenblas0-pthread
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libarmadillo-dev libabsl-dev
   libsqlite3-dev libsqlitecpp-dev

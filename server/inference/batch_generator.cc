@@ -56,7 +56,8 @@ absl::Status GenerateBatch(Engine& engine, const std::vector<Prompt>& prompts,
         "max_new_tokens: must be positive, got ", options.max_new_tokens));
   }
   FNPROBE_RETURN_IF_ERROR(ValidateSamplingOptions(options.sampling));
-  FNPROBE_RETURN_IF_ERROR(CheckPrompts(engine, prompts, options.max_new_tokens));
+  FNPROBE_RETURN_IF_ERROR(
+      CheckPrompts(engine, prompts, options.max_new_tokens));
   const std::vector<int64_t>& eos = engine.config().eos_token_ids;
   const absl::Span<const int64_t> banned =
       options.stop_at_eos ? absl::Span<const int64_t>() : absl::MakeSpan(eos);
@@ -68,6 +69,7 @@ absl::Status GenerateBatch(Engine& engine, const std::vector<Prompt>& prompts,
   for (size_t k = 0; k < n; ++k) samplers.emplace_back(options.sampling, k);
 
   const int64_t vocab = engine.config().vocab_size;
+  StepResult result;
   for (int64_t step = 0; step < options.max_new_tokens; ++step) {
     StepRequest request;
     request.capture = capture;
@@ -79,7 +81,7 @@ absl::Status GenerateBatch(Engine& engine, const std::vector<Prompt>& prompts,
       owners.push_back(k);
     }
     if (owners.empty()) break;
-    FNPROBE_ASSIGN_OR_RETURN(StepResult result, engine.Step(request));
+    FNPROBE_RETURN_IF_ERROR(engine.Step(request, &result));
     const int64_t width = capture.width();
     for (size_t i = 0; i < owners.size(); ++i) {
       const size_t k = owners[i];
@@ -113,7 +115,8 @@ absl::Status ForwardBatch(Engine& engine, const std::vector<Prompt>& prompts,
     request.items.push_back({sequences[k], prompts[k], /*all_positions=*/true,
                              /*want_logits=*/true});
   }
-  FNPROBE_ASSIGN_OR_RETURN(StepResult result, engine.Step(request));
+  StepResult result;
+  FNPROBE_RETURN_IF_ERROR(engine.Step(request, &result));
   const int64_t width = capture.width();
   const int64_t vocab = engine.config().vocab_size;
   for (size_t k = 0; k < prompts.size(); ++k) {

@@ -3,19 +3,15 @@
 namespace fnprobe {
 
 CaptureVisitor::CaptureVisitor(const Layout& layout, int num_layers,
-                               at::Tensor rows, int64_t num_rows,
-                               const at::TensorOptions& device)
+                               at::Tensor rows, at::Tensor buffer)
     : columns_(static_cast<size_t>(kNumHookKinds) * (num_layers + 1), {0, 0}),
       num_layers_(num_layers),
-      rows_(std::move(rows)) {
+      rows_(std::move(rows)),
+      buffer_(std::move(buffer)) {
   for (size_t i = 0; i < layout.size(); ++i) {
     auto id = ParseHookName(layout.hooks()[i].name);
     if (!id.ok() || id->layer >= num_layers) continue;
     columns_[Slot(*id)] = {layout.offset(i), layout.hooks()[i].width};
-  }
-  const int64_t r = rows_.defined() ? rows_.size(0) : num_rows;
-  if (layout.width() > 0) {
-    buffer_ = at::empty({r, layout.width()}, device.dtype(at::kFloat));
   }
 }
 
@@ -25,7 +21,7 @@ int CaptureVisitor::Slot(HookId id) const {
 
 at::Tensor CaptureVisitor::Visit(HookId id, const at::Tensor& x) {
   auto [offset, width] = columns_[Slot(id)];
-  if (width == 0) return x;
+  if (width == 0 || !buffer_.defined()) return x;
   at::Tensor picked = rows_.defined() ? x.index_select(0, rows_) : x;
   buffer_.narrow(1, offset, width).copy_(picked);
   return x;

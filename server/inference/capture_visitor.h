@@ -17,10 +17,11 @@ namespace fnprobe {
 class CaptureVisitor : public HookVisitor {
  public:
   // `rows`: the packed rows to keep ([R] int64 on the device), or undefined
-  // to keep all `num_rows` rows in order. REQUIRES: every hook point of
-  // `layout` is a valid hook name of the model.
+  // to keep every row in order. `buffer` is [R, layout width] float32 (or
+  // undefined when nothing is captured). Hook names the model does not
+  // have are ignored.
   CaptureVisitor(const Layout& layout, int num_layers, at::Tensor rows,
-                 int64_t num_rows, const at::TensorOptions& device);
+                 at::Tensor buffer);
 
   at::Tensor Visit(HookId id, const at::Tensor& x) override;
 

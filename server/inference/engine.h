@@ -68,11 +68,13 @@ class Engine {
   // Tokens cached so far; -1 for an unknown sequence.
   virtual int64_t SequenceLength(SequenceId sequence) const = 0;
 
-  // Runs one forward step. INVALID_ARGUMENT for an unknown sequence, an
-  // empty item, a token id outside the vocabulary, a sequence appearing
-  // twice, or a sequence that would exceed the model's context; caches are
-  // unchanged on any error.
-  virtual absl::StatusOr<StepResult> Step(const StepRequest& request) = 0;
+  // Runs one forward step, filling *result. Callers keep one StepResult
+  // across steps so that its buffers are reused rather than reallocated
+  // (values can be megabytes per step). INVALID_ARGUMENT for an unknown
+  // sequence, an empty item, a token id outside the vocabulary, a sequence
+  // appearing twice, or a sequence that would exceed the model's context;
+  // caches are unchanged on any error.
+  virtual absl::Status Step(const StepRequest& request, StepResult* result) = 0;
 };
 
 }  // namespace fnprobe

@@ -59,12 +59,11 @@ class TorchEngine final : public Engine {
     return it == caches_.end() ? -1 : it->second.length();
   }
 
-  absl::StatusOr<StepResult> Step(const StepRequest& request) override {
-    StepResult result;
-    FNPROBE_ASSIGN_OR_RETURN(StepPlan plan, Plan(request, result));
+  absl::Status Step(const StepRequest& request, StepResult* result) override {
+    FNPROBE_ASSIGN_OR_RETURN(StepPlan plan, Plan(request, *result));
     try {
       c10::InferenceMode guard;
-      Run(request, plan, result);
+      Run(request, plan, *result);
     } catch (const std::exception& e) {
       return absl::InternalError(
           absl::StrCat("forward step on ", device(), " failed: ", e.what()));
@@ -73,20 +72,22 @@ class TorchEngine final : public Engine {
       caches_.at(request.items[i].sequence)
           .Commit(static_cast<int64_t>(request.items[i].tokens.size()));
     }
-    return result;
+    return absl::OkStatus();
   }
 
  private:
   absl::StatusOr<StepPlan> Plan(const StepRequest& request,
                                 StepResult& result) {
     StepPlan plan;
+    result.value_row_begin.clear();
+    result.logit_row_begin.clear();
     absl::flat_hash_set<SequenceId> seen;
     const ModelConfig& c = config();
     for (size_t i = 0; i < request.items.size(); ++i) {
       const StepItem& item = request.items[i];
       auto it = caches_.find(item.sequence);
-      std::string where = absl::StrCat("step item ", i, " (sequence ",
-                                       item.sequence, ")");
+      std::string where =
+          absl::StrCat("step item ", i, " (sequence ", item.sequence, ")");
       if (it == caches_.end()) {
         return absl::InvalidArgumentError(where + ": unknown sequence");
       }
@@ -122,8 +123,7 @@ class TorchEngine final : public Engine {
       if (!item.all_positions && n > 1) plan.capture_all_rows = false;
       for (int64_t r = first; r < end; ++r) plan.capture_rows.push_back(r);
       result.logit_row_begin.push_back(
-          item.want_logits ? static_cast<int64_t>(plan.logit_rows.size())
-                           : -1);
+          item.want_logits ? static_cast<int64_t>(plan.logit_rows.size()) : -1);
       if (item.want_logits) {
         for (int64_t r = first; r < end; ++r) plan.logit_rows.push_back(r);
       }
@@ -144,9 +144,9 @@ class TorchEngine final : public Engine {
     at::Tensor rows;
     if (!plan.capture_all_rows) rows = ToDevice(plan.capture_rows);
     const int64_t n = static_cast<int64_t>(plan.ids.size());
-    CaptureVisitor visitor(
-        request.capture, static_cast<int>(config().num_layers), rows, n,
-        at::TensorOptions().device(rep_.options.device));
+    CaptureVisitor visitor(request.capture,
+                           static_cast<int>(config().num_layers), rows,
+                           CaptureBuffer(request.capture, plan, result));
     at::Tensor hidden =
         transformer_.Forward(ids, positions, plan.sequences, visitor);
     if (!plan.logit_rows.empty()) {
@@ -155,13 +155,43 @@ class TorchEngine final : public Engine {
               ? hidden
               : hidden.index_select(0, ToDevice(plan.logit_rows));
       CopyToHost(transformer_.Logits(picked).to(at::kFloat), result.logits);
+    } else {
+      result.logits.clear();
     }
-    if (visitor.buffer().defined()) CopyToHost(visitor.buffer(), result.values);
+    if (!on_cpu_ && visitor.buffer().defined()) {
+      CopyToHost(visitor.buffer(), result.values);
+    }
+  }
+
+  // Where captured values are gathered: on the CPU, straight into the
+  // caller's reused host vector; on an accelerator, a reused device buffer
+  // copied to the host once per step.
+  at::Tensor CaptureBuffer(const Layout& layout, const StepPlan& plan,
+                           StepResult& result) {
+    const int64_t rows = static_cast<int64_t>(plan.capture_rows.size());
+    const int64_t size = rows * layout.width();
+    if (size == 0) {
+      result.values.clear();
+      return at::Tensor();
+    }
+    if (on_cpu_) {
+      result.values.resize(static_cast<size_t>(size));
+      return at::from_blob(result.values.data(), {rows, layout.width()},
+                           at::kFloat);
+    }
+    if (!device_buffer_.defined() || device_buffer_.numel() < size) {
+      device_buffer_ = at::empty(
+          {size},
+          at::TensorOptions().device(rep_.options.device).dtype(at::kFloat));
+    }
+    return device_buffer_.narrow(0, 0, size).view({rows, layout.width()});
   }
 
   const std::shared_ptr<const Model> model_;
   const ModelRep& rep_;
   const Transformer transformer_;
+  const bool on_cpu_ = rep_.options.device.is_cpu();
+  at::Tensor device_buffer_;  // grow-only capture buffer off the CPU
   std::map<SequenceId, KvCache> caches_;
   SequenceId next_id_ = 1;
 };

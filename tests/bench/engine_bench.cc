@@ -33,6 +33,19 @@ std::string Env(const char* name, const char* dflt) {
   return v != nullptr && *v != '\0' ? v : dflt;
 }
 
+std::vector<Prompt> Prompts(const Tokenizer& tokenizer, int n) {
+  const char* topics[] = {"the separation of powers", "magnetic resonance",
+                          "dinosaur fossils",         "ancient pottery",
+                          "tissue biopsies",          "sailing knots",
+                          "the water cycle",          "baroque music"};
+  std::vector<Prompt> prompts;
+  for (int i = 0; i < n; ++i) {
+    std::string text = std::string("Tell me about ") + topics[i % 8] + ".";
+    prompts.push_back(*tokenizer.Encode(text));
+  }
+  return prompts;
+}
+
 // The model and engine shared by every benchmark.
 struct BenchModel {
   std::shared_ptr<const Model> model;
@@ -69,22 +82,15 @@ BenchModel& Shared() {
     b->engine = NewTorchEngine(b->model);
     b->all = *SelectLayout(b->model->config(), {"all"});
     b->tokens = std::atoll(Env("FNPROBE_BENCH_TOKENS", "16").c_str());
+    // Warm up allocators and thread pools before anything is timed.
+    GenerationOptions warm;
+    warm.max_new_tokens = 4;
+    (void)GenerateBatch(*b->engine, Prompts(b->model->tokenizer(), 16), b->all,
+                        warm,
+                        [](const GeneratedToken&) { return absl::OkStatus(); });
     return b;
   }();
   return *bench;
-}
-
-std::vector<Prompt> Prompts(const Tokenizer& tokenizer, int n) {
-  const char* topics[] = {"the separation of powers", "magnetic resonance",
-                          "dinosaur fossils",         "ancient pottery",
-                          "tissue biopsies",          "sailing knots",
-                          "the water cycle",          "baroque music"};
-  std::vector<Prompt> prompts;
-  for (int i = 0; i < n; ++i) {
-    std::string text = std::string("Tell me about ") + topics[i % 8] + ".";
-    prompts.push_back(*tokenizer.Encode(text));
-  }
-  return prompts;
 }
 
 void BM_Generate(benchmark::State& state) {
@@ -122,16 +128,21 @@ BENCHMARK(BM_Generate)
     ->Args({16, 0})
     ->Args({16, 1})
     ->Iterations(2)
+    ->Repetitions(3)
+    ->ReportAggregatesOnly(true)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
-// Records tokens/s per run so that the summary can set figures side by side.
+// Records the median tokens/s of each benchmark so that the summary can set
+// figures side by side.
 class SummaryReporter : public benchmark::ConsoleReporter {
  public:
   void ReportRuns(const std::vector<Run>& runs) override {
     for (const Run& run : runs) {
       auto it = run.counters.find("tokens_per_s");
-      if (it != run.counters.end()) rates_[run.benchmark_name()] = it->second;
+      if (it != run.counters.end() && run.aggregate_name == "median") {
+        rates_[run.run_name.str()] = it->second;
+      }
     }
     ConsoleReporter::ReportRuns(runs);
   }
@@ -140,7 +151,7 @@ class SummaryReporter : public benchmark::ConsoleReporter {
     auto rate = [&](int batch, int capture) {
       std::string key = "BM_Generate/batch:" + std::to_string(batch) +
                         "/capture_all:" + std::to_string(capture) +
-                        "/iterations:2/real_time";
+                        "/iterations:2/repeats:3/real_time";
       auto it = rates_.find(key);
       return it == rates_.end() ? 0.0 : it->second;
     };
