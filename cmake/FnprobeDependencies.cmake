@@ -9,6 +9,32 @@ pkg_check_modules(ONIG REQUIRED IMPORTED_TARGET oniguruma)
 # ICU (libicu-dev): Unicode normalization for the tokenizer.
 find_package(ICU COMPONENTS uc REQUIRED)
 
+# gRPC and protobuf (libgrpc++-dev, libprotobuf-dev, protobuf-compiler,
+# protobuf-compiler-grpc). Protobuf is found before gRPC and torch: gRPC's
+# config and torch's Caffe2 config each call find_package(Protobuf) only when
+# it has not been found yet (Caffe2 re-runs it quietly, which is harmless), so
+# all three share this one protobuf, the one Debian's libtorch links
+# (libprotobuf.so.32). protoc must match the headers the generated code
+# includes.
+find_package(Protobuf REQUIRED)
+if(NOT TARGET protobuf::protoc)
+  message(FATAL_ERROR "protoc not found (install protobuf-compiler)")
+endif()
+if(Protobuf_PROTOC_EXECUTABLE)
+  execute_process(COMMAND ${Protobuf_PROTOC_EXECUTABLE} --version
+                  OUTPUT_VARIABLE _fnprobe_protoc_version
+                  OUTPUT_STRIP_TRAILING_WHITESPACE)
+  string(REGEX MATCH "[0-9]+\\.[0-9]+\\.[0-9]+" _fnprobe_protoc_version
+         "${_fnprobe_protoc_version}")
+  if(NOT _fnprobe_protoc_version VERSION_EQUAL Protobuf_VERSION)
+    message(FATAL_ERROR "protoc ${_fnprobe_protoc_version} "
+            "(${Protobuf_PROTOC_EXECUTABLE}) does not match libprotobuf "
+            "${Protobuf_VERSION}")
+  endif()
+endif()
+find_package(gRPC CONFIG REQUIRED)
+message(STATUS "fnprobe: protobuf ${Protobuf_VERSION}, gRPC ${gRPC_VERSION}")
+
 # libtorch: Debian's libtorch-dev (CPU) or a CUDA build named by
 # -DTorch_DIR=/path/to/libtorch/share/cmake/Torch.
 find_package(Torch REQUIRED)

@@ -3,11 +3,13 @@
 namespace fnprobe {
 
 CaptureVisitor::CaptureVisitor(const Layout& layout, int num_layers,
-                               at::Tensor rows, at::Tensor buffer)
+                               at::Tensor rows, at::Tensor buffer,
+                               const InterventionApplier* interventions)
     : columns_(static_cast<size_t>(kNumHookKinds) * (num_layers + 1), {0, 0}),
       num_layers_(num_layers),
       rows_(std::move(rows)),
-      buffer_(std::move(buffer)) {
+      buffer_(std::move(buffer)),
+      interventions_(interventions) {
   for (size_t i = 0; i < layout.size(); ++i) {
     auto id = ParseHookName(layout.hooks()[i].name);
     if (!id.ok() || id->layer >= num_layers) continue;
@@ -19,7 +21,8 @@ int CaptureVisitor::Slot(HookId id) const {
   return static_cast<int>(id.kind) * (num_layers_ + 1) + (id.layer + 1);
 }
 
-at::Tensor CaptureVisitor::Visit(HookId id, const at::Tensor& x) {
+at::Tensor CaptureVisitor::Visit(HookId id, const at::Tensor& in) {
+  at::Tensor x = interventions_ ? interventions_->Apply(id, in) : in;
   auto [offset, width] = columns_[Slot(id)];
   if (width == 0 || !buffer_.defined()) return x;
   at::Tensor picked = rows_.defined() ? x.index_select(0, rows_) : x;

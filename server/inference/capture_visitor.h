@@ -1,5 +1,7 @@
-// A HookVisitor that copies the selected hook points' values of selected
-// rows into one float32 buffer on the device, [rows, layout width].
+// The HookVisitor of an engine step: applies the step's interventions (if
+// any) and then copies the selected hook points' values of selected rows
+// into one float32 buffer, [rows, layout width]. Captured values are those
+// the model went on to use, interventions included.
 //
 // Torch header: engine files only. Not thread-safe.
 #ifndef FNPROBE_SERVER_INFERENCE_CAPTURE_VISITOR_H_
@@ -10,6 +12,7 @@
 #include <vector>
 
 #include "common/layout.h"
+#include "server/inference/intervention_applier.h"
 #include "server/inference/transformer.h"
 
 namespace fnprobe {
@@ -20,8 +23,10 @@ class CaptureVisitor : public HookVisitor {
   // to keep every row in order. `buffer` is [R, layout width] float32 (or
   // undefined when nothing is captured). Hook names the model does not
   // have are ignored.
+  // `interventions` may be null; it must outlive the visitor.
   CaptureVisitor(const Layout& layout, int num_layers, at::Tensor rows,
-                 at::Tensor buffer);
+                 at::Tensor buffer,
+                 const InterventionApplier* interventions = nullptr);
 
   at::Tensor Visit(HookId id, const at::Tensor& x) override;
 
@@ -36,6 +41,7 @@ class CaptureVisitor : public HookVisitor {
   int num_layers_;
   at::Tensor rows_;
   at::Tensor buffer_;
+  const InterventionApplier* interventions_;
 };
 
 }  // namespace fnprobe

@@ -13,6 +13,7 @@
 #define FNPROBE_SERVER_INFERENCE_ENGINE_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,23 @@ namespace fnprobe {
 
 using SequenceId = int64_t;
 
+// A change to some units of one hook point, applied to every position the
+// owning item runs (prompt and generation alike).
+struct UnitIntervention {
+  enum class Op { kZero, kSet, kScale, kAdd, kKeepOnly };
+  std::string hook;             // hook point name, e.g. "blocks.7.mlp_post"
+  std::vector<int64_t> units;   // indices within the hook point
+  Op op = Op::kZero;
+  float value = 0;              // kSet / kScale / kAdd when values is empty
+  std::vector<float> values;    // per-unit values, same length as units
+};
+
+// Checks interventions against the model: known hook point, units within
+// its width and unique, values matching units. INVALID_ARGUMENT naming the
+// intervention's index and field.
+absl::Status ValidateInterventions(
+    const ModelConfig& config, const std::vector<UnitIntervention>& list);
+
 struct StepItem {
   SequenceId sequence = 0;
   std::vector<int64_t> tokens;  // appended at positions length..length+n-1
@@ -32,6 +50,9 @@ struct StepItem {
   // for the last one (the position that predicts the next token).
   bool all_positions = false;
   bool want_logits = true;
+  // Applied during this item's rows only; null or empty for none.
+  // REQUIRES: validated with ValidateInterventions.
+  std::shared_ptr<const std::vector<UnitIntervention>> interventions;
 };
 
 struct StepRequest {

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_util.h"
 #include "server/inference/capture_visitor.h"
+#include "server/inference/intervention_applier.h"
 #include "server/inference/kv_cache.h"
 #include "server/inference/model_rep.h"
 #include "server/inference/transformer.h"
@@ -144,9 +145,17 @@ class TorchEngine final : public Engine {
     at::Tensor rows;
     if (!plan.capture_all_rows) rows = ToDevice(plan.capture_rows);
     const int64_t n = static_cast<int64_t>(plan.ids.size());
+    InterventionApplier interventions(static_cast<int>(config().num_layers),
+                                      rep_.options.device);
+    for (size_t i = 0; i < request.items.size(); ++i) {
+      const auto& list = request.items[i].interventions;
+      if (list == nullptr || list->empty()) continue;
+      interventions.Add(*list, plan.sequences[i].begin, plan.sequences[i].end);
+    }
     CaptureVisitor visitor(request.capture,
                            static_cast<int>(config().num_layers), rows,
-                           CaptureBuffer(request.capture, plan, result));
+                           CaptureBuffer(request.capture, plan, result),
+                           &interventions);
     at::Tensor hidden =
         transformer_.Forward(ids, positions, plan.sequences, visitor);
     if (!plan.logit_rows.empty()) {
