@@ -7,6 +7,11 @@
 #include "absl/strings/str_cat.h"
 #include "common/half_float.h"
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define FNPROBE_FRAME_CODEC_X86 1
+#endif
+
 namespace fnprobe {
 namespace {
 
@@ -92,6 +97,122 @@ void Decode16(absl::string_view bytes, absl::Span<float> out, Convert convert) {
   }
 }
 
+#ifdef FNPROBE_FRAME_CODEC_X86
+// AVX2 + F16C paths, bit-identical to common/half_float (including NaN, which
+// both make the canonical quiet NaN, and overflow counting). The conversion
+// instructions take the rounding mode from their immediate and neither flush
+// denormal results nor depend on MXCSR's FTZ/DAZ (f32 denormals become +-0 in
+// f16 anyway), so threads on which torch changed those flags encode alike.
+
+bool HasAvx2F16c() {
+  static const bool has =
+      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+  return has;
+}
+
+__attribute__((target("avx2,f16c"))) size_t EncodeHalfAvx2(const float* in,
+                                                           size_t n,
+                                                           char* dst) {
+  const __m256i abs_mask = _mm256_set1_epi32(0x7fffffff);
+  const __m256i exp_all_ones = _mm256_set1_epi32(0x7f800000);
+  const __m256i half_abs_mask = _mm256_set1_epi32(0x7fff);
+  const __m256i half_inf = _mm256_set1_epi32(0x7c00);
+  size_t overflows = 0;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 x = _mm256_loadu_ps(in + i);
+    const __m128i h = _mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 2 * i), h);
+    const __m256i abs = _mm256_and_si256(_mm256_castps_si256(x), abs_mask);
+    const __m256i finite = _mm256_cmpgt_epi32(exp_all_ones, abs);
+    const __m256i is_inf = _mm256_cmpeq_epi32(
+        _mm256_and_si256(_mm256_cvtepu16_epi32(h), half_abs_mask), half_inf);
+    overflows += __builtin_popcount(static_cast<unsigned>(_mm256_movemask_ps(
+        _mm256_castsi256_ps(_mm256_and_si256(finite, is_inf)))));
+    const int nan = _mm256_movemask_ps(
+        _mm256_castsi256_ps(_mm256_cmpgt_epi32(abs, exp_all_ones)));
+    if (nan != 0) {
+      // Rare: give NaNs common/half_float's canonical bits (the hardware
+      // keeps payload bits).
+      for (int k = 0; k < 8; ++k) {
+        if (nan & (1 << k)) {
+          const uint16_t bits = FloatToHalf(in[i + k]);
+          std::memcpy(dst + 2 * (i + k), &bits, sizeof(bits));
+        }
+      }
+    }
+  }
+  uint16_t tail[8];
+  overflows += FloatsToHalf(in + i, n - i, tail);
+  std::memcpy(dst + 2 * i, tail, (n - i) * sizeof(uint16_t));
+  return overflows;
+}
+
+__attribute__((target("avx2,f16c"))) void DecodeHalfAvx2(const char* src,
+                                                         size_t n, float* out) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m128i h =
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * i));
+    _mm256_storeu_ps(out + i, _mm256_cvtph_ps(h));
+    const __m128i nan = _mm_cmpgt_epi16(
+        _mm_and_si128(h, _mm_set1_epi16(0x7fff)), _mm_set1_epi16(0x7c00));
+    if (_mm_movemask_epi8(nan) != 0) {
+      // Rare: the hardware quiets signaling NaNs; keep half_float's bits.
+      uint16_t halves[8];
+      std::memcpy(halves, src + 2 * i, sizeof(halves));
+      HalfsToFloat(halves, 8, out + i);
+    }
+  }
+  uint16_t tail[8];
+  std::memcpy(tail, src + 2 * i, (n - i) * sizeof(uint16_t));
+  HalfsToFloat(tail, n - i, out + i);
+}
+
+// Eight floats to bf16 (in 32-bit lanes), as FloatToBFloat16: round to
+// nearest even, every NaN to 0x7fc0. Adds the overflow count to *overflows.
+__attribute__((target("avx2"))) inline __m256i BFloat16x8(__m256i bits,
+                                                          size_t* overflows) {
+  const __m256i abs = _mm256_and_si256(bits, _mm256_set1_epi32(0x7fffffff));
+  const __m256i exp_all_ones = _mm256_set1_epi32(0x7f800000);
+  const __m256i bias = _mm256_add_epi32(
+      _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1)),
+      _mm256_set1_epi32(0x7fff));
+  __m256i rounded = _mm256_srli_epi32(_mm256_add_epi32(bits, bias), 16);
+  const __m256i nan = _mm256_cmpgt_epi32(abs, exp_all_ones);
+  rounded = _mm256_blendv_epi8(rounded, _mm256_set1_epi32(0x7fc0), nan);
+  const __m256i finite = _mm256_cmpgt_epi32(exp_all_ones, abs);
+  const __m256i is_inf =
+      _mm256_cmpeq_epi32(_mm256_and_si256(rounded, _mm256_set1_epi32(0x7fff)),
+                         _mm256_set1_epi32(0x7f80));
+  *overflows += __builtin_popcount(static_cast<unsigned>(_mm256_movemask_ps(
+      _mm256_castsi256_ps(_mm256_and_si256(finite, is_inf)))));
+  return rounded;
+}
+
+__attribute__((target("avx2"))) size_t EncodeBFloat16Avx2(const float* in,
+                                                          size_t n, char* dst) {
+  size_t overflows = 0;
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256i lo =
+        BFloat16x8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + i)),
+                   &overflows);
+    const __m256i hi = BFloat16x8(
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + i + 8)),
+        &overflows);
+    // packus works per 128-bit lane: [lo0-3 hi0-3 lo4-7 hi4-7]; reorder.
+    const __m256i packed =
+        _mm256_permute4x64_epi64(_mm256_packus_epi32(lo, hi), 0xd8);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 2 * i), packed);
+  }
+  uint16_t tail[16];
+  overflows += FloatsToBFloat16(in + i, n - i, tail);
+  std::memcpy(dst + 2 * i, tail, (n - i) * sizeof(uint16_t));
+  return overflows;
+}
+#endif  // FNPROBE_FRAME_CODEC_X86
+
 // INVALID_ARGUMENT unless `num_bytes` holds exactly `count` values of
 // `encoding` (resolved). Overflow-safe for any count.
 absl::Status CheckLength(size_t num_bytes, v1::Encoding encoding,
@@ -159,8 +280,18 @@ size_t FrameEncoder::Encode(absl::Span<const float> values,
       StoreFloatsLittleEndian(values.data(), values.size(), dst);
       return 0;
     case v1::ENCODING_BF16:
+#ifdef FNPROBE_FRAME_CODEC_X86
+      if (HasAvx2F16c()) {
+        return EncodeBFloat16Avx2(values.data(), values.size(), dst);
+      }
+#endif
       return Encode16(values, dst, FloatsToBFloat16);
     default:
+#ifdef FNPROBE_FRAME_CODEC_X86
+      if (HasAvx2F16c()) {
+        return EncodeHalfAvx2(values.data(), values.size(), dst);
+      }
+#endif
       return Encode16(values, dst, FloatsToHalf);
   }
 }
@@ -188,6 +319,12 @@ absl::Status DecodeFrameValues(absl::string_view bytes, v1::Encoding encoding,
       Decode16(bytes, out, BFloat16sToFloat);
       break;
     default:
+#ifdef FNPROBE_FRAME_CODEC_X86
+      if (HasAvx2F16c()) {
+        DecodeHalfAvx2(bytes.data(), out.size(), out.data());
+        break;
+      }
+#endif
       Decode16(bytes, out, HalfsToFloat);
       break;
   }

@@ -7,6 +7,10 @@
 #include <string>
 #include <vector>
 
+#if defined(__x86_64__)
+#include <xmmintrin.h>
+#endif
+
 #include "absl/strings/str_cat.h"
 #include "common/half_float.h"
 #include "gmock/gmock.h"
@@ -253,6 +257,104 @@ TEST(FrameCodecTest, EmptyFrame) {
   EXPECT_THAT(*DecodeFrameValues("", v1::ENCODING_BF16, 0),
               ::testing::IsEmpty());
 }
+
+// Float32 inputs from every exponent and sign, with assorted mantissas: a
+// strided sweep of all 2^32 bit patterns plus the boundaries. The length is
+// not a multiple of 8 or 16, so vector paths also run their scalar tails.
+std::vector<float> BitPatternSweep() {
+  std::vector<float> values;
+  auto add = [&values](uint32_t bits) {
+    float f;
+    std::memcpy(&f, &bits, sizeof(f));
+    values.push_back(f);
+  };
+  for (uint64_t bits = 0; bits < (uint64_t{1} << 32); bits += 65521) {
+    add(static_cast<uint32_t>(bits));
+  }
+  for (uint32_t sign : {0u, 0x80000000u}) {
+    for (uint32_t bits : {0x00000000u, 0x00000001u, 0x007fffffu, 0x33000000u,
+                          0x33000001u, 0x387fc000u, 0x477fe000u, 0x477fefffu,
+                          0x477ff000u, 0x7f7f7fffu, 0x7f7f8000u, 0x7f7fffffu,
+                          0x7f800000u, 0x7f800001u, 0x7fc00000u, 0x7fffffffu}) {
+      add(sign | bits);
+    }
+  }
+  values.resize(values.size() - values.size() % 16 + 13);
+  return values;
+}
+
+// The encoder (vectorized where the CPU allows) gives exactly the bytes and
+// overflow count of common/half_float's scalar conversions, NaNs included.
+TEST(FrameCodecTest, MatchesHalfFloatBitForBit) {
+  const std::vector<float> values = BitPatternSweep();
+  std::vector<uint16_t> expected(values.size());
+  std::string bytes;
+
+  const size_t f16_overflows =
+      FloatsToHalf(values.data(), values.size(), expected.data());
+  EXPECT_GT(f16_overflows, 0u);
+  EXPECT_EQ(FrameEncoder::Create(v1::ENCODING_F16)->Encode(values, &bytes),
+            f16_overflows);
+  ASSERT_EQ(bytes.size(), 2 * values.size());
+  EXPECT_EQ(std::memcmp(bytes.data(), expected.data(), bytes.size()), 0);
+
+  const size_t bf16_overflows =
+      FloatsToBFloat16(values.data(), values.size(), expected.data());
+  EXPECT_GT(bf16_overflows, 0u);
+  EXPECT_EQ(FrameEncoder::Create(v1::ENCODING_BF16)->Encode(values, &bytes),
+            bf16_overflows);
+  EXPECT_EQ(std::memcmp(bytes.data(), expected.data(), bytes.size()), 0);
+}
+
+// Decoding every f16 bit pattern gives exactly HalfToFloat's float32 bits.
+TEST(FrameCodecTest, DecodesEveryHalfLikeHalfFloat) {
+  std::vector<uint16_t> halves(65536 + 5);  // With a scalar tail.
+  for (size_t i = 0; i < halves.size(); ++i) {
+    halves[i] = static_cast<uint16_t>(i);
+  }
+  const std::string bytes(reinterpret_cast<const char*>(halves.data()),
+                          2 * halves.size());
+  absl::StatusOr<std::vector<float>> decoded = DecodeFrameValues(
+      bytes, v1::ENCODING_F16, static_cast<int64_t>(halves.size()));
+  ASSERT_OK(decoded);
+  std::vector<float> expected(halves.size());
+  HalfsToFloat(halves.data(), halves.size(), expected.data());
+  EXPECT_EQ(std::memcmp(decoded->data(), expected.data(),
+                        expected.size() * sizeof(float)),
+            0);
+}
+
+#if defined(__x86_64__)
+// Torch may set flush-to-zero / denormals-are-zero on its threads; the
+// encoding of f16 subnormal results must not change.
+TEST(FrameCodecTest, IndependentOfFlushToZero) {
+  const std::vector<float> values = BitPatternSweep();
+  std::string normal;
+  std::string flushed;
+  const FrameEncoder encoder = *FrameEncoder::Create(v1::ENCODING_F16);
+  const size_t overflows = encoder.Encode(values, &normal);
+  const unsigned int csr = _mm_getcsr();
+  _mm_setcsr(csr | 0x8040);  // FTZ | DAZ.
+  const size_t flushed_overflows = encoder.Encode(values, &flushed);
+  std::vector<float> decoded(values.size());
+  const absl::Status status =
+      DecodeFrameValues(normal, v1::ENCODING_F16, absl::MakeSpan(decoded));
+  _mm_setcsr(csr);
+  EXPECT_EQ(flushed_overflows, overflows);
+  EXPECT_EQ(flushed, normal);
+  ASSERT_OK(status);
+  // 2^-24, the smallest f16 subnormal, survives the round trip.
+  const std::vector<float> tiny = {5.9604645e-8f};
+  std::string tiny_bytes;
+  _mm_setcsr(csr | 0x8040);
+  encoder.Encode(tiny, &tiny_bytes);
+  absl::StatusOr<std::vector<float>> tiny_back =
+      DecodeFrameValues(tiny_bytes, v1::ENCODING_F16, 1);
+  _mm_setcsr(csr);
+  ASSERT_OK(tiny_back);
+  EXPECT_EQ((*tiny_back)[0], 5.9604645e-8f);
+}
+#endif
 
 }  // namespace
 }  // namespace fnprobe

@@ -283,14 +283,18 @@ TEST_F(InferenceServerTest, QueueLimit) {
   server_->Shutdown(absl::Seconds(1));
   SchedulerOptions small;
   small.max_batch_sequences = 2;
-  small.max_queued_sequences = 4;
+  small.max_queued_sequences = 6;
   StartServer(small);
   grpc::ClientContext context;
   AddBearerToken(&context, kToken);
-  auto reader =
-      stub_->Generate(&context, Request({"a", "b", "c", "d", "e", "f"}, 200, ""));
+  // Large unread frames: the first request pauses once its stream buffer
+  // and the transport's flow-control window are full, so its last four
+  // prompts stay queued.
+  auto reader = stub_->Generate(
+      &context, Request({"a", "b", "c", "d", "e", "f"}, 450, "all"));
   v1::GenerateResponse response;
-  reader->Read(&response);  // header: the first request is queued
+  ASSERT_TRUE(reader->Read(&response)) << reader->Finish().error_message();
+  ASSERT_TRUE(response.has_header());
   CallResult refused = Generate(Request({"x", "y", "z"}, 4, ""));
   EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_THAT(refused.status.error_message(), HasSubstr("max_queued_sequences"));
