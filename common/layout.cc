@@ -63,9 +63,8 @@ std::string Layout::HashHex() const { return absl::StrFormat("%016x", hash_); }
 
 absl::StatusOr<std::string> Layout::UnitName(int64_t unit) const {
   if (unit < 0 || unit >= width_) {
-    return absl::OutOfRangeError(absl::StrCat("unit ", unit,
-                                              " outside the layout's ", width_,
-                                              " units"));
+    return absl::OutOfRangeError(absl::StrCat(
+        "unit ", unit, " outside the layout's ", width_, " units"));
   }
   // offsets_ is sorted; find the last offset <= unit.
   auto it = std::upper_bound(offsets_.begin(), offsets_.end(), unit);
@@ -75,8 +74,7 @@ absl::StatusOr<std::string> Layout::UnitName(int64_t unit) const {
 
 absl::StatusOr<int64_t> Layout::ParseUnit(absl::string_view text) const {
   auto bad = [&](absl::string_view why) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("unit '", text, "': ", why));
+    return absl::InvalidArgumentError(absl::StrCat("unit '", text, "': ", why));
   };
   size_t open = text.rfind('[');
   if (open == absl::string_view::npos || text.empty() || text.back() != ']') {
@@ -91,8 +89,8 @@ absl::StatusOr<int64_t> Layout::ParseUnit(absl::string_view text) const {
   std::optional<size_t> i = IndexOf(hook);
   if (!i.has_value()) return bad("no such hook point in this layout");
   if (index >= hooks_[*i].width) {
-    return bad(absl::StrCat("index out of range (width ", hooks_[*i].width,
-                            ")"));
+    return bad(
+        absl::StrCat("index out of range (width ", hooks_[*i].width, ")"));
   }
   return offsets_[*i] + index;
 }

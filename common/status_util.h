@@ -17,17 +17,17 @@
 
 // Evaluates `expr` (an absl::Status) and returns it from the enclosing
 // function if it is not OK.
-#define FNPROBE_RETURN_IF_ERROR(expr)                 \
-  do {                                                \
-    ::absl::Status fnprobe_status_ = (expr);          \
+#define FNPROBE_RETURN_IF_ERROR(expr)                  \
+  do {                                                 \
+    ::absl::Status fnprobe_status_ = (expr);           \
     if (!fnprobe_status_.ok()) return fnprobe_status_; \
   } while (0)
 
 // Evaluates `rexpr` (an absl::StatusOr<T>); on error returns its status from
 // the enclosing function, otherwise moves the value into `lhs`, which may be
 // a declaration (`auto x`) or an existing lvalue.
-#define FNPROBE_ASSIGN_OR_RETURN(lhs, rexpr)                                \
-  FNPROBE_ASSIGN_OR_RETURN_IMPL_(                                           \
+#define FNPROBE_ASSIGN_OR_RETURN(lhs, rexpr) \
+  FNPROBE_ASSIGN_OR_RETURN_IMPL_(            \
       FNPROBE_STATUS_CONCAT_(fnprobe_statusor_, __LINE__), lhs, rexpr)
 
 #define FNPROBE_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, rexpr) \

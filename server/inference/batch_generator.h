@@ -63,7 +63,8 @@ absl::Status GenerateBatch(Engine& engine, const std::vector<Prompt>& prompts,
 
 // One teacher-forced pass over all prompts together.
 absl::Status ForwardBatch(Engine& engine, const std::vector<Prompt>& prompts,
-                          const Layout& capture, const PromptCallback& on_prompt);
+                          const Layout& capture,
+                          const PromptCallback& on_prompt);
 
 }  // namespace fnprobe
 

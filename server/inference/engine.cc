@@ -36,9 +36,9 @@ absl::Status ValidateInterventions(const ModelConfig& config,
       }
     }
     if (!iv.values.empty() && iv.values.size() != iv.units.size()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          where, ".values: ", iv.values.size(), " values for ",
-          iv.units.size(), " units"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ".values: ", iv.values.size(), " values for ",
+                       iv.units.size(), " units"));
     }
   }
   return absl::OkStatus();

@@ -30,18 +30,18 @@ using SequenceId = int64_t;
 // owning item runs (prompt and generation alike).
 struct UnitIntervention {
   enum class Op { kZero, kSet, kScale, kAdd, kKeepOnly };
-  std::string hook;             // hook point name, e.g. "blocks.7.mlp_post"
-  std::vector<int64_t> units;   // indices within the hook point
+  std::string hook;            // hook point name, e.g. "blocks.7.mlp_post"
+  std::vector<int64_t> units;  // indices within the hook point
   Op op = Op::kZero;
-  float value = 0;              // kSet / kScale / kAdd when values is empty
-  std::vector<float> values;    // per-unit values, same length as units
+  float value = 0;            // kSet / kScale / kAdd when values is empty
+  std::vector<float> values;  // per-unit values, same length as units
 };
 
 // Checks interventions against the model: known hook point, units within
 // its width and unique, values matching units. INVALID_ARGUMENT naming the
 // intervention's index and field.
-absl::Status ValidateInterventions(
-    const ModelConfig& config, const std::vector<UnitIntervention>& list);
+absl::Status ValidateInterventions(const ModelConfig& config,
+                                   const std::vector<UnitIntervention>& list);
 
 struct StepItem {
   SequenceId sequence = 0;

@@ -113,7 +113,8 @@ std::vector<HookSpec> ModelHookPoints(const ModelConfig& c) {
 
 std::vector<std::string> ModelHookNames(const ModelConfig& config) {
   std::vector<std::string> names;
-  for (HookSpec& h : ModelHookPoints(config)) names.push_back(std::move(h.name));
+  for (HookSpec& h : ModelHookPoints(config))
+    names.push_back(std::move(h.name));
   return names;
 }
 

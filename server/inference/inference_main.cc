@@ -67,8 +67,8 @@ int main(int argc, char** argv) {
                  "Frames buffered per stream before its sequences pause")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  app.add_option("--max-prompts-per-request",
-                 o.limits.max_prompts_per_request, "Prompts in one request")
+  app.add_option("--max-prompts-per-request", o.limits.max_prompts_per_request,
+                 "Prompts in one request")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   app.add_option("--max-tokens-per-prompt", o.limits.max_tokens_per_prompt,

@@ -38,9 +38,8 @@ InferenceServiceImpl::InferenceServiceImpl(std::shared_ptr<const Model> model,
       limits_(limits),
       scheduling_(scheduling) {}
 
-grpc::ServerWriteReactor<v1::GenerateResponse>*
-InferenceServiceImpl::Generate(grpc::CallbackServerContext* context,
-                               const v1::GenerateRequest* request) {
+grpc::ServerWriteReactor<v1::GenerateResponse>* InferenceServiceImpl::Generate(
+    grpc::CallbackServerContext* context, const v1::GenerateRequest* request) {
   absl::StatusOr<std::string> user = authenticator_->Authenticate(*context);
   if (!user.ok()) return new FailedStream(user.status());
   return Stream(BuildGenerateRequest(*model_, limits_, *user, *request),
@@ -65,7 +64,7 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* InferenceServiceImpl::Stream(
   header.set_vocab_size(model_->config().vocab_size);
   for (const auto& prompt : request->prompts) {
     header.add_prompt_tokens()->mutable_ids()->Add(prompt.begin(),
-                                                    prompt.end());
+                                                   prompt.end());
   }
   absl::StatusOr<std::shared_ptr<RequestStream>> stream =
       scheduler_->Submit(*std::move(request));
@@ -100,7 +99,8 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::GetModelInfo(
   }
   for (const char* preset : {"residual", "neurons", "standard", "all"}) {
     auto layout = SelectLayout(c, {preset});
-    if (layout.ok()) (*response->mutable_presets())[preset] = LayoutToProto(*layout);
+    if (layout.ok())
+      (*response->mutable_presets())[preset] = LayoutToProto(*layout);
   }
   v1::Limits* limits = response->mutable_limits();
   limits->set_max_prompts_per_request(limits_.max_prompts_per_request);

@@ -17,13 +17,13 @@
 
 namespace fnprobe {
 
-class InferenceServiceImpl final : public v1::InferenceService::CallbackService {
+class InferenceServiceImpl final
+    : public v1::InferenceService::CallbackService {
  public:
   // REQUIRES: scheduler and authenticator outlive the service.
-  InferenceServiceImpl(std::shared_ptr<const Model> model,
-                       Scheduler* scheduler,
-                       const Authenticator* authenticator,
-                       RequestLimits limits, SchedulerOptions scheduling);
+  InferenceServiceImpl(std::shared_ptr<const Model> model, Scheduler* scheduler,
+                       const Authenticator* authenticator, RequestLimits limits,
+                       SchedulerOptions scheduling);
 
   grpc::ServerWriteReactor<v1::GenerateResponse>* Generate(
       grpc::CallbackServerContext* context,
@@ -31,10 +31,9 @@ class InferenceServiceImpl final : public v1::InferenceService::CallbackService 
   grpc::ServerWriteReactor<v1::GenerateResponse>* Forward(
       grpc::CallbackServerContext* context,
       const v1::ForwardRequest* request) override;
-  grpc::ServerUnaryReactor* GetModelInfo(
-      grpc::CallbackServerContext* context,
-      const v1::GetModelInfoRequest* request,
-      v1::ModelInfo* response) override;
+  grpc::ServerUnaryReactor* GetModelInfo(grpc::CallbackServerContext* context,
+                                         const v1::GetModelInfoRequest* request,
+                                         v1::ModelInfo* response) override;
   grpc::ServerUnaryReactor* Tokenize(grpc::CallbackServerContext* context,
                                      const v1::TokenizeRequest* request,
                                      v1::TokenizeResponse* response) override;

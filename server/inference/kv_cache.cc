@@ -12,8 +12,8 @@ void KvCache::Grow(int layer, const at::Tensor& like, int64_t needed) {
   if (needed <= capacity) return;
   int64_t new_capacity = std::max<int64_t>({needed, 2 * capacity, 16});
   auto grow = [&](at::Tensor& buf) {
-    at::Tensor bigger = at::empty({like.size(0), new_capacity, like.size(2)},
-                                  like.options());
+    at::Tensor bigger =
+        at::empty({like.size(0), new_capacity, like.size(2)}, like.options());
     if (buf.defined() && length_ > 0) {
       bigger.narrow(1, 0, length_).copy_(buf.narrow(1, 0, length_));
     }

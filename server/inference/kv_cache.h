@@ -35,7 +35,7 @@ class KvCache {
  private:
   void Grow(int layer, const at::Tensor& like, int64_t needed);
 
-  std::vector<at::Tensor> keys_;    // [kv_heads, capacity, head_dim]
+  std::vector<at::Tensor> keys_;  // [kv_heads, capacity, head_dim]
   std::vector<at::Tensor> values_;
   int64_t length_ = 0;
 };

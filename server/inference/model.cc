@@ -71,8 +71,8 @@ absl::StatusOr<std::shared_ptr<const Model>> Model::Load(
   FNPROBE_ASSIGN_OR_RETURN(rep->options.dtype, ComputeType(options.dtype));
   if (options.threads > 0) at::set_num_threads(options.threads);
   FNPROBE_ASSIGN_OR_RETURN(
-      rep->weights, LoadModelWeights(model->config_, *files, rep->options,
-                                     &model->unused_));
+      rep->weights,
+      LoadModelWeights(model->config_, *files, rep->options, &model->unused_));
   model->device_ = rep->options.device.str();
   model->rep_ = std::move(rep);
   return std::shared_ptr<const Model>(std::move(model));

@@ -31,8 +31,8 @@ class ConfigReader {
     if (!Has(key)) return Error(key, "missing");
     const Json& v = json_.at(key);
     if (!v.is_number_integer() || v.get<int64_t>() <= 0) {
-      return Error(key, absl::StrCat("expected a positive integer, got ",
-                                     v.dump()));
+      return Error(key,
+                   absl::StrCat("expected a positive integer, got ", v.dump()));
     }
     return v.get<int64_t>();
   }
@@ -55,8 +55,7 @@ class ConfigReader {
     if (!Has(key)) return dflt;
     const Json& v = json_.at(key);
     if (!v.is_boolean()) {
-      return Error(key, absl::StrCat("expected true or false, got ",
-                                     v.dump()));
+      return Error(key, absl::StrCat("expected true or false, got ", v.dump()));
     }
     return v.get<bool>();
   }
@@ -306,8 +305,9 @@ absl::Status CheckShape(const ConfigReader& r, ModelConfig& c) {
   if (c.family != ModelFamily::kLlama) {
     if (c.hidden_size % c.num_heads != 0) {
       return r.Error("num_attention_heads",
-                     absl::StrCat(c.num_heads, " heads do not divide hidden "
-                                               "size ",
+                     absl::StrCat(c.num_heads,
+                                  " heads do not divide hidden "
+                                  "size ",
                                   c.hidden_size));
     }
     c.head_dim = c.hidden_size / c.num_heads;

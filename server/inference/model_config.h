@@ -24,13 +24,13 @@ enum class ModelFamily { kOpt, kGpt2, kGptNeox, kLlama };
 
 // The MLP nonlinearity, by its Hugging Face name.
 enum class Activation {
-  kGelu,         // "gelu": exact (erf)
-  kGeluNew,      // "gelu_new": tanh approximation, HF's NewGELUActivation
-  kGeluFast,     // "gelu_fast"
-  kGeluTanh,     // "gelu_pytorch_tanh": torch's tanh approximation
-  kQuickGelu,    // "quick_gelu": x * sigmoid(1.702 x)
-  kRelu,         // "relu"
-  kSilu,         // "silu" / "swish"
+  kGelu,       // "gelu": exact (erf)
+  kGeluNew,    // "gelu_new": tanh approximation, HF's NewGELUActivation
+  kGeluFast,   // "gelu_fast"
+  kGeluTanh,   // "gelu_pytorch_tanh": torch's tanh approximation
+  kQuickGelu,  // "quick_gelu": x * sigmoid(1.702 x)
+  kRelu,       // "relu"
+  kSilu,       // "silu" / "swish"
 };
 
 enum class RopeScaling { kNone, kLinear, kLlama3 };
@@ -63,15 +63,15 @@ struct ModelConfig {
   double rope_theta = 10000.0;
   RopeScaling rope_scaling = RopeScaling::kNone;
   double rope_factor = 1.0;
-  double rope_low_freq_factor = 1.0;   // llama3
-  double rope_high_freq_factor = 4.0;  // llama3
+  double rope_low_freq_factor = 1.0;           // llama3
+  double rope_high_freq_factor = 4.0;          // llama3
   int64_t rope_original_max_positions = 8192;  // llama3
 
   // OPT.
-  bool pre_layer_norm = true;         // do_layer_norm_before
-  bool has_final_norm = true;         // false for OPT post-LN (350m)
-  bool norm_affine = true;            // layer_norm_elementwise_affine
-  int64_t word_embed_proj_dim = 0;    // == hidden_size unless projected
+  bool pre_layer_norm = true;       // do_layer_norm_before
+  bool has_final_norm = true;       // false for OPT post-LN (350m)
+  bool norm_affine = true;          // layer_norm_elementwise_affine
+  int64_t word_embed_proj_dim = 0;  // == hidden_size unless projected
 
   // Biases of the attention projections and MLP.
   bool attention_bias = true;

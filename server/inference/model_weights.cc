@@ -94,8 +94,8 @@ class WeightFetcher {
     LinearWeights lin;
     lin.in_by_out = in_by_out;
     FNPROBE_ASSIGN_OR_RETURN(
-        lin.weight, Get(name + ".weight",
-                        in_by_out ? Shape{in, out} : Shape{out, in}));
+        lin.weight,
+        Get(name + ".weight", in_by_out ? Shape{in, out} : Shape{out, in}));
     if (bias) {
       FNPROBE_ASSIGN_OR_RETURN(lin.bias, Get(name + ".bias", {out}));
     }
@@ -116,9 +116,9 @@ class WeightFetcher {
 
  private:
   absl::Status Missing(const std::string& name, const Shape& shape) const {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "checkpoint has no tensor '", name, "' (expected shape [",
-        absl::StrJoin(shape, ", "), "])"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("checkpoint has no tensor '", name, "' (expected shape [",
+                     absl::StrJoin(shape, ", "), "])"));
   }
 
   absl::StatusOr<at::Tensor> Convert(const TensorView& view,
@@ -131,14 +131,13 @@ class WeightFetcher {
           absl::StrJoin(shape, ", "), "]"));
     }
     if (!IsFloatingDType(view.dtype)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(files_.FileOf(view.name), ": tensor '", view.name,
-                       "' has dtype ", DTypeName(view.dtype),
-                       "; weights must be F32, F16 or BF16"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          files_.FileOf(view.name), ": tensor '", view.name, "' has dtype ",
+          DTypeName(view.dtype), "; weights must be F32, F16 or BF16"));
     }
     // Copy out of the mapping: its data may be unaligned.
-    at::Tensor host = at::empty(shape, at::TensorOptions().dtype(
-                                           TorchType(view.dtype)));
+    at::Tensor host =
+        at::empty(shape, at::TensorOptions().dtype(TorchType(view.dtype)));
     std::memcpy(host.data_ptr(), view.data, view.nbytes);
     return host.to(options_.device, options_.dtype).contiguous();
   }
@@ -186,8 +185,7 @@ absl::Status LoadOpt(const ModelConfig& c, WeightFetcher& f, ModelWeights& w) {
   return absl::OkStatus();
 }
 
-absl::Status LoadGpt2(const ModelConfig& c, WeightFetcher& f,
-                      ModelWeights& w) {
+absl::Status LoadGpt2(const ModelConfig& c, WeightFetcher& f, ModelWeights& w) {
   const int64_t h = c.hidden_size, m = c.intermediate_size;
   FNPROBE_ASSIGN_OR_RETURN(w.token_embedding,
                            f.Get("wte.weight", {c.vocab_size, h}));
@@ -264,8 +262,7 @@ absl::Status LoadLlama(const ModelConfig& c, WeightFetcher& f,
 }
 
 // The LM head: the token embedding when tied, else its own tensor.
-absl::Status LoadHead(const ModelConfig& c, WeightFetcher& f,
-                      ModelWeights& w) {
+absl::Status LoadHead(const ModelConfig& c, WeightFetcher& f, ModelWeights& w) {
   const char* name =
       c.family == ModelFamily::kGptNeox ? "embed_out.weight" : "lm_head.weight";
   if (c.tie_word_embeddings) {
@@ -288,10 +285,9 @@ at::Tensor LinearWeights::Apply(const at::Tensor& x) const {
   return at::linear(x, weight, bias);
 }
 
-absl::StatusOr<ModelWeights> LoadModelWeights(const ModelConfig& config,
-                                              const CheckpointFiles& files,
-                                              const LoadOptions& options,
-                                              std::vector<std::string>* unused) {
+absl::StatusOr<ModelWeights> LoadModelWeights(
+    const ModelConfig& config, const CheckpointFiles& files,
+    const LoadOptions& options, std::vector<std::string>* unused) {
   WeightFetcher fetcher(config, files, options);
   ModelWeights w;
   w.layers.resize(config.num_layers);
@@ -312,9 +308,8 @@ absl::StatusOr<ModelWeights> LoadModelWeights(const ModelConfig& config,
     }
     FNPROBE_RETURN_IF_ERROR(LoadHead(config, fetcher, w));
   } catch (const std::exception& e) {
-    return absl::InternalError(
-        absl::StrCat("loading weights onto ", options.device.str(), ": ",
-                     e.what()));
+    return absl::InternalError(absl::StrCat(
+        "loading weights onto ", options.device.str(), ": ", e.what()));
   }
   if (unused != nullptr) *unused = fetcher.Unused();
   return w;

@@ -42,9 +42,9 @@ struct LayerWeights {
   LinearWeights q, k, v;
   LinearWeights qkv;
   LinearWeights out;
-  LinearWeights fc_in;    // fc1 / c_fc / dense_h_to_4h / gate_proj
-  LinearWeights fc_up;    // Llama up_proj
-  LinearWeights fc_out;   // fc2 / c_proj / dense_4h_to_h / down_proj
+  LinearWeights fc_in;   // fc1 / c_fc / dense_h_to_4h / gate_proj
+  LinearWeights fc_up;   // Llama up_proj
+  LinearWeights fc_out;  // fc2 / c_proj / dense_4h_to_h / down_proj
 };
 
 struct ModelWeights {

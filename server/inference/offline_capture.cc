@@ -43,8 +43,8 @@ absl::StatusOr<Prompt> ParseIdPrompt(const Json& item, const std::string& where,
     if (!id.is_number_integer() || id.get<int64_t>() < 0 ||
         id.get<int64_t>() >= vocab_size) {
       return absl::InvalidArgumentError(
-          absl::StrCat(where, ": ", id.dump(),
-                       " is not a token id in [0, ", vocab_size, ")"));
+          absl::StrCat(where, ": ", id.dump(), " is not a token id in [0, ",
+                       vocab_size, ")"));
     }
     ids.push_back(id.get<int64_t>());
   }
@@ -88,8 +88,7 @@ class CaptureFile {
     for (size_t i = 0; i < layout_.size(); ++i) {
       FNPROBE_RETURN_IF_ERROR(AddHook(p, i, a.values, t));
     }
-    return writer_.AddFloat32(p + "logits", {t, config_.vocab_size},
-                              a.logits);
+    return writer_.AddFloat32(p + "logits", {t, config_.vocab_size}, a.logits);
   }
 
   void AddToken(const GeneratedToken& g) {
@@ -97,14 +96,14 @@ class CaptureFile {
     gen.ids.push_back(g.token);
     gen.values.insert(gen.values.end(), g.values.begin(), g.values.end());
     std::vector<int64_t> order(g.logits.size());
-    for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(i);
+    for (size_t i = 0; i < order.size(); ++i)
+      order[i] = static_cast<int64_t>(i);
     const size_t top = std::min<size_t>(5, order.size());
-    std::partial_sort(order.begin(), order.begin() + top, order.end(),
-                      [&](int64_t a, int64_t b) {
-                        return g.logits[a] != g.logits[b]
-                                   ? g.logits[a] > g.logits[b]
-                                   : a < b;
-                      });
+    std::partial_sort(
+        order.begin(), order.begin() + top, order.end(),
+        [&](int64_t a, int64_t b) {
+          return g.logits[a] != g.logits[b] ? g.logits[a] > g.logits[b] : a < b;
+        });
     for (size_t i = 0; i < top; ++i) {
       gen.top5_ids.push_back(order[i]);
       gen.top5_values.push_back(g.logits[order[i]]);
@@ -152,9 +151,8 @@ class CaptureFile {
     const std::vector<std::string> sources = HiddenStateSources(config_);
     for (size_t k = 0; k < sources.size(); ++k) {
       if (sources[k] != hook.name) continue;
-      FNPROBE_RETURN_IF_ERROR(
-          writer_.AddFloat32(absl::StrCat(prefix, "hidden_states.", k),
-                             {rows, hook.width}, cols));
+      FNPROBE_RETURN_IF_ERROR(writer_.AddFloat32(
+          absl::StrCat(prefix, "hidden_states.", k), {rows, hook.width}, cols));
     }
     return writer_.AddFloat32(prefix + hook.name, {rows, hook.width}, cols);
   }
@@ -173,14 +171,15 @@ absl::StatusOr<std::vector<Prompt>> ParsePrompts(absl::string_view json,
                                                  int64_t vocab_size) {
   Json root = Json::parse(json.begin(), json.end(), nullptr, false);
   if (root.is_discarded() || !root.is_array()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        source, ": expected a JSON array of prompt strings or token-id "
-                "arrays"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(source,
+                     ": expected a JSON array of prompt strings or token-id "
+                     "arrays"));
   }
   if (root.empty() || static_cast<int64_t>(root.size()) > kMaxPrompts) {
     return absl::InvalidArgumentError(
-        absl::StrCat(source, ": has ", root.size(),
-                     " prompts; expected 1 to ", kMaxPrompts));
+        absl::StrCat(source, ": has ", root.size(), " prompts; expected 1 to ",
+                     kMaxPrompts));
   }
   std::vector<Prompt> prompts;
   for (size_t k = 0; k < root.size(); ++k) {
@@ -193,8 +192,9 @@ absl::StatusOr<std::vector<Prompt>> ParsePrompts(absl::string_view json,
       FNPROBE_ASSIGN_OR_RETURN(ids, ParseIdPrompt(item, where, vocab_size));
     } else {
       return absl::InvalidArgumentError(
-          absl::StrCat(where, ": expected a string or an array of token ids, "
-                              "got ",
+          absl::StrCat(where,
+                       ": expected a string or an array of token ids, "
+                       "got ",
                        item.type_name()));
     }
     if (ids.empty()) {
@@ -218,10 +218,9 @@ absl::Status RunOfflineCapture(const OfflineCaptureOptions& options,
   FNPROBE_ASSIGN_OR_RETURN(auto model,
                            Model::Load(options.model_dir, options.model));
   const ModelConfig& config = model->config();
-  FNPROBE_ASSIGN_OR_RETURN(
-      std::vector<Prompt> prompts,
-      ParsePrompts(text, options.prompts_path, model->tokenizer(),
-                   config.vocab_size));
+  FNPROBE_ASSIGN_OR_RETURN(std::vector<Prompt> prompts,
+                           ParsePrompts(text, options.prompts_path,
+                                        model->tokenizer(), config.vocab_size));
   FNPROBE_ASSIGN_OR_RETURN(Layout layout, SelectLayout(config, options.hooks));
   auto engine = NewTorchEngine(model);
   CaptureFile file(config, layout);
@@ -231,11 +230,11 @@ absl::Status RunOfflineCapture(const OfflineCaptureOptions& options,
               << " values per token, on " << model->device() << "\n";
   }
   for (size_t first = 0; first < prompts.size(); first += options.batch_size) {
-    const size_t last =
-        std::min(prompts.size(), first + static_cast<size_t>(options.batch_size));
+    const size_t last = std::min(
+        prompts.size(), first + static_cast<size_t>(options.batch_size));
     std::vector<Prompt> batch(prompts.begin() + first, prompts.begin() + last);
-    FNPROBE_RETURN_IF_ERROR(ForwardBatch(
-        *engine, batch, layout, [&](const PromptActivations& a) {
+    FNPROBE_RETURN_IF_ERROR(
+        ForwardBatch(*engine, batch, layout, [&](const PromptActivations& a) {
           return file.AddPrefill(first + a.prompt, batch[a.prompt], a);
         }));
     if (options.generate > 0) {

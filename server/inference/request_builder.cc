@@ -19,13 +19,15 @@ absl::StatusOr<std::vector<std::vector<int64_t>>> TokenizePrompts(
     bool special_tokens, int64_t generated) {
   if (prompts.empty()) return Invalid("prompts", "no prompts");
   if (prompts.size() > limits.max_prompts_per_request) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "prompts: ", prompts.size(), " prompts exceed max_prompts_per_request (",
-        limits.max_prompts_per_request, ")"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("prompts: ", prompts.size(),
+                     " prompts exceed max_prompts_per_request (",
+                     limits.max_prompts_per_request, ")"));
   }
   const ModelConfig& c = model.config();
   // The last generated token is never fed back.
-  const int64_t max_prompt = c.max_positions - std::max<int64_t>(generated - 1, 0);
+  const int64_t max_prompt =
+      c.max_positions - std::max<int64_t>(generated - 1, 0);
   std::vector<std::vector<int64_t>> out;
   for (int i = 0; i < prompts.size(); ++i) {
     const v1::Prompt& p = prompts[i];
@@ -42,16 +44,18 @@ absl::StatusOr<std::vector<std::vector<int64_t>>> TokenizePrompts(
       }
     } else if (p.input_case() == v1::Prompt::kText) {
       auto encoded = model.tokenizer().Encode(p.text(), special_tokens);
-      if (!encoded.ok()) return Invalid(field + ".text", encoded.status().message());
+      if (!encoded.ok())
+        return Invalid(field + ".text", encoded.status().message());
       ids = *std::move(encoded);
     } else {
       return Invalid(field, "neither text nor tokens set");
     }
     if (ids.empty()) return Invalid(field, "has no tokens");
     if (static_cast<int64_t>(ids.size()) > max_prompt) {
-      return Invalid(field, absl::StrCat(ids.size(), " tokens; with ", generated,
-                                         " generated the limit is ", max_prompt,
-                                         " (context ", c.max_positions, ")"));
+      return Invalid(field,
+                     absl::StrCat(ids.size(), " tokens; with ", generated,
+                                  " generated the limit is ", max_prompt,
+                                  " (context ", c.max_positions, ")"));
     }
     out.push_back(std::move(ids));
   }
@@ -131,9 +135,9 @@ absl::StatusOr<ScheduledRequest> BuildGenerateRequest(
         " exceeds max_tokens_per_prompt (", limits.max_tokens_per_prompt, ")"));
   }
   FNPROBE_ASSIGN_OR_RETURN(
-      out.prompts, TokenizePrompts(model, limits, request.prompts(),
-                                   !request.no_special_tokens(),
-                                   out.tokens_per_prompt));
+      out.prompts,
+      TokenizePrompts(model, limits, request.prompts(),
+                      !request.no_special_tokens(), out.tokens_per_prompt));
   out.stop_at_eos = request.stop_at_eos();
   const v1::SamplingParams& s = request.sampling();
   out.sampling.temperature = s.temperature();
@@ -156,9 +160,9 @@ absl::StatusOr<ScheduledRequest> BuildForwardRequest(
   ScheduledRequest out;
   out.user = user;
   out.forward = true;
-  FNPROBE_ASSIGN_OR_RETURN(
-      out.prompts, TokenizePrompts(model, limits, request.prompts(),
-                                   !request.no_special_tokens(), 0));
+  FNPROBE_ASSIGN_OR_RETURN(out.prompts,
+                           TokenizePrompts(model, limits, request.prompts(),
+                                           !request.no_special_tokens(), 0));
   FNPROBE_ASSIGN_OR_RETURN(out.layout, ResolveCapture(c, request.capture()));
   FNPROBE_ASSIGN_OR_RETURN(
       out.interventions,

@@ -38,10 +38,10 @@
 namespace fnprobe {
 
 struct SchedulerOptions {
-  int max_batch_sequences = 64;   // slots: sequences stepping together
-  int max_batch_tokens = 4096;    // tokens in one step (prefill included)
+  int max_batch_sequences = 64;     // slots: sequences stepping together
+  int max_batch_tokens = 4096;      // tokens in one step (prefill included)
   int max_queued_sequences = 4096;  // waiting for a slot, all users
-  size_t stream_capacity = 256;   // frames buffered per request
+  size_t stream_capacity = 256;     // frames buffered per request
 };
 
 // A validated request: prompts already tokenized and within the context.

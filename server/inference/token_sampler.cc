@@ -25,9 +25,8 @@ uint64_t Mix(uint64_t x) {
 
 absl::Status ValidateSamplingOptions(const SamplingOptions& o) {
   if (!(o.temperature >= 0) || !std::isfinite(o.temperature)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("temperature: must be a finite number >= 0, got ",
-                     o.temperature));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "temperature: must be a finite number >= 0, got ", o.temperature));
   }
   if (o.top_k < 0) {
     return absl::InvalidArgumentError(

@@ -152,10 +152,9 @@ class TorchEngine final : public Engine {
       if (list == nullptr || list->empty()) continue;
       interventions.Add(*list, plan.sequences[i].begin, plan.sequences[i].end);
     }
-    CaptureVisitor visitor(request.capture,
-                           static_cast<int>(config().num_layers), rows,
-                           CaptureBuffer(request.capture, plan, result),
-                           &interventions);
+    CaptureVisitor visitor(
+        request.capture, static_cast<int>(config().num_layers), rows,
+        CaptureBuffer(request.capture, plan, result), &interventions);
     at::Tensor hidden =
         transformer_.Forward(ids, positions, plan.sequences, visitor);
     if (!plan.logit_rows.empty()) {

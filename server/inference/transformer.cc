@@ -19,12 +19,11 @@ at::Tensor Llama3InvFreq(const ModelConfig& c, const at::Tensor& inv_freq) {
   const double low_wavelen = old_ctx / c.rope_low_freq_factor;
   const double high_wavelen = old_ctx / c.rope_high_freq_factor;
   at::Tensor wavelen = 2 * kPi / inv_freq;
-  at::Tensor scaled = at::where(wavelen > low_wavelen,
-                                inv_freq / c.rope_factor, inv_freq);
+  at::Tensor scaled =
+      at::where(wavelen > low_wavelen, inv_freq / c.rope_factor, inv_freq);
   at::Tensor smooth = (old_ctx / wavelen - c.rope_low_freq_factor) /
                       (c.rope_high_freq_factor - c.rope_low_freq_factor);
-  at::Tensor smoothed =
-      (1 - smooth) * scaled / c.rope_factor + smooth * scaled;
+  at::Tensor smoothed = (1 - smooth) * scaled / c.rope_factor + smooth * scaled;
   at::Tensor medium = (wavelen >= high_wavelen) & (wavelen <= low_wavelen);
   return at::where(medium, smoothed, scaled);
 }
@@ -36,10 +35,10 @@ Transformer::Transformer(const ModelConfig& config, const ModelWeights& weights,
     : config_(config), weights_(weights) {
   if (config.rotary_dim > 0) {
     // HF: 1 / base ** (arange(0, dim, 2).float() / dim), in float32.
-    at::Tensor exponents =
-        at::arange(0, config.rotary_dim, 2, at::TensorOptions().dtype(at::kLong))
-            .to(at::kFloat) /
-        static_cast<double>(config.rotary_dim);
+    at::Tensor exponents = at::arange(0, config.rotary_dim, 2,
+                                      at::TensorOptions().dtype(at::kLong))
+                               .to(at::kFloat) /
+                           static_cast<double>(config.rotary_dim);
     at::Tensor inv_freq = at::reciprocal(at::pow(config.rope_theta, exponents));
     if (config.rope_scaling == RopeScaling::kLlama3) {
       inv_freq = Llama3InvFreq(config, inv_freq);
@@ -87,7 +86,8 @@ at::Tensor Transformer::Layer(int layer, const at::Tensor& x,
                               HookVisitor& visitor) const {
   const LayerWeights& w = weights_.layers[layer];
   const bool pre = config_.pre_layer_norm;
-  at::Tensor a = pre ? Visit(visitor, HookKind::kLn1, layer, Norm(w.ln1, x)) : x;
+  at::Tensor a =
+      pre ? Visit(visitor, HookKind::kLn1, layer, Norm(w.ln1, x)) : x;
   at::Tensor attn = Attention(layer, a, positions, sequences, visitor);
   attn = Visit(visitor, HookKind::kAttnOut, layer, attn);
 
@@ -106,11 +106,10 @@ at::Tensor Transformer::Layer(int layer, const at::Tensor& x,
   if (!pre) mid = Visit(visitor, HookKind::kLn1, layer, Norm(w.ln1, mid));
   mid = Visit(visitor, HookKind::kResidMid, layer, mid);
 
-  at::Tensor m = pre ? Visit(visitor, HookKind::kLn2, layer, Norm(w.ln2, mid))
-                     : mid;
+  at::Tensor m =
+      pre ? Visit(visitor, HookKind::kLn2, layer, Norm(w.ln2, mid)) : mid;
   m = Visit(visitor, HookKind::kMlpOut, layer, Mlp(layer, m, visitor));
-  at::Tensor out =
-      config_.family == ModelFamily::kGptNeox ? m + mid : mid + m;
+  at::Tensor out = config_.family == ModelFamily::kGptNeox ? m + mid : mid + m;
   if (!pre) out = Visit(visitor, HookKind::kLn2, layer, Norm(w.ln2, out));
   return Visit(visitor, HookKind::kResidPost, layer, out);
 }
@@ -150,7 +149,8 @@ at::Tensor Transformer::Attention(int layer, const at::Tensor& x,
   if (config_.family == ModelFamily::kOpt) q = q * std::pow(hd, -0.5);
   if (config_.rotary_dim > 0) {
     at::Tensor t = positions.to(at::kFloat);
-    if (config_.rope_scaling == RopeScaling::kLinear) t = t / config_.rope_factor;
+    if (config_.rope_scaling == RopeScaling::kLinear)
+      t = t / config_.rope_factor;
     at::Tensor freqs = t.unsqueeze(1) * inv_freq_.unsqueeze(0);
     at::Tensor emb = at::cat({freqs, freqs}, -1);
     at::Tensor cos = emb.cos().to(q.scalar_type()).unsqueeze(1);
@@ -186,10 +186,12 @@ at::Tensor Transformer::AttendOne(int layer, const at::Tensor& q,
   if (kv_heads != heads) {
     // repeat_kv: each KV head serves heads / kv_heads consecutive heads.
     const int64_t rep = heads / kv_heads;
-    keys = keys.unsqueeze(1).expand({kv_heads, rep, total, hd}).reshape(
-        {heads, total, hd});
-    values = values.unsqueeze(1).expand({kv_heads, rep, total, hd}).reshape(
-        {heads, total, hd});
+    keys = keys.unsqueeze(1)
+               .expand({kv_heads, rep, total, hd})
+               .reshape({heads, total, hd});
+    values = values.unsqueeze(1)
+                 .expand({kv_heads, rep, total, hd})
+                 .reshape({heads, total, hd});
   }
   at::Tensor qh = q.transpose(0, 1);  // [heads, n, hd]
   at::Tensor kt = keys.transpose(1, 2);
@@ -222,11 +224,10 @@ at::Tensor Transformer::AttendOne(int layer, const at::Tensor& q,
   if (n > 1) {
     // Row i (position past + i) may not see keys after it.
     at::Tensor future =
-        at::ones({n, total}, at::TensorOptions().dtype(at::kBool).device(
-                                 scores.device()))
+        at::ones({n, total},
+                 at::TensorOptions().dtype(at::kBool).device(scores.device()))
             .triu(past + 1);
-    scores = scores.masked_fill(future,
-                                std::numeric_limits<float>::lowest());
+    scores = scores.masked_fill(future, std::numeric_limits<float>::lowest());
   }
   at::Tensor probs = at::softmax(scores, -1).to(values.scalar_type());
   at::Tensor context = at::matmul(probs, values);  // [heads, n, hd]

@@ -14,7 +14,6 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
@@ -22,16 +21,11 @@
 #include "server/inference/batch_generator.h"
 #include "server/inference/hook_points.h"
 #include "server/inference/model.h"
-#include "server/inference/model_maker.h"
 #include "server/inference/torch_engine.h"
+#include "tests/bench/bench_model.h"
 
 namespace fnprobe {
 namespace {
-
-std::string Env(const char* name, const char* dflt) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' ? v : dflt;
-}
 
 std::vector<Prompt> Prompts(const Tokenizer& tokenizer, int n) {
   const char* topics[] = {"the separation of powers", "magnetic resonance",
@@ -57,22 +51,9 @@ struct BenchModel {
 BenchModel& Shared() {
   static BenchModel* bench = [] {
     auto* b = new BenchModel();
-    std::string dir =
-        Env("FNPROBE_BENCH_MODEL_DIR", "bench-models/galactica-125m");
-    if (!std::filesystem::exists(dir + "/config.json")) {
-      std::fprintf(stderr, "making galactica-125m shape in %s ...\n",
-                   dir.c_str());
-      MakeModelOptions options;
-      options.shape = "galactica-125m";
-      options.out_dir = dir;
-      auto made = MakeModel(options);
-      if (!made.ok()) {
-        std::fprintf(stderr, "%s\n", made.status().ToString().c_str());
-        std::exit(1);
-      }
-    }
+    std::string dir = BenchModelDir();
     ModelOptions options;
-    options.device = Env("FNPROBE_BENCH_DEVICE", "auto");
+    options.device = BenchDevice();
     auto model = Model::Load(dir, options);
     if (!model.ok()) {
       std::fprintf(stderr, "%s\n", model.status().ToString().c_str());
@@ -81,7 +62,7 @@ BenchModel& Shared() {
     b->model = *model;
     b->engine = NewTorchEngine(b->model);
     b->all = *SelectLayout(b->model->config(), {"all"});
-    b->tokens = std::atoll(Env("FNPROBE_BENCH_TOKENS", "16").c_str());
+    b->tokens = std::atoll(BenchEnv("FNPROBE_BENCH_TOKENS", "16").c_str());
     // Warm up allocators and thread pools before anything is timed.
     GenerationOptions warm;
     warm.max_new_tokens = 4;

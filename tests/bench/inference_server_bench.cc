@@ -15,7 +15,6 @@
 
 #include <atomic>
 #include <cstdio>
-#include <filesystem>
 #include <map>
 #include <thread>
 
@@ -25,35 +24,14 @@
 #include "server/inference/batch_generator.h"
 #include "server/inference/hook_points.h"
 #include "server/inference/inference_server.h"
-#include "server/inference/model_maker.h"
 #include "server/inference/torch_engine.h"
+#include "tests/bench/bench_model.h"
 
 namespace fnprobe {
 namespace {
 
 constexpr int kPromptsPerClient = 4;
 constexpr int kTokens = 16;
-
-std::string Env(const char* name, const char* dflt) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' ? v : dflt;
-}
-
-std::string ModelDir() {
-  std::string dir =
-      Env("FNPROBE_BENCH_MODEL_DIR", "bench-models/galactica-125m");
-  if (!std::filesystem::exists(dir + "/config.json")) {
-    MakeModelOptions options;
-    options.shape = "galactica-125m";
-    options.out_dir = dir;
-    auto made = MakeModel(options);
-    if (!made.ok()) {
-      std::fprintf(stderr, "%s\n", made.status().ToString().c_str());
-      std::exit(1);
-    }
-  }
-  return dir;
-}
 
 struct Bench {
   std::unique_ptr<InferenceServer> server;
@@ -64,17 +42,17 @@ Bench& Shared() {
   static Bench* bench = [] {
     auto* b = new Bench();
     InferenceServerOptions o;
-    o.model_dir = ModelDir();
-    o.model.device = Env("FNPROBE_BENCH_DEVICE", "auto");
+    o.model_dir = BenchModelDir();
+    o.model.device = BenchDevice();
     auto server = InferenceServer::Start(o);
     if (!server.ok()) {
       std::fprintf(stderr, "%s\n", server.status().ToString().c_str());
       std::exit(1);
     }
     b->server = *std::move(server);
-    b->channel = grpc::CreateChannel(
-        absl::StrCat("127.0.0.1:", b->server->port()),
-        grpc::InsecureChannelCredentials());
+    b->channel =
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", b->server->port()),
+                            grpc::InsecureChannelCredentials());
     return b;
   }();
   return *bench;
@@ -83,9 +61,9 @@ Bench& Shared() {
 v1::GenerateRequest ClientRequest(int client) {
   v1::GenerateRequest r;
   for (int k = 0; k < kPromptsPerClient; ++k) {
-    r.add_prompts()->set_text(
-        absl::StrCat("Client ", client, " asks question ", k,
-                     " about the history of medicine."));
+    r.add_prompts()->set_text(absl::StrCat("Client ", client, " asks question ",
+                                           k,
+                                           " about the history of medicine."));
   }
   r.set_tokens_per_prompt(kTokens);
   r.mutable_capture()->add_hooks("standard");
@@ -114,8 +92,8 @@ void RunClient(int client, Totals& totals) {
 void Report(benchmark::State& state, const Totals& totals) {
   state.counters["tokens_per_s"] = benchmark::Counter(
       static_cast<double>(totals.tokens), benchmark::Counter::kIsRate);
-  state.counters["frame_MB_per_s"] = benchmark::Counter(
-      totals.bytes / 1e6, benchmark::Counter::kIsRate);
+  state.counters["frame_MB_per_s"] =
+      benchmark::Counter(totals.bytes / 1e6, benchmark::Counter::kIsRate);
   if (totals.errors > 0) state.SkipWithError("a call failed");
 }
 
@@ -146,8 +124,8 @@ void BM_Sequential16(benchmark::State& state) {
 void BM_EngineAlone64(benchmark::State& state) {
   static std::unique_ptr<Engine> engine = [] {
     ModelOptions options;
-    options.device = Env("FNPROBE_BENCH_DEVICE", "auto");
-    return NewTorchEngine(*Model::Load(ModelDir(), options));
+    options.device = BenchDevice();
+    return NewTorchEngine(*Model::Load(BenchModelDir(), options));
   }();
   const Model& model = Shared().server->model();
   std::vector<Prompt> prompts;
@@ -172,13 +150,28 @@ void BM_EngineAlone64(benchmark::State& state) {
   Report(state, totals);
 }
 
-BENCHMARK(BM_Concurrent)->ArgName("clients")->Arg(1)->Arg(4)->Arg(16)
-    ->Iterations(1)->Repetitions(2)->ReportAggregatesOnly(true)
-    ->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_Sequential16)->Iterations(1)->Repetitions(2)
-    ->ReportAggregatesOnly(true)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_EngineAlone64)->Iterations(1)->Repetitions(2)
-    ->ReportAggregatesOnly(true)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Concurrent)
+    ->ArgName("clients")
+    ->Arg(1)
+    ->Arg(4)
+    ->Arg(16)
+    ->Iterations(1)
+    ->Repetitions(2)
+    ->ReportAggregatesOnly(true)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_Sequential16)
+    ->Iterations(1)
+    ->Repetitions(2)
+    ->ReportAggregatesOnly(true)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_EngineAlone64)
+    ->Iterations(1)
+    ->Repetitions(2)
+    ->ReportAggregatesOnly(true)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 class SummaryReporter : public benchmark::ConsoleReporter {
  public:
@@ -202,24 +195,27 @@ class SummaryReporter : public benchmark::ConsoleReporter {
   }
 
   void PrintSummary() const {
-    std::printf("\n== inference server summary (galactica-125m shape, %s, "
-                "%d prompts x %d tokens per client, capture standard, f16) ==\n",
-                Shared().server->model().device().c_str(), kPromptsPerClient,
-                kTokens);
+    std::printf(
+        "\n== inference server summary (galactica-125m shape, %s, "
+        "%d prompts x %d tokens per client, capture standard, f16) ==\n",
+        Shared().server->model().device().c_str(), kPromptsPerClient, kTokens);
     for (const char* n : {"1", "4", "16"}) {
-      std::printf("%2s concurrent clients: %8.1f tok/s  %8.1f frame MB/s\n", n,
-                  Get(std::string("BM_Concurrent/clients:") + n + "/tokens_per_s"),
-                  Get(std::string("BM_Concurrent/clients:") + n + "/frame_MB_per_s"));
+      std::printf(
+          "%2s concurrent clients: %8.1f tok/s  %8.1f frame MB/s\n", n,
+          Get(std::string("BM_Concurrent/clients:") + n + "/tokens_per_s"),
+          Get(std::string("BM_Concurrent/clients:") + n + "/frame_MB_per_s"));
     }
     const double c16 = Get("BM_Concurrent/clients:16/tokens_per_s");
     const double seq = Get("BM_Sequential16//tokens_per_s");
     const double eng = Get("BM_EngineAlone64//tokens_per_s");
-    std::printf("16 clients one at a time: %8.1f tok/s -> concurrent is %.2fx "
-                "(target >= 3x)\n",
-                seq, seq > 0 ? c16 / seq : 0.0);
-    std::printf("engine alone, same 64 sequences: %8.1f tok/s -> encoding + "
-                "transport cost %+.1f%% (target <= 10%%)\n",
-                eng, c16 > 0 ? 100.0 * (eng / c16 - 1.0) : 0.0);
+    std::printf(
+        "16 clients one at a time: %8.1f tok/s -> concurrent is %.2fx "
+        "(target >= 3x)\n",
+        seq, seq > 0 ? c16 / seq : 0.0);
+    std::printf(
+        "engine alone, same 64 sequences: %8.1f tok/s -> encoding + "
+        "transport cost %+.1f%% (target <= 10%%)\n",
+        eng, c16 > 0 ? 100.0 * (eng / c16 - 1.0) : 0.0);
   }
 
  private:

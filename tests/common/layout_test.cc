@@ -31,9 +31,9 @@ TEST(LayoutTest, OffsetsAndUnitNames) {
 // Malformed unit names are refused with the reason.
 TEST(LayoutTest, ParseUnitErrors) {
   Layout layout = TwoHooks();
-  EXPECT_THAT(layout.ParseUnit("blocks.0.resid_post[64]"),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("out of range")));
+  EXPECT_THAT(
+      layout.ParseUnit("blocks.0.resid_post[64]"),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("out of range")));
   EXPECT_THAT(layout.ParseUnit("blocks.9.mlp_post[1]"),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("no such hook point")));
@@ -57,12 +57,12 @@ TEST(LayoutTest, HashIsStableAndOrderSensitive) {
 }
 
 TEST(LayoutTest, CreateRejectsDuplicatesAndBadWidths) {
-  EXPECT_THAT(Layout::Create({{"embed", 4}, {"embed", 4}}),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("listed twice")));
-  EXPECT_THAT(Layout::Create({{"embed", 0}}),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("width 0")));
+  EXPECT_THAT(
+      Layout::Create({{"embed", 4}, {"embed", 4}}),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("listed twice")));
+  EXPECT_THAT(
+      Layout::Create({{"embed", 0}}),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("width 0")));
 }
 
 TEST(GlobMatchTest, StarsAndQuestionMarks) {
@@ -75,11 +75,16 @@ TEST(GlobMatchTest, StarsAndQuestionMarks) {
 }
 
 const std::vector<std::string>& Available() {
-  static const auto* v = new std::vector<std::string>{
-      "embed",           "blocks.0.attn_out",   "blocks.0.mlp_post",
-      "blocks.0.mlp_out", "blocks.0.resid_post", "blocks.1.attn_out",
-      "blocks.1.mlp_post", "blocks.1.mlp_out",  "blocks.1.resid_post",
-      "final_norm"};
+  static const auto* v = new std::vector<std::string>{"embed",
+                                                      "blocks.0.attn_out",
+                                                      "blocks.0.mlp_post",
+                                                      "blocks.0.mlp_out",
+                                                      "blocks.0.resid_post",
+                                                      "blocks.1.attn_out",
+                                                      "blocks.1.mlp_post",
+                                                      "blocks.1.mlp_out",
+                                                      "blocks.1.resid_post",
+                                                      "final_norm"};
   return *v;
 }
 
@@ -106,8 +111,7 @@ TEST(HookSelectorTest, UnknownItemNamed) {
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("'blocks.*.mlp_pre'")));
   EXPECT_THAT(ResolveHookSelector({" , "}, Available()),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("empty")));
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("empty")));
 }
 
 }  // namespace

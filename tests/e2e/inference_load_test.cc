@@ -34,11 +34,11 @@ std::unique_ptr<ServerProcess> StartServer(const std::string& dir) {
   make.out_dir = dir + "/model";
   EXPECT_OK(MakeModel(make));
   std::ofstream(dir + "/tokens") << kToken << " loader\n";
-  auto server = ServerProcess::Start(
-      FNPROBE_INFERENCE_BINARY,
-      {"--model-dir", dir + "/model", "--device", "cpu", "--tokens-file",
-       dir + "/tokens", "--threads", "1"},
-      dir, dir + "/server.log");
+  auto server =
+      ServerProcess::Start(FNPROBE_INFERENCE_BINARY,
+                           {"--model-dir", dir + "/model", "--device", "cpu",
+                            "--tokens-file", dir + "/tokens", "--threads", "1"},
+                           dir, dir + "/server.log");
   EXPECT_OK(server);
   return server.ok() ? *std::move(server) : nullptr;
 }

@@ -2,6 +2,8 @@
 // checkpoint: what one client sees alone equals what it sees while others
 // stream, cancellation frees capacity, every error path has its status code,
 // a bad request never disturbs a healthy stream, overflow is reported.
+#include "server/inference/inference_server.h"
+
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
@@ -19,7 +21,6 @@
 #include "fnprobe/v1/inference.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/inference/inference_server.h"
 #include "server/inference/model_maker.h"
 #include "tests/support/reference_data.h"
 #include "tests/support/reference_tensors.h"
@@ -132,8 +133,8 @@ std::string* InferenceServerTest::dir_ = nullptr;
 
 // The stream: header with the layout, one frame per (prompt, step), summary.
 TEST_F(InferenceServerTest, StreamsHeaderFramesSummary) {
-  CallResult r = Generate(Request({"Tell me about sailing.", "Hello"}, 6,
-                                  "standard"));
+  CallResult r =
+      Generate(Request({"Tell me about sailing.", "Hello"}, 6, "standard"));
   ASSERT_TRUE(r.status.ok()) << r.status.error_message();
   EXPECT_EQ(r.header.layout().hooks_size(), 8);  // 4 hooks x 2 layers
   EXPECT_EQ(r.header.prompt_tokens_size(), 2);
@@ -224,7 +225,8 @@ TEST_F(InferenceServerTest, ErrorPathsReturnTheirStatus) {
        grpc::StatusCode::INVALID_ARGUMENT, "tokens_per_prompt"},
       {"too many tokens", [](auto& r) { r.set_tokens_per_prompt(5000); },
        grpc::StatusCode::RESOURCE_EXHAUSTED, "max_tokens_per_prompt"},
-      {"bad hook", [](auto& r) { r.mutable_capture()->set_hooks(0, "blocks.*.nope"); },
+      {"bad hook",
+       [](auto& r) { r.mutable_capture()->set_hooks(0, "blocks.*.nope"); },
        grpc::StatusCode::INVALID_ARGUMENT, "capture.hooks"},
       {"bad token id",
        [](auto& r) { r.mutable_prompts(0)->mutable_tokens()->add_ids(999999); },
@@ -257,24 +259,29 @@ TEST_F(InferenceServerTest, ErrorPathsReturnTheirStatus) {
          iv->add_units(1);
        },
        grpc::StatusCode::INVALID_ARGUMENT, "interventions[0].op"},
-      {"bad sampling", [](auto& r) { r.mutable_sampling()->set_temperature(-1); },
+      {"bad sampling",
+       [](auto& r) { r.mutable_sampling()->set_temperature(-1); },
        grpc::StatusCode::INVALID_ARGUMENT, "sampling"},
       {"oversized",
-       [](auto& r) { r.mutable_prompts(0)->set_text(std::string(17 << 20, 'a')); },
+       [](auto& r) {
+         r.mutable_prompts(0)->set_text(std::string(17 << 20, 'a'));
+       },
        grpc::StatusCode::RESOURCE_EXHAUSTED, ""},
   };
   for (const ErrorCase& c : cases) {
     v1::GenerateRequest r = Request({"hello"}, 4, "standard");
     c.edit(r);
     CallResult result = Generate(r);
-    EXPECT_EQ(result.status.error_code(), c.code) << c.name << ": "
-                                                  << result.status.error_message();
+    EXPECT_EQ(result.status.error_code(), c.code)
+        << c.name << ": " << result.status.error_message();
     EXPECT_THAT(result.status.error_message(), HasSubstr(c.message)) << c.name;
   }
   CallResult missing = Generate(Request({"hi"}, 2, ""), "");
   EXPECT_EQ(missing.status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
-  EXPECT_THAT(missing.status.error_message(), HasSubstr("missing bearer token"));
-  CallResult wrong = Generate(Request({"hi"}, 2, ""), "not-a-real-token-000000");
+  EXPECT_THAT(missing.status.error_message(),
+              HasSubstr("missing bearer token"));
+  CallResult wrong =
+      Generate(Request({"hi"}, 2, ""), "not-a-real-token-000000");
   EXPECT_EQ(wrong.status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
 }
 
@@ -297,7 +304,8 @@ TEST_F(InferenceServerTest, QueueLimit) {
   ASSERT_TRUE(response.has_header());
   CallResult refused = Generate(Request({"x", "y", "z"}, 4, ""));
   EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
-  EXPECT_THAT(refused.status.error_message(), HasSubstr("max_queued_sequences"));
+  EXPECT_THAT(refused.status.error_message(),
+              HasSubstr("max_queued_sequences"));
   context.TryCancel();
   while (reader->Read(&response)) {
   }
@@ -307,13 +315,15 @@ TEST_F(InferenceServerTest, QueueLimit) {
 // Malformed and oversized requests while a healthy stream runs leave it
 // exactly as it would have been alone.
 TEST_F(InferenceServerTest, BadRequestsDoNotDisturbHealthyStream) {
-  v1::GenerateRequest healthy = Request({"The water cycle", "Ships"}, 20, "all");
+  v1::GenerateRequest healthy =
+      Request({"The water cycle", "Ships"}, 20, "all");
   CallResult alone = Generate(healthy);
   CallResult during;
   std::thread t([&] { during = Generate(healthy); });
   for (int i = 0; i < 20; ++i) {
     v1::GenerateRequest bad = Request({"x"}, 4, "standard");
-    if (i % 3 == 0) bad.mutable_prompts(0)->set_text(std::string(17 << 20, 'b'));
+    if (i % 3 == 0)
+      bad.mutable_prompts(0)->set_text(std::string(17 << 20, 'b'));
     if (i % 3 == 1) bad.mutable_capture()->set_hooks(0, "nonsense");
     if (i % 3 == 2) bad.set_tokens_per_prompt(-5);
     EXPECT_FALSE(Generate(bad).status.ok());
@@ -331,8 +341,8 @@ TEST_F(InferenceServerTest, BadRequestsDoNotDisturbHealthyStream) {
 
 // Values beyond f16's range are sent as inf and counted, never clipped.
 TEST_F(InferenceServerTest, F16OverflowIsReported) {
-  v1::GenerateRequest r = Request({"hello there"}, 3, "blocks.0.mlp_post",
-                                  v1::ENCODING_F16);
+  v1::GenerateRequest r =
+      Request({"hello there"}, 3, "blocks.0.mlp_post", v1::ENCODING_F16);
   auto* iv = r.add_interventions();
   iv->set_hook("blocks.0.mlp_post");
   iv->add_units(10);

@@ -1,10 +1,9 @@
 #include "tests/e2e/server_process.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <fcntl.h>
 
 #include <chrono>
 #include <fstream>
@@ -44,8 +43,8 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
   while (std::chrono::steady_clock::now() < deadline) {
     int status = 0;
     if (waitpid(pid, &status, WNOHANG) == pid) {
-      return absl::InternalError(absl::StrCat(
-          binary, " exited during start-up; see ", log_path));
+      return absl::InternalError(
+          absl::StrCat(binary, " exited during start-up; see ", log_path));
     }
     std::ifstream in(port_file);
     int port = 0;

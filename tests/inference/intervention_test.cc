@@ -64,7 +64,8 @@ class InterventionTest : public ::testing::Test {
       std::vector<float> v(
           result.values.begin() + result.value_row_begin[k] * width,
           result.values.begin() + (result.value_row_begin[k] + t) * width);
-      v.insert(v.end(), result.logits.begin() + result.logit_row_begin[k] * vocab,
+      v.insert(v.end(),
+               result.logits.begin() + result.logit_row_begin[k] * vocab,
                result.logits.begin() + (result.logit_row_begin[k] + t) * vocab);
       out.push_back(v);
       engine_->EndSequence(request.items[k].sequence);
@@ -124,10 +125,12 @@ TEST(InterventionValidationTest, NamesTheField) {
   auto model = Model::Load(testing::ReferencePath("models/llama"), options);
   ASSERT_OK(model);
   const ModelConfig& c = (*model)->config();
-  EXPECT_OK(ValidateInterventions(c, {{"blocks.1.mlp_post", {171}, Op::kZero}}));
-  EXPECT_THAT(ValidateInterventions(c, {{"blocks.1.mlp_post", {172}}}),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("interventions[0].units: 172 outside [0, 172)")));
+  EXPECT_OK(
+      ValidateInterventions(c, {{"blocks.1.mlp_post", {171}, Op::kZero}}));
+  EXPECT_THAT(
+      ValidateInterventions(c, {{"blocks.1.mlp_post", {172}}}),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("interventions[0].units: 172 outside [0, 172)")));
   EXPECT_THAT(ValidateInterventions(c, {{}, {"blocks.9.mlp_post", {1}}}),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("interventions[0].hook")));

@@ -27,9 +27,10 @@ using ::testing::HasSubstr;
 
 // Copies a reference model directory, rewriting model.safetensors through
 // `edit(name) -> new name ("" drops the tensor)`, plus `extra` tensors.
-std::string CopyModel(const std::string& family,
-                      const std::function<std::string(const std::string&)>& edit,
-                      const std::function<void(SafetensorsWriter&)>& extra = {}) {
+std::string CopyModel(
+    const std::string& family,
+    const std::function<std::string(const std::string&)>& edit,
+    const std::function<void(SafetensorsWriter&)>& extra = {}) {
   std::string src = testing::ReferencePath("models/" + family);
   std::string dir = MakeTempDir("model_" + family);
   for (const char* f : {"config.json", "tokenizer.json"}) {
@@ -143,9 +144,9 @@ TEST(ModelLoadTest, MissingUntiedHeadIsNamed) {
 }
 
 TEST(ModelLoadTest, BadDirectoryDeviceAndConfig) {
-  EXPECT_THAT(Model::Load("/nonexistent/model", Cpu()),
-              StatusIs(absl::StatusCode::kNotFound,
-                       HasSubstr("/nonexistent/model")));
+  EXPECT_THAT(
+      Model::Load("/nonexistent/model", Cpu()),
+      StatusIs(absl::StatusCode::kNotFound, HasSubstr("/nonexistent/model")));
   ModelOptions tpu = Cpu();
   tpu.device = "tpu";
   EXPECT_THAT(Model::Load(testing::ReferencePath("models/gpt2"), tpu),

@@ -90,8 +90,8 @@ TEST_P(ModelParityTest, PrefillMatchesEveryHookAndLogits) {
           const std::string name = p + layout_.hooks()[i].name;
           EXPECT_TRUE(ref_->Has(name)) << name << " not in the reference";
           if (!ref_->Has(name)) continue;
-          double d = MaxAbsDiff(HookRows(a.values, i, a.length),
-                                ref_->Floats(name));
+          double d =
+              MaxAbsDiff(HookRows(a.values, i, a.length), ref_->Floats(name));
           EXPECT_LE(d, kTolerance) << name;
           worst = std::max(worst, d);
           ++compared;
@@ -167,14 +167,13 @@ TEST_P(ModelParityTest, BatchedEqualsAlone) {
   options.max_new_tokens = 6;
   auto run = [&](const std::vector<Prompt>& prompts) {
     std::map<int64_t, std::pair<std::vector<int64_t>, std::vector<float>>> out;
-    EXPECT_OK(GenerateBatch(*engine_, prompts, layout_, options,
-                            [&](const GeneratedToken& t) {
-                              out[t.prompt].first.push_back(t.token);
-                              out[t.prompt].second.insert(
-                                  out[t.prompt].second.end(), t.values.begin(),
-                                  t.values.end());
-                              return absl::OkStatus();
-                            }));
+    EXPECT_OK(GenerateBatch(
+        *engine_, prompts, layout_, options, [&](const GeneratedToken& t) {
+          out[t.prompt].first.push_back(t.token);
+          out[t.prompt].second.insert(out[t.prompt].second.end(),
+                                      t.values.begin(), t.values.end());
+          return absl::OkStatus();
+        }));
     return out;
   };
   auto together = run(prompts_);

@@ -57,8 +57,7 @@ void ExpectMatchesReference(const std::string& out_path,
     if (t->dtype == DType::kI64) {
       EXPECT_EQ(*(*out)->ReadInt64(name), ref.Ints(name)) << name;
     } else {
-      EXPECT_LE(MaxAbsDiff(*(*out)->ReadFloat32(name), ref.Floats(name)),
-                1e-4)
+      EXPECT_LE(MaxAbsDiff(*(*out)->ReadFloat32(name), ref.Floats(name)), 1e-4)
           << name;
       ++floats;
     }
@@ -106,13 +105,13 @@ TEST(OfflineCaptureBinaryTest, OutputMatchesReferenceFile) {
     ReferenceTensors ref(family);
     std::string dir = MakeTempDir("capture_bin");
     WriteFile(dir + "/prompts.json", PromptsJson(ref));
-    ASSERT_EQ(RunBinary(absl::StrCat("--model-dir ", ref.model_dir(),
-                                     " --prompts ", dir, "/prompts.json",
-                                     " --generate 12 --hooks all --dtype f32",
-                                     " --device cpu --out ", dir,
-                                     "/out.safetensors"),
-                        dir + "/log"),
-              0)
+    ASSERT_EQ(
+        RunBinary(absl::StrCat("--model-dir ", ref.model_dir(), " --prompts ",
+                               dir, "/prompts.json",
+                               " --generate 12 --hooks all --dtype f32",
+                               " --device cpu --out ", dir, "/out.safetensors"),
+                  dir + "/log"),
+        0)
         << testing::ReadFileOrDie(dir + "/log");
     ExpectMatchesReference(dir + "/out.safetensors", ref);
   }
@@ -166,8 +165,9 @@ TEST(OfflineCaptureTest, ErrorsNameTheProblem) {
                        HasSubstr("exceed the model's context of 128")));
   options.generate = 1;
   options.model_dir = dir + "/no-such-model";
-  EXPECT_THAT(RunOfflineCapture(options, nullptr),
-              StatusIs(absl::StatusCode::kNotFound, HasSubstr("no-such-model")));
+  EXPECT_THAT(
+      RunOfflineCapture(options, nullptr),
+      StatusIs(absl::StatusCode::kNotFound, HasSubstr("no-such-model")));
   EXPECT_FALSE(std::filesystem::exists(options.out_path));
 }
 

@@ -71,9 +71,9 @@ TEST(TokenSamplerTest, DistributionTopKAndTopP) {
 TEST(TokenSamplerTest, ValidatesOptions) {
   SamplingOptions o;
   o.temperature = -1;
-  EXPECT_THAT(ValidateSamplingOptions(o),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("temperature")));
+  EXPECT_THAT(
+      ValidateSamplingOptions(o),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("temperature")));
   o = SamplingOptions{};
   o.top_p = 0;
   EXPECT_THAT(ValidateSamplingOptions(o),

@@ -1,0 +1,36 @@
+#include "tests/bench/bench_model.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+
+#include "server/inference/model_maker.h"
+
+namespace fnprobe {
+
+std::string BenchEnv(const char* name, const char* dflt) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? v : dflt;
+}
+
+std::string BenchModelDir() {
+  std::string dir =
+      BenchEnv("FNPROBE_BENCH_MODEL_DIR", "bench-models/galactica-125m");
+  if (!std::filesystem::exists(dir + "/config.json")) {
+    std::fprintf(stderr, "making galactica-125m shape in %s ...\n",
+                 dir.c_str());
+    MakeModelOptions options;
+    options.shape = "galactica-125m";
+    options.out_dir = dir;
+    auto made = MakeModel(options);
+    if (!made.ok()) {
+      std::fprintf(stderr, "%s\n", made.status().ToString().c_str());
+      std::exit(1);
+    }
+  }
+  return dir;
+}
+
+std::string BenchDevice() { return BenchEnv("FNPROBE_BENCH_DEVICE", "auto"); }
+
+}  // namespace fnprobe
