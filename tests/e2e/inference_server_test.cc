@@ -17,6 +17,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "common/auth.h"
+#include "common/credentials.h"
 #include "common/frame_codec.h"
 #include "fnprobe/v1/inference.grpc.pb.h"
 #include "gmock/gmock.h"
@@ -25,6 +26,7 @@
 #include "tests/support/reference_data.h"
 #include "tests/support/reference_tensors.h"
 #include "tests/support/status_matchers.h"
+#include "tests/support/test_certificates.h"
 
 namespace fnprobe {
 namespace {
@@ -427,6 +429,39 @@ TEST_F(InferenceServerTest, ModelInfoTokenizeHealth) {
     bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
   }
   EXPECT_EQ(bytes, std::string("\x08\x01", 2));
+}
+
+// With a certificate and key the server speaks TLS only.
+TEST_F(InferenceServerTest, ServesTlsWhenConfigured) {
+  server_->Shutdown(absl::Seconds(1));
+  std::ofstream(*dir_ + "/server.crt") << testing::kServerCert;
+  std::ofstream(*dir_ + "/server.key") << testing::kServerKey;
+  InferenceServerOptions o;
+  o.model_dir = *dir_ + "/model";
+  o.model.device = "cpu";
+  o.tls_cert = *dir_ + "/server.crt";
+  o.tls_key = *dir_ + "/server.key";
+  auto server = InferenceServer::Start(o);
+  ASSERT_OK(server);
+  const std::string address = absl::StrCat("localhost:", (*server)->port());
+  auto tls = MakeChannelCredentials(*dir_ + "/server.crt");
+  ASSERT_OK(tls);
+  auto secure =
+      v1::InferenceService::NewStub(grpc::CreateChannel(address, *tls));
+  grpc::ClientContext c1;
+  v1::ModelInfo info;
+  grpc::Status ok = secure->GetModelInfo(&c1, {}, &info);
+  EXPECT_TRUE(ok.ok()) << ok.error_message();
+  EXPECT_EQ(info.family(), "opt");
+  auto plain = v1::InferenceService::NewStub(
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext c2;
+  c2.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  EXPECT_EQ(plain->GetModelInfo(&c2, {}, &info).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+  o.tls_key.clear();
+  EXPECT_THAT(InferenceServer::Start(o).status(),
+              testing::StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 }  // namespace
