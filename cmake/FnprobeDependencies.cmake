@@ -8,6 +8,10 @@ find_package(PkgConfig REQUIRED)
 pkg_check_modules(ONIG REQUIRED IMPORTED_TARGET oniguruma)
 # ICU (libicu-dev): Unicode normalization for the tokenizer.
 find_package(ICU COMPONENTS uc REQUIRED)
+# Armadillo (libarmadillo-dev) and Boost.Math (libboost-math-dev, header-only):
+# the analysis worker's linear algebra and distributions.
+find_package(Armadillo REQUIRED)
+find_package(Boost REQUIRED)
 
 # gRPC and protobuf (libgrpc++-dev, libprotobuf-dev, protobuf-compiler,
 # protobuf-compiler-grpc). Protobuf is found before gRPC and torch: gRPC's

@@ -9,7 +9,7 @@ PACKAGES=(
   # BLAS, about 10x slower for the model's matrix products.
   libtorch-dev libopenblas0-pthread
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libarmadillo-dev libabsl-dev
+  libarmadillo-dev libboost-math-dev libabsl-dev
   libsqlite3-dev libsqlitecpp-dev
   nlohmann-json3-dev libonig-dev libicu-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev

@@ -1,0 +1,52 @@
+// Reading and validating an ExperimentSpec (proto/fnprobe/v1/
+// experiment_spec.proto). Validation finds every problem at once and names
+// each field, so a researcher fixes a spec in one round; a refused spec is
+// refused whole.
+#ifndef FNPROBE_SERVER_ANALYSIS_EXPERIMENT_SPEC_H_
+#define FNPROBE_SERVER_ANALYSIS_EXPERIMENT_SPEC_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "fnprobe/v1/experiment_spec.pb.h"
+
+namespace fnprobe {
+
+// Limits on a spec's size.
+inline constexpr int kMaxConditions = 64;
+inline constexpr int kMaxPromptsPerPool = 10000;
+inline constexpr int kMaxPromptBytes = 4096;
+inline constexpr int kMaxTokensPerPrompt = 4096;
+inline constexpr int kMaxRepeats = 100;
+inline constexpr int kMaxPermutations = 100000;
+
+// One problem: the field path as the JSON names it ("conditions[2].name")
+// and what is wrong with it.
+struct SpecProblem {
+  std::string field;
+  std::string problem;
+};
+
+// Parses the proto JSON mapping of a spec. INVALID_ARGUMENT naming `source`
+// and what the parser reports (unknown field, wrong type, ...).
+absl::StatusOr<v1::ExperimentSpec> ParseSpecJson(absl::string_view json,
+                                                 absl::string_view source);
+
+// Every problem of `spec`, in field order; empty when valid.
+std::vector<SpecProblem> FindSpecProblems(const v1::ExperimentSpec& spec);
+
+// OK, or INVALID_ARGUMENT whose message lists every problem, one
+// "field: problem" per line.
+absl::Status ValidateSpec(const v1::ExperimentSpec& spec);
+
+// The spec with defaults made explicit (capture hooks "standard", dtype F16,
+// alpha 0.05, tokens_per_second 1, drift cut-off 128 s, polynomial order 3,
+// 1000 permutations). REQUIRES: ValidateSpec(spec).ok().
+v1::ExperimentSpec WithDefaults(v1::ExperimentSpec spec);
+
+}  // namespace fnprobe
+
+#endif  // FNPROBE_SERVER_ANALYSIS_EXPERIMENT_SPEC_H_

@@ -1,0 +1,125 @@
+#include "server/analysis/run_planner.h"
+
+#include <algorithm>
+#include <numeric>
+
+#include "absl/strings/str_format.h"
+
+namespace fnprobe {
+namespace {
+
+// SplitMix64: a small, portable, seedable generator (std distributions are
+// implementation-defined, which would make plans differ across toolchains).
+class Rng {
+ public:
+  explicit Rng(uint64_t seed) : state_(seed) {}
+  uint64_t Next() {
+    uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
+  // Uniform in [0, n), n > 0 (Lemire's multiply-shift; bias < 2^-32).
+  size_t Below(size_t n) {
+    return static_cast<size_t>((static_cast<unsigned __int128>(Next()) * n) >>
+                               64);
+  }
+
+ private:
+  uint64_t state_;
+};
+
+uint64_t HashName(const std::string& s) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ULL;
+  return h;
+}
+
+// A seeded Fisher-Yates permutation of 0..n-1.
+std::vector<int> Shuffled(int n, uint64_t seed) {
+  std::vector<int> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  Rng rng(seed);
+  for (int i = n - 1; i > 0; --i) {
+    std::swap(order[i], order[rng.Below(static_cast<size_t>(i) + 1)]);
+  }
+  return order;
+}
+
+RunPlan PlanOne(const v1::ExperimentSpec& spec, int condition, int repeat,
+                const std::vector<int>& task_order, int index) {
+  const v1::BlockDesign& d = spec.design();
+  const v1::PromptPool& pool = spec.conditions(condition);
+  const int ppb = d.prompts_per_block();
+  const uint64_t seed = spec.generation().seed();
+  std::vector<int> base_order =
+      Shuffled(spec.baseline().prompts_size(),
+               seed ^ HashName("baseline") ^ (uint64_t(index) << 32));
+  int task_blocks = 0;
+  for (const std::string& b : d.pattern()) task_blocks += b == "task";
+  int next_task = repeat * task_blocks * ppb, next_base = 0;
+
+  RunPlan run;
+  run.index = index;
+  run.condition = condition;
+  run.condition_name = pool.name();
+  run.repeat = repeat;
+  const double seconds_per_prompt = spec.generation().tokens_per_prompt() /
+                                    spec.analysis().tokens_per_second();
+  for (const std::string& kind : d.pattern()) {
+    RunBlock block{kind == "task", static_cast<int>(run.prompts.size()), ppb};
+    for (int i = 0; i < ppb; ++i) {
+      run.prompts.push_back(
+          block.task ? pool.prompts(task_order[next_task++])
+                     : spec.baseline().prompts(base_order[next_base++]));
+    }
+    run.events.push_back({block.first_prompt * seconds_per_prompt,
+                          ppb * seconds_per_prompt,
+                          block.task ? pool.name() : spec.baseline().name()});
+    run.blocks.push_back(block);
+  }
+  run.time_points = static_cast<int64_t>(run.prompts.size()) *
+                    spec.generation().tokens_per_prompt();
+  return run;
+}
+
+}  // namespace
+
+std::vector<RunPlan> PlanRuns(const v1::ExperimentSpec& spec) {
+  std::vector<std::vector<int>> task_orders;
+  for (const v1::PromptPool& pool : spec.conditions()) {
+    task_orders.push_back(Shuffled(
+        pool.prompts_size(), spec.generation().seed() ^ HashName(pool.name())));
+  }
+  std::vector<RunPlan> runs;
+  for (int repeat = 0; repeat < spec.design().repeats(); ++repeat) {
+    for (int c = 0; c < spec.conditions_size(); ++c) {
+      runs.push_back(PlanOne(spec, c, repeat, task_orders[c],
+                             static_cast<int>(runs.size())));
+    }
+  }
+  return runs;
+}
+
+std::string EventsTsv(const RunPlan& run) {
+  std::string out = "onset\tduration\ttrial_type\n";
+  for (const BidsEvent& e : run.events) {
+    out +=
+        absl::StrFormat("%.6g\t%.6g\t%s\n", e.onset, e.duration, e.trial_type);
+  }
+  return out;
+}
+
+const std::string& TrialTypeAt(const v1::ExperimentSpec& spec,
+                               const RunPlan& run, int64_t t) {
+  const int64_t prompt = t / spec.generation().tokens_per_prompt();
+  for (const RunBlock& b : run.blocks) {
+    if (prompt >= b.first_prompt && prompt < b.first_prompt + b.num_prompts) {
+      return b.task ? spec.conditions(run.condition).name()
+                    : spec.baseline().name();
+    }
+  }
+  return spec.baseline().name();
+}
+
+}  // namespace fnprobe

@@ -1,0 +1,63 @@
+// Plans an experiment's runs: one run per condition x repeat, each laid out
+// as the spec's block pattern (e.g. baseline, task, baseline), with prompts
+// drawn without replacement using the spec's seed:
+//   - a condition's task prompts are drawn without replacement across its
+//     repeats, so a held-out run never reuses a prompt of the runs that
+//     define the network it is scored against;
+//   - baseline prompts are drawn without replacement within each run.
+// Every prompt yields tokens_per_prompt time points, so each time point's
+// place in the design is known before generation starts (streaming GLM).
+//
+// Pure functions of the spec: the same spec plans the same runs on every
+// machine.
+#ifndef FNPROBE_SERVER_ANALYSIS_RUN_PLANNER_H_
+#define FNPROBE_SERVER_ANALYSIS_RUN_PLANNER_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "fnprobe/v1/experiment_spec.pb.h"
+
+namespace fnprobe {
+
+// One BIDS event (events.tsv row): times in seconds.
+struct BidsEvent {
+  double onset = 0;
+  double duration = 0;
+  std::string trial_type;
+};
+
+struct RunBlock {
+  bool task = false;
+  int first_prompt = 0;  // index into RunPlan::prompts
+  int num_prompts = 0;
+};
+
+struct RunPlan {
+  int index = 0;      // run number within the experiment
+  int condition = 0;  // index into spec.conditions
+  std::string condition_name;
+  int repeat = 0;
+  std::vector<std::string> prompts;  // in presentation order
+  std::vector<RunBlock> blocks;
+  std::vector<BidsEvent> events;  // one per block
+  int64_t time_points = 0;        // prompts x tokens_per_prompt
+};
+
+// REQUIRES: ValidateSpec(spec).ok(); defaults applied (WithDefaults).
+// Runs ordered by repeat, then condition, so that an interrupted experiment
+// has every condition's first repeat before any second.
+std::vector<RunPlan> PlanRuns(const v1::ExperimentSpec& spec);
+
+// The run's events as BIDS events.tsv text (header, tab-separated, "\n").
+std::string EventsTsv(const RunPlan& run);
+
+// Condition (trial_type) of time point `t` of a run: the condition name in
+// a task block, the baseline name otherwise.
+const std::string& TrialTypeAt(const v1::ExperimentSpec& spec,
+                               const RunPlan& run, int64_t t);
+
+}  // namespace fnprobe
+
+#endif  // FNPROBE_SERVER_ANALYSIS_RUN_PLANNER_H_

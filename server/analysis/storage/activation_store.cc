@@ -1,0 +1,541 @@
+#include "server/analysis/storage/activation_store.h"
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/half_float.h"
+#include "common/status_util.h"
+#include "server/analysis/storage/crc32c.h"
+
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "activation_store assumes a little-endian host"
+#endif
+
+namespace fnprobe {
+namespace {
+
+constexpr char kFileMagic[8] = {'F', 'N', 'P', 'A', 'C', 'T', 'V', '1'};
+constexpr char kFooterMagic[8] = {'F', 'N', 'P', 'E', 'N', 'D', '0', '1'};
+constexpr uint32_t kChunkMagic = 0x4B4E4843;  // "CHNK" little-endian.
+constexpr uint32_t kFormatVersion = 1;
+constexpr size_t kFileHeaderSize = 32;
+constexpr size_t kChunkHeaderSize = 40;
+constexpr size_t kFooterSize = 40;
+
+uint32_t DTypeCode(DType dtype) {
+  switch (dtype) {
+    case DType::kF32:
+      return 1;
+    case DType::kF16:
+      return 2;
+    case DType::kBF16:
+      return 3;
+    default:
+      return 0;
+  }
+}
+
+absl::StatusOr<DType> DTypeFromCode(uint32_t code) {
+  switch (code) {
+    case 1:
+      return DType::kF32;
+    case 2:
+      return DType::kF16;
+    case 3:
+      return DType::kBF16;
+    default:
+      return absl::DataLossError(absl::StrCat("unknown dtype code ", code));
+  }
+}
+
+// Little-endian field encoding (the host is little-endian, checked above).
+template <typename T>
+void Put(std::string* out, T value) {
+  out->append(reinterpret_cast<const char*>(&value), sizeof(value));
+}
+template <typename T>
+T Get(const char* p) {
+  T value;
+  std::memcpy(&value, p, sizeof(value));
+  return value;
+}
+
+// Converts `n` values of `dtype` at `in` to float32.
+void DecodeValues(DType dtype, const char* in, size_t n, float* out) {
+  switch (dtype) {
+    case DType::kF32:
+      std::memcpy(out, in, n * sizeof(float));
+      break;
+    case DType::kF16:
+    case DType::kBF16: {
+      std::vector<uint16_t> bits(n);
+      std::memcpy(bits.data(), in, n * sizeof(uint16_t));
+      if (dtype == DType::kF16) {
+        HalfsToFloat(bits.data(), n, out);
+      } else {
+        BFloat16sToFloat(bits.data(), n, out);
+      }
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+absl::Status Incomplete(const std::string& path, absl::string_view why) {
+  return absl::DataLossError(
+      absl::StrCat(path, ": incomplete activation file (", why,
+                   "); the write was torn or never finished"));
+}
+
+}  // namespace
+
+std::string ActivationTempPath(const std::string& final_path) {
+  return final_path + kActivationTempSuffix;
+}
+
+absl::StatusOr<int> CleanupTemporaries(const std::string& dir,
+                                       ActivationFileSystem* fs) {
+  if (fs == nullptr) fs = ActivationFileSystem::Default();
+  FNPROBE_ASSIGN_OR_RETURN(std::vector<std::string> names,
+                           fs->ListDirectory(dir));
+  int deleted = 0;
+  for (const std::string& name : names) {
+    if (!absl::EndsWith(name, kActivationTempSuffix)) continue;
+    FNPROBE_RETURN_IF_ERROR(fs->DeleteFile(dir + "/" + name));
+    ++deleted;
+  }
+  return deleted;
+}
+
+// --- ActivationWriter ---
+
+absl::StatusOr<std::unique_ptr<ActivationWriter>> ActivationWriter::Create(
+    const std::string& path, int64_t width,
+    const ActivationWriterOptions& options) {
+  if (width <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": width must be positive, got ", width));
+  }
+  if (options.rows_per_chunk <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": rows_per_chunk must be positive, got ",
+                     options.rows_per_chunk));
+  }
+  if (DTypeCode(options.dtype) == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": activation dtype must be F32, F16 or BF16, got ",
+                     DTypeName(options.dtype)));
+  }
+  ActivationFileSystem* fs =
+      options.fs != nullptr ? options.fs : ActivationFileSystem::Default();
+  if (fs->FileExists(path)) {
+    return absl::AlreadyExistsError(
+        absl::StrCat(path, ": activation file already exists"));
+  }
+  FNPROBE_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file,
+                           fs->NewWritableFile(ActivationTempPath(path)));
+  std::unique_ptr<ActivationWriter> writer(
+      new ActivationWriter(path, width, options, std::move(file)));
+
+  std::string header(kFileMagic, sizeof(kFileMagic));
+  Put<uint32_t>(&header, kFormatVersion);
+  Put<uint32_t>(&header, DTypeCode(options.dtype));
+  Put<uint64_t>(&header, static_cast<uint64_t>(width));
+  Put<uint32_t>(&header, static_cast<uint32_t>(options.rows_per_chunk));
+  Put<uint32_t>(&header, crc32c::Value(header));
+  FNPROBE_RETURN_IF_ERROR(writer->Write(header));
+  return writer;
+}
+
+ActivationWriter::ActivationWriter(std::string path, int64_t width,
+                                   const ActivationWriterOptions& options,
+                                   std::unique_ptr<WritableFile> file)
+    : path_(std::move(path)),
+      temp_path_(ActivationTempPath(path_)),
+      width_(width),
+      options_(options),
+      fs_(options.fs != nullptr ? options.fs : ActivationFileSystem::Default()),
+      file_(std::move(file)) {
+  chunk_time_points_.reserve(options.rows_per_chunk);
+  chunk_values_.reserve(static_cast<size_t>(options.rows_per_chunk) * width *
+                        DTypeSize(options.dtype));
+}
+
+ActivationWriter::~ActivationWriter() {
+  if (!finished_) Abandon();
+}
+
+void ActivationWriter::Abandon() {
+  if (file_ != nullptr) {
+    file_->Close().IgnoreError();
+    file_.reset();
+    fs_->DeleteFile(temp_path_).IgnoreError();
+  }
+  if (status_.ok() && !finished_) {
+    status_ = absl::FailedPreconditionError(
+        absl::StrCat(path_, ": activation writer was abandoned"));
+  }
+}
+
+absl::Status ActivationWriter::Fail(absl::Status status) {
+  if (status_.ok()) status_ = status;
+  Abandon();
+  return status;
+}
+
+absl::Status ActivationWriter::Write(const std::string& bytes) {
+  absl::Status status = file_->Append(bytes);
+  if (!status.ok()) {
+    return Fail(Annotate(status, absl::StrCat(path_, ": writing activations")));
+  }
+  file_crc_ = crc32c::Extend(file_crc_, bytes.data(), bytes.size());
+  bytes_written_ += bytes.size();
+  return absl::OkStatus();
+}
+
+absl::Status ActivationWriter::Append(int64_t time_point, const float* values) {
+  if (!status_.ok()) return status_;
+  if (finished_) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(path_, ": Append after Finish"));
+  }
+  if (time_point < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path_, ": negative time point ", time_point));
+  }
+  if (!seen_time_points_.insert(time_point).second) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path_, ": time point ", time_point, " appended twice"));
+  }
+  const size_t n = static_cast<size_t>(width_);
+  const size_t old_size = chunk_values_.size();
+  chunk_values_.resize(old_size + n * DTypeSize(options_.dtype));
+  char* dst = &chunk_values_[old_size];
+  switch (options_.dtype) {
+    case DType::kF32:
+      std::memcpy(dst, values, n * sizeof(float));
+      break;
+    case DType::kF16:
+    case DType::kBF16: {
+      scratch_.resize(n);
+      overflow_count_ += static_cast<int64_t>(
+          options_.dtype == DType::kF16
+              ? FloatsToHalf(values, n, scratch_.data())
+              : FloatsToBFloat16(values, n, scratch_.data()));
+      std::memcpy(dst, scratch_.data(), n * sizeof(uint16_t));
+      break;
+    }
+    default:
+      break;
+  }
+  chunk_time_points_.push_back(time_point);
+  ++rows_;
+  if (static_cast<int>(chunk_time_points_.size()) >= options_.rows_per_chunk) {
+    return FlushChunk();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ActivationWriter::FlushChunk() {
+  if (chunk_time_points_.empty()) return absl::OkStatus();
+  const uint32_t count = static_cast<uint32_t>(chunk_time_points_.size());
+  std::string payload;
+  payload.reserve(count * sizeof(int64_t) + chunk_values_.size());
+  payload.append(reinterpret_cast<const char*>(chunk_time_points_.data()),
+                 count * sizeof(int64_t));
+  payload.append(chunk_values_);
+
+  std::string chunk;
+  chunk.reserve(kChunkHeaderSize + payload.size());
+  Put<uint32_t>(&chunk, kChunkMagic);
+  Put<uint16_t>(&chunk, static_cast<uint16_t>(kFormatVersion));
+  Put<uint16_t>(&chunk, static_cast<uint16_t>(DTypeCode(options_.dtype)));
+  Put<uint32_t>(&chunk, static_cast<uint32_t>(chunks_));
+  Put<uint32_t>(&chunk, count);
+  Put<uint64_t>(&chunk, static_cast<uint64_t>(width_));
+  Put<uint64_t>(&chunk, static_cast<uint64_t>(rows_ - count));
+  Put<uint32_t>(&chunk, crc32c::Value(payload));
+  Put<uint32_t>(&chunk, crc32c::Value(chunk));
+  chunk.append(payload);
+  FNPROBE_RETURN_IF_ERROR(Write(chunk));
+  ++chunks_;
+  chunk_time_points_.clear();
+  chunk_values_.clear();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ActivationFileInfo> ActivationWriter::Finish() {
+  if (!status_.ok()) return status_;
+  if (finished_) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(path_, ": Finish called twice"));
+  }
+  FNPROBE_RETURN_IF_ERROR(FlushChunk());
+  const uint32_t file_crc = file_crc_;
+  std::string footer(kFooterMagic, sizeof(kFooterMagic));
+  Put<uint64_t>(&footer, static_cast<uint64_t>(rows_));
+  Put<uint64_t>(&footer, static_cast<uint64_t>(chunks_));
+  Put<uint64_t>(&footer, bytes_written_);
+  Put<uint32_t>(&footer, file_crc);
+  Put<uint32_t>(&footer, crc32c::Value(footer));
+  FNPROBE_RETURN_IF_ERROR(Write(footer));
+  if (options_.sync) {
+    absl::Status status = file_->Sync();
+    if (!status.ok()) return Fail(status);
+  }
+  absl::Status status = file_->Close();
+  if (!status.ok()) return Fail(status);
+  status = fs_->RenameFile(temp_path_, path_);
+  if (!status.ok()) return Fail(status);
+  file_.reset();
+  finished_ = true;
+  if (options_.sync) {
+    const size_t slash = path_.find_last_of('/');
+    const std::string dir =
+        slash == std::string::npos ? "." : path_.substr(0, slash);
+    status = fs_->SyncDirectory(dir.empty() ? "/" : dir);
+    if (!status.ok()) {
+      // The rename may not be durable; remove the file so that "the final
+      // path exists" keeps meaning "complete and durable".
+      fs_->DeleteFile(path_).IgnoreError();
+      status_ = status;
+      return status;
+    }
+  }
+
+  ActivationFileInfo info;
+  info.path = path_;
+  info.file_crc = file_crc;
+  info.checksum = crc32c::Format(file_crc);
+  info.rows = rows_;
+  info.bytes = bytes_written_;
+  info.overflow_count = overflow_count_;
+  return info;
+}
+
+// --- ActivationReader ---
+
+absl::StatusOr<std::unique_ptr<ActivationReader>> ActivationReader::Open(
+    const std::string& path, ActivationFileSystem* fs) {
+  if (fs == nullptr) fs = ActivationFileSystem::Default();
+  std::unique_ptr<ActivationReader> reader(new ActivationReader());
+  reader->path_ = path;
+  FNPROBE_ASSIGN_OR_RETURN(reader->file_, fs->NewRandomAccessFile(path));
+  const RandomAccessFile& file = *reader->file_;
+  const uint64_t size = file.Size();
+
+  // Header.
+  char header[kFileHeaderSize];
+  FNPROBE_ASSIGN_OR_RETURN(size_t got, file.Read(0, kFileHeaderSize, header));
+  if (got < kFileHeaderSize) return Incomplete(path, "no complete header");
+  if (std::memcmp(header, kFileMagic, sizeof(kFileMagic)) != 0) {
+    return absl::DataLossError(
+        absl::StrCat(path, ": not an activation file (bad magic)"));
+  }
+  if (crc32c::Value(header, 28) != Get<uint32_t>(header + 28)) {
+    return absl::DataLossError(
+        absl::StrCat(path, ": file header checksum mismatch"));
+  }
+  const uint32_t version = Get<uint32_t>(header + 8);
+  if (version != kFormatVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        path, ": unsupported activation format version ", version));
+  }
+  const uint32_t dtype_code = Get<uint32_t>(header + 12);
+  absl::StatusOr<DType> dtype = DTypeFromCode(dtype_code);
+  if (!dtype.ok()) return Annotate(dtype.status(), path);
+  reader->dtype_ = *dtype;
+  const uint64_t width = Get<uint64_t>(header + 16);
+  if (width == 0 || width > (uint64_t{1} << 40)) {
+    return absl::DataLossError(absl::StrCat(path, ": bad width ", width));
+  }
+  reader->width_ = static_cast<int64_t>(width);
+
+  // Footer.
+  if (size < kFileHeaderSize + kFooterSize) {
+    return Incomplete(path, "no footer");
+  }
+  char footer[kFooterSize];
+  FNPROBE_ASSIGN_OR_RETURN(got,
+                           file.Read(size - kFooterSize, kFooterSize, footer));
+  if (got < kFooterSize ||
+      std::memcmp(footer, kFooterMagic, sizeof(kFooterMagic)) != 0 ||
+      crc32c::Value(footer, 36) != Get<uint32_t>(footer + 36) ||
+      Get<uint64_t>(footer + 24) != size - kFooterSize) {
+    return Incomplete(path, "no valid footer");
+  }
+  const uint64_t total_rows = Get<uint64_t>(footer + 8);
+  const uint64_t chunk_count = Get<uint64_t>(footer + 16);
+  reader->file_crc_ = Get<uint32_t>(footer + 32);
+  reader->footer_offset_ = size - kFooterSize;
+
+  // Chunk directory.
+  const size_t element_size = DTypeSize(reader->dtype_);
+  uint64_t offset = kFileHeaderSize;
+  int64_t rows = 0;
+  while (offset < reader->footer_offset_) {
+    const int64_t index = static_cast<int64_t>(reader->chunks_.size());
+    const std::string where = absl::StrCat(path, ": chunk ", index);
+    char ch[kChunkHeaderSize];
+    if (reader->footer_offset_ - offset < kChunkHeaderSize) {
+      return absl::DataLossError(absl::StrCat(where, ": truncated header"));
+    }
+    FNPROBE_ASSIGN_OR_RETURN(got, file.Read(offset, kChunkHeaderSize, ch));
+    if (got < kChunkHeaderSize) {
+      return absl::DataLossError(absl::StrCat(where, ": truncated header"));
+    }
+    if (Get<uint32_t>(ch) != kChunkMagic) {
+      return absl::DataLossError(absl::StrCat(where, ": bad chunk magic"));
+    }
+    if (crc32c::Value(ch, 36) != Get<uint32_t>(ch + 36)) {
+      return absl::DataLossError(
+          absl::StrCat(where, ": chunk header checksum mismatch"));
+    }
+    const uint32_t chunk_rows = Get<uint32_t>(ch + 12);
+    if (Get<uint16_t>(ch + 4) != kFormatVersion ||
+        Get<uint16_t>(ch + 6) != dtype_code ||
+        Get<uint32_t>(ch + 8) != static_cast<uint32_t>(index) ||
+        Get<uint64_t>(ch + 16) != width ||
+        Get<uint64_t>(ch + 24) != static_cast<uint64_t>(rows) ||
+        chunk_rows == 0) {
+      return absl::DataLossError(
+          absl::StrCat(where, ": chunk header disagrees with the file header"));
+    }
+    // Divide rather than multiply so that a crafted header cannot overflow.
+    const uint64_t row_bytes = sizeof(int64_t) + width * element_size;
+    const uint64_t room = reader->footer_offset_ - offset - kChunkHeaderSize;
+    if (chunk_rows > room / row_bytes) {
+      return absl::DataLossError(
+          absl::StrCat(where, ": payload extends past the footer"));
+    }
+    reader->chunks_.push_back(
+        ChunkEntry{offset, rows, chunk_rows, Get<uint32_t>(ch + 32)});
+    rows += chunk_rows;
+    offset += kChunkHeaderSize + chunk_rows * row_bytes;
+  }
+  if (static_cast<uint64_t>(rows) != total_rows ||
+      reader->chunks_.size() != chunk_count) {
+    return absl::DataLossError(
+        absl::StrCat(path, ": footer says ", total_rows, " rows in ",
+                     chunk_count, " chunks but the file holds ", rows,
+                     " rows in ", reader->chunks_.size(), " chunks"));
+  }
+  reader->rows_ = rows;
+  return reader;
+}
+
+std::string ActivationReader::checksum() const {
+  return crc32c::Format(file_crc_);
+}
+
+absl::Status ActivationReader::LoadChunk(size_t i,
+                                         std::vector<int64_t>* time_points,
+                                         std::vector<float>* values) const {
+  const ChunkEntry& entry = chunks_[i];
+  const size_t n = static_cast<size_t>(entry.rows);
+  const size_t value_count = n * static_cast<size_t>(width_);
+  const size_t payload_size =
+      n * sizeof(int64_t) + value_count * DTypeSize(dtype_);
+  std::string payload(payload_size, '\0');
+  FNPROBE_ASSIGN_OR_RETURN(
+      size_t got,
+      file_->Read(entry.offset + kChunkHeaderSize, payload_size, &payload[0]));
+  if (got < payload_size) {
+    return absl::DataLossError(
+        absl::StrCat(path_, ": chunk ", i, ": short read"));
+  }
+  if (crc32c::Value(payload) != entry.payload_crc) {
+    return absl::DataLossError(
+        absl::StrCat(path_, ": chunk ", i, ": checksum mismatch"));
+  }
+  time_points->resize(n);
+  std::memcpy(time_points->data(), payload.data(), n * sizeof(int64_t));
+  values->resize(value_count);
+  DecodeValues(dtype_, payload.data() + n * sizeof(int64_t), value_count,
+               values->data());
+  return absl::OkStatus();
+}
+
+absl::Status ActivationReader::ReadRows(int64_t begin, int64_t count,
+                                        float* out,
+                                        int64_t* time_points) const {
+  if (begin < 0 || count < 0 || begin > rows_ || count > rows_ - begin) {
+    return absl::OutOfRangeError(absl::StrCat(path_, ": rows [", begin, ", ",
+                                              begin + count, ") outside [0, ",
+                                              rows_, ")"));
+  }
+  if (count == 0) return absl::OkStatus();
+  // The first chunk whose range contains `begin`.
+  auto it = std::upper_bound(
+      chunks_.begin(), chunks_.end(), begin,
+      [](int64_t row, const ChunkEntry& c) { return row < c.first_row; });
+  size_t i = static_cast<size_t>(it - chunks_.begin()) - 1;
+  std::vector<int64_t> chunk_time_points;
+  std::vector<float> chunk_values;
+  int64_t row = begin;
+  const int64_t end = begin + count;
+  while (row < end) {
+    FNPROBE_RETURN_IF_ERROR(LoadChunk(i, &chunk_time_points, &chunk_values));
+    const ChunkEntry& entry = chunks_[i];
+    const int64_t from = row - entry.first_row;
+    const int64_t to = std::min(entry.rows, end - entry.first_row);
+    std::memcpy(out + (row - begin) * width_,
+                chunk_values.data() + from * width_,
+                static_cast<size_t>((to - from) * width_) * sizeof(float));
+    if (time_points != nullptr) {
+      std::copy(chunk_time_points.begin() + from,
+                chunk_time_points.begin() + to, time_points + (row - begin));
+    }
+    row = entry.first_row + to;
+    ++i;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ActivationReader::VisitChunks(
+    const std::function<absl::Status(const Chunk&)>& visitor) const {
+  std::vector<int64_t> time_points;
+  std::vector<float> values;
+  for (size_t i = 0; i < chunks_.size(); ++i) {
+    FNPROBE_RETURN_IF_ERROR(LoadChunk(i, &time_points, &values));
+    Chunk chunk;
+    chunk.index = static_cast<int64_t>(i);
+    chunk.first_row = chunks_[i].first_row;
+    chunk.rows = chunks_[i].rows;
+    chunk.time_points = time_points.data();
+    chunk.values = values.data();
+    FNPROBE_RETURN_IF_ERROR(visitor(chunk));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ActivationReader::VerifyFileChecksum() const {
+  constexpr size_t kBlock = 1 << 20;
+  std::string buffer(kBlock, '\0');
+  uint32_t crc = 0;
+  uint64_t offset = 0;
+  while (offset < footer_offset_) {
+    const size_t n = static_cast<size_t>(
+        std::min<uint64_t>(kBlock, footer_offset_ - offset));
+    FNPROBE_ASSIGN_OR_RETURN(size_t got, file_->Read(offset, n, &buffer[0]));
+    if (got < n) {
+      return absl::DataLossError(
+          absl::StrCat(path_, ": short read at ", offset));
+    }
+    crc = crc32c::Extend(crc, buffer.data(), n);
+    offset += n;
+  }
+  if (crc != file_crc_) {
+    return absl::DataLossError(absl::StrCat(
+        path_, ": file checksum mismatch (footer ", crc32c::Format(file_crc_),
+        ", contents ", crc32c::Format(crc), ")"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace fnprobe
