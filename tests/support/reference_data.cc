@@ -86,4 +86,16 @@ std::string MakeTempDir(const std::string& prefix) {
   return dir;
 }
 
+ScopedTempDir::ScopedTempDir(const std::string& prefix) {
+  std::string pattern =
+      (std::filesystem::temp_directory_path() / (prefix + "XXXXXX")).string();
+  if (mkdtemp(pattern.data()) == nullptr) Die("mkdtemp failed for " + pattern);
+  path_ = pattern;
+}
+
+ScopedTempDir::~ScopedTempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
 }  // namespace fnprobe::testing

@@ -23,6 +23,20 @@ std::string ReadFileOrDie(const std::string& path);
 // A fresh, empty temporary directory, removed at process exit.
 std::string MakeTempDir(const std::string& prefix);
 
+// A fresh, empty temporary directory removed when this object is destroyed.
+class ScopedTempDir {
+ public:
+  explicit ScopedTempDir(const std::string& prefix = "fnprobe_");
+  ~ScopedTempDir();
+  ScopedTempDir(const ScopedTempDir&) = delete;
+  ScopedTempDir& operator=(const ScopedTempDir&) = delete;
+
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
 }  // namespace fnprobe::testing
 
 #endif  // FNPROBE_TESTS_SUPPORT_REFERENCE_DATA_H_

@@ -19,6 +19,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/analysis/storage/crc32c.h"
+#include "tests/support/reference_data.h"
 
 namespace fnprobe {
 namespace {
@@ -26,21 +27,10 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-class TempDir {
+// A fresh directory under the system temp dir, removed when destroyed.
+class TempDir : public ::fnprobe::testing::ScopedTempDir {
  public:
-  TempDir() {
-    std::string tmpl =
-        (fs::temp_directory_path() / "fnprobe_activations_XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+  TempDir() : ScopedTempDir("fnprobe_activations_") {}
 };
 
 std::string ReadAll(const std::string& path) {
@@ -392,7 +382,7 @@ TEST(ActivationStoreTest, EveryFlippedByteIsDetected) {
 TEST(ActivationStoreTest, InjectedWriteFailureLeavesNoFile) {
   for (bool short_write : {false, true}) {
     for (int fail_at : {1, 2, 3, 4}) {  // Header, chunk 0, chunk 1, footer.
-      SCOPED_TRACE(testing::Message()
+      SCOPED_TRACE(::testing::Message()
                    << "fail_at " << fail_at << " short " << short_write);
       TempDir dir;
       const std::string path = dir.path() + "/run.fnpact";

@@ -14,6 +14,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/analysis/storage/embedded_migrations.h"
+#include "tests/support/reference_data.h"
 
 namespace fnprobe {
 namespace {
@@ -21,22 +22,10 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-// A fresh directory under the system temp dir, removed by the destructor.
-class TempDir {
+// A fresh directory under the system temp dir, removed when destroyed.
+class TempDir : public ::fnprobe::testing::ScopedTempDir {
  public:
-  TempDir() {
-    std::string tmpl =
-        (fs::temp_directory_path() / "fnprobe_migrations_XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+  TempDir() : ScopedTempDir("fnprobe_migrations_") {}
 };
 
 void WriteFile(const std::string& path, const std::string& contents) {
