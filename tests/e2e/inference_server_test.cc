@@ -158,20 +158,36 @@ TEST_F(InferenceServerTest, AloneEqualsWhileOthersStream) {
   CallResult alone = Generate(mine);
   ASSERT_TRUE(alone.status.ok()) << alone.status.error_message();
 
+  // Three other clients stream long generations; ours starts once each of
+  // them has received a frame, so it must share steps with them.
   std::vector<std::thread> others;
   std::atomic<int> other_errors{0};
-  std::atomic<int> max_batch{0};
+  std::atomic<int> streaming{0};
   for (int i = 0; i < 3; ++i) {
     others.emplace_back([&, i] {
-      CallResult r = Generate(
+      grpc::ClientContext context;
+      AddBearerToken(&context, i == 1 ? kOtherToken : kToken);
+      auto reader = stub_->Generate(
+          &context,
           Request({absl::StrCat("Other client ", i, " talks about boats."),
                    "Baroque music", "The water cycle"},
-                  24, i == 0 ? "neurons" : "residual"),
-          i == 1 ? kOtherToken : kToken);
-      if (!r.status.ok()) ++other_errors;
+                  400, i == 0 ? "neurons" : "residual"));
+      v1::GenerateResponse response;
+      bool counted = false;
+      while (reader->Read(&response)) {
+        if (response.has_frame() && !counted) {
+          counted = true;
+          ++streaming;
+        }
+      }
+      if (!counted) ++streaming;
+      if (!reader->Finish().ok()) ++other_errors;
     });
   }
-  absl::SleepFor(absl::Milliseconds(20));
+  absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (streaming.load() < 3 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
   CallResult busy = Generate(mine);
   for (auto& t : others) t.join();
   ASSERT_TRUE(busy.status.ok()) << busy.status.error_message();
