@@ -3,6 +3,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 
@@ -51,6 +52,15 @@ absl::StatusOr<DType> ParseDType(absl::string_view name) {
 bool IsFloatingDType(DType dtype) {
   return dtype == DType::kF64 || dtype == DType::kF32 || dtype == DType::kF16 ||
          dtype == DType::kBF16;
+}
+
+absl::StatusOr<DType> ParseFloatDTypeFlag(absl::string_view name) {
+  const std::string lower = absl::AsciiStrToLower(name);
+  if (lower == "f32") return DType::kF32;
+  if (lower == "f16") return DType::kF16;
+  if (lower == "bf16") return DType::kBF16;
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown dtype '", name, "' (supported: f32, f16, bf16)"));
 }
 
 }  // namespace fnprobe

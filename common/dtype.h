@@ -35,6 +35,10 @@ absl::StatusOr<DType> ParseDType(absl::string_view name);
 // True for F64/F32/F16/BF16.
 bool IsFloatingDType(DType dtype);
 
+// Parses the float dtypes a command-line flag names: "f32", "f16" or
+// "bf16" (case-insensitive). INVALID_ARGUMENT naming the value otherwise.
+absl::StatusOr<DType> ParseFloatDTypeFlag(absl::string_view name);
+
 }  // namespace fnprobe
 
 #endif  // FNPROBE_COMMON_DTYPE_H_

@@ -44,9 +44,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   options.hooks = {hooks};
-  options.model.dtype = dtype == "f16"    ? fnprobe::DType::kF16
-                        : dtype == "bf16" ? fnprobe::DType::kBF16
-                                          : fnprobe::DType::kF32;
+  options.model.dtype = *fnprobe::ParseFloatDTypeFlag(dtype);  // IsMember
   absl::Status status = fnprobe::RunOfflineCapture(options, &std::cerr);
   if (!status.ok()) {
     std::cerr << "fnprobe-capture: " << status.message() << "\n";

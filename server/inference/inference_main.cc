@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "CLI/CLI.hpp"
+#include "common/dtype.h"
 #include "server/inference/inference_server.h"
 
 namespace {
@@ -92,9 +93,7 @@ int main(int argc, char** argv) {
                  "Seconds in-flight streams get at shutdown")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
-  o.model.dtype = dtype == "f16"    ? fnprobe::DType::kF16
-                  : dtype == "bf16" ? fnprobe::DType::kBF16
-                                    : fnprobe::DType::kF32;
+  o.model.dtype = *fnprobe::ParseFloatDTypeFlag(dtype);  // IsMember
 
   sigset_t stop_signals = BlockStopSignals();
   auto server = fnprobe::InferenceServer::Start(o);

@@ -104,7 +104,7 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  auto dtype = fnprobe::ParseStorageDType(flags.dtype);
+  auto dtype = fnprobe::ParseFloatDTypeFlag(flags.dtype);
   if (!dtype.ok()) {
     std::cerr << kTool << ": --dtype: " << dtype.status().message() << "\n";
     return 2;

@@ -569,15 +569,6 @@ std::vector<std::string> ModelFamilyNames() {
   return names;
 }
 
-absl::StatusOr<DType> ParseStorageDType(absl::string_view name) {
-  const std::string lower = absl::AsciiStrToLower(name);
-  if (lower == "f32") return DType::kF32;
-  if (lower == "f16") return DType::kF16;
-  if (lower == "bf16") return DType::kBF16;
-  return absl::InvalidArgumentError(
-      absl::StrCat("unknown dtype '", name, "' (supported: f32, f16, bf16)"));
-}
-
 absl::StatusOr<ModelPlan> PlanModel(const MakeModelOptions& options) {
   FNPROBE_ASSIGN_OR_RETURN(ShapeSpec shape, ResolveShape(options));
   if (options.dtype != DType::kF32 && options.dtype != DType::kF16 &&

@@ -95,10 +95,6 @@ struct MadeModel {
   int64_t num_parameters = 0;  // elements over all tensors written
 };
 
-// Parses a storage dtype flag: "f32", "f16" or "bf16" (case-insensitive).
-// INVALID_ARGUMENT naming the value otherwise.
-absl::StatusOr<DType> ParseStorageDType(absl::string_view name);
-
 // Resolves the shape and family, trains the tokenizer and renders the JSON
 // files; touches no file. INVALID_ARGUMENT for an unknown shape, family or
 // dtype, or a family that conflicts with a named shape.

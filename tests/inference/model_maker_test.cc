@@ -448,18 +448,6 @@ TEST(ModelMakerTest, RefusesAFileAsOutput) {
   EXPECT_EQ(ReadFileOrDie(root + "/f"), "x");
 }
 
-TEST(ModelMakerTest, ParsesStorageDTypes) {
-  ASSERT_OK(ParseStorageDType("f32"));
-  EXPECT_EQ(*ParseStorageDType("f32"), DType::kF32);
-  ASSERT_OK(ParseStorageDType("BF16"));
-  EXPECT_EQ(*ParseStorageDType("BF16"), DType::kBF16);
-  ASSERT_OK(ParseStorageDType("f16"));
-  EXPECT_EQ(*ParseStorageDType("f16"), DType::kF16);
-  EXPECT_THAT(ParseStorageDType("int8"),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("unknown dtype 'int8'")));
-}
-
 // The trainer merges the most frequent pair first, breaks ties by the pair's
 // strings, and stops when no pair occurs twice.
 TEST(BpeTrainerTest, LearnsFrequentPairsDeterministically) {
