@@ -21,6 +21,14 @@ namespace {
   std::abort();
 }
 
+// Creates a fresh directory <tmp>/<prefix>XXXXXX, aborting on failure.
+std::string NewTempDir(const std::string& prefix) {
+  std::string pattern =
+      (std::filesystem::temp_directory_path() / (prefix + "XXXXXX")).string();
+  if (mkdtemp(pattern.data()) == nullptr) Die("mkdtemp failed for " + pattern);
+  return pattern;
+}
+
 class TempDirs {
  public:
   ~TempDirs() {
@@ -76,22 +84,13 @@ std::string MakeTempDir(const std::string& prefix) {
     return true;
   }();
   (void)registered;
-  std::string pattern =
-      (std::filesystem::temp_directory_path() / (prefix + "XXXXXX")).string();
-  std::vector<char> buf(pattern.begin(), pattern.end());
-  buf.push_back('\0');
-  if (mkdtemp(buf.data()) == nullptr) Die("mkdtemp failed for " + pattern);
-  std::string dir(buf.data());
+  std::string dir = NewTempDir(prefix);
   dirs->Add(dir);
   return dir;
 }
 
-ScopedTempDir::ScopedTempDir(const std::string& prefix) {
-  std::string pattern =
-      (std::filesystem::temp_directory_path() / (prefix + "XXXXXX")).string();
-  if (mkdtemp(pattern.data()) == nullptr) Die("mkdtemp failed for " + pattern);
-  path_ = pattern;
-}
+ScopedTempDir::ScopedTempDir(const std::string& prefix)
+    : path_(NewTempDir(prefix)) {}
 
 ScopedTempDir::~ScopedTempDir() {
   std::error_code ec;
