@@ -4,6 +4,8 @@ find_package(Threads REQUIRED)
 find_package(absl REQUIRED)
 find_package(nlohmann_json 3 REQUIRED)
 find_package(CLI11 CONFIG REQUIRED)
+# yaml-cpp (libyaml-cpp-dev): the CLI reads YAML experiment specs.
+find_package(yaml-cpp REQUIRED)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(ONIG REQUIRED IMPORTED_TARGET oniguruma)
 # ICU (libicu-dev): Unicode normalization for the tokenizer.

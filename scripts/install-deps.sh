@@ -12,6 +12,8 @@ PACKAGES=(
   libarmadillo-dev libboost-math-dev libabsl-dev
   libsqlite3-dev libsqlitecpp-dev
   nlohmann-json3-dev libonig-dev libicu-dev libcli11-dev
+  # yaml-cpp: the CLI reads YAML experiment specs.
+  libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format python3 python3-numpy
 )

@@ -77,12 +77,12 @@ arma::mat PermuteBlocks(const arma::mat& x,
 }
 
 absl::StatusOr<double> MaxT(const arma::mat& x, const arma::mat& y,
-                            const arma::vec& sum_y2,
-                            const arma::vec& contrast) {
+                            const arma::vec& sum_y2, const arma::vec& contrast,
+                            bool two_sided) {
   FNPROBE_ASSIGN_OR_RETURN(DesignFactor design, FactorDesign(x));
   const OlsFit fit = SolveFromSufficientStatistics(design, x.t() * y, sum_y2);
   FNPROBE_ASSIGN_OR_RETURN(arma::vec t, TStatistic(fit, contrast));
-  return t.max();
+  return two_sided ? arma::abs(t).max() : t.max();
 }
 
 absl::StatusOr<BlockPermutationResult> Run(const arma::mat& x,
@@ -98,7 +98,8 @@ absl::StatusOr<BlockPermutationResult> Run(const arma::mat& x,
   for (int i = 0; i < o.num_permutations; ++i) {
     if (i > 0) Shuffle(order, rng);
     FNPROBE_ASSIGN_OR_RETURN(
-        result.max_t[i], MaxT(PermuteBlocks(x, order, o), y, sum_y2, contrast));
+        result.max_t[i],
+        MaxT(PermuteBlocks(x, order, o), y, sum_y2, contrast, o.two_sided));
   }
   const arma::vec sorted = arma::sort(result.max_t);
   const double rank = std::ceil((1.0 - o.alpha) * o.num_permutations);

@@ -25,6 +25,8 @@ struct BlockPermutationOptions {
   int num_permutations = 1000;   // Including the unpermuted design.
   double alpha = 0.05;
   uint64_t seed = 0;
+  // Record max |t| instead of max t (for two-sided networks).
+  bool two_sided = false;
 };
 
 struct BlockPermutationResult {

@@ -3,6 +3,17 @@
 // condition, per run and per condition-without-one-run (leave one repeat
 // out), the overlap matrix, repeatability and held-out identification.
 //
+// Thresholds are two-sided. FDR is Benjamini-Hochberg, BONFERRONI is
+// Bonferroni, at the spec's alpha. PERMUTATION applies each run's own
+// block-permutation cut-off (|t| > RunInput::permutation_threshold) to that
+// run's network; condition and leave-one-out maps combine runs and have no
+// permutation distribution of their own (permutation happens where the data
+// is: per run), so under PERMUTATION they are thresholded by FDR and their
+// networks say "fdr".
+//
+// The pieces live in network_threshold.h, network_overlap.h and
+// held_out_classifier.h.
+//
 // Pure functions of their inputs: no I/O, no database, deterministic.
 // Thread-safe.
 #ifndef FNPROBE_SERVER_ANALYSIS_EXPERIMENT_ANALYSIS_H_
@@ -42,9 +53,11 @@ struct Network {
   std::string contrast;
   std::string threshold_method;  // "fdr", "bonferroni", "permutation"
   double alpha = 0.05;
-  double threshold = 0.0;  // the smallest |t| that passed (or the cut-off)
+  double threshold = 0.0;  // the smallest member |t|; 0 when empty
   double dof = 0.0;
-  // Members, ascending unit index, with their statistics.
+  // Members, ascending unit index, with their statistics: beta is the
+  // contrast effect; q the Benjamini-Hochberg q-value over the whole map
+  // (computed whatever the method).
   std::vector<int64_t> units;
   std::vector<double> beta, t, p, q;
   // Index into AnalysisResult::condition_maps (kCondition, kLeaveOneOut) or
@@ -52,24 +65,32 @@ struct Network {
   int map_index = 0;
 };
 
+// Dice 2|A n B| / (|A| + |B|), Jaccard |A n B| / |A u B|; both 0 when
+// both networks are empty.
 struct OverlapEntry {
   int a = 0, b = 0;  // indices into AnalysisResult::networks, a < b
   int64_t intersection = 0;
   double dice = 0.0, jaccard = 0.0;
 };
 
+// The run scored against one condition's network: its own condition's
+// leave-one-out network, or another condition's full network.
 struct HeldOutScore {
   std::string condition;
   int network = 0;  // index into AnalysisResult::networks
+  // Mean over the network's units u of t_run[u] * sign(t_network[u]);
+  // 0 for an empty network.
   double mean_t = 0.0;
+  // Pearson correlation of the run's t map with the map the network
+  // thresholds, over all units; 0 if either is constant.
   double correlation = 0.0;
 };
 
 struct HeldOutResult {
   int64_t run_id = 0;
   std::string true_condition;
-  std::string predicted;                 // best mean_t
-  std::string predicted_by_correlation;  // best correlation
+  std::string predicted;                 // best mean_t (ties: first)
+  std::string predicted_by_correlation;  // best correlation (ties: first)
   std::vector<HeldOutScore> scores;      // in condition order
 };
 
@@ -80,14 +101,19 @@ struct AnalysisResult {
   // Condition networks first (spec order), then run networks (run order),
   // then leave-one-out networks.
   std::vector<Network> networks;
-  std::vector<OverlapEntry> overlaps;  // every pair of condition networks
-                                       // and every pair of run networks
-  std::vector<HeldOutResult> held_out;  // empty unless classify
+  // Every pair of condition networks, then every pair of run networks
+  // (same-condition pairs are the repeatability), each in (a, b) order.
+  std::vector<OverlapEntry> overlaps;
+  // One per run, in input order; empty unless the spec classifies and
+  // every condition has at least two runs.
+  std::vector<HeldOutResult> held_out;
 };
 
 // REQUIRES: spec validated with defaults (WithDefaults); runs hold every run
-// of the plan, each map over the same units. INVALID_ARGUMENT for runs of
-// unknown conditions or maps of different sizes.
+// of the plan, each map over the same units. INVALID_ARGUMENT for no runs,
+// runs of unknown conditions, a condition without runs, repeated run ids,
+// maps of different sizes, non-finite t or p outside [0, 1], or (under
+// PERMUTATION) a run whose permutation_threshold is not positive.
 absl::StatusOr<AnalysisResult> AnalyzeExperiment(
     const v1::ExperimentSpec& spec, const std::vector<RunInput>& runs);
 

@@ -2,6 +2,8 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include <algorithm>
+
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -214,6 +216,17 @@ absl::Status ValidateSpec(const v1::ExperimentSpec& spec) {
                    " problem(s)):\n", absl::StrJoin(lines, "\n")));
 }
 
+double DefaultDriftCutoff(const v1::ExperimentSpec& spec) {
+  const double tokens_per_second = spec.analysis().tokens_per_second() > 0
+                                       ? spec.analysis().tokens_per_second()
+                                       : 1.0;
+  const double run_seconds = static_cast<double>(spec.design().pattern_size()) *
+                             spec.design().prompts_per_block() *
+                             spec.generation().tokens_per_prompt() /
+                             tokens_per_second;
+  return std::max(128.0, 2.0 * run_seconds);
+}
+
 v1::ExperimentSpec WithDefaults(v1::ExperimentSpec spec) {
   if (spec.capture().hooks_size() == 0)
     spec.mutable_capture()->add_hooks("standard");
@@ -226,7 +239,7 @@ v1::ExperimentSpec WithDefaults(v1::ExperimentSpec spec) {
     a->mutable_threshold()->set_permutations(1000);
   }
   if (a->tokens_per_second() == 0) a->set_tokens_per_second(1.0);
-  if (a->drift_cutoff_s() == 0) a->set_drift_cutoff_s(128.0);
+  if (a->drift_cutoff_s() == 0) a->set_drift_cutoff_s(DefaultDriftCutoff(spec));
   if (a->drift_order() == 0) a->set_drift_order(3);
   if (spec.generation().top_p() == 0) spec.mutable_generation()->set_top_p(1);
   return spec;

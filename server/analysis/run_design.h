@@ -2,7 +2,9 @@
 // task blocks as BIDS events, optionally HRF-convolved, in token time at the
 // spec's tokens_per_second), the spec's drift and the intercept; and the
 // contrast "condition > baseline" on it. The baseline is implicit (what the
-// intercept absorbs), so the design is never collinear.
+// intercept absorbs), so task and intercept are never collinear. A boxcar
+// (HRF NONE) is exactly 1 on the task blocks' frames and 0 elsewhere (nipy's
+// sampling can misplace block edges; see run_design.cc).
 //
 // Free functions; thread-safe.
 #ifndef FNPROBE_SERVER_ANALYSIS_RUN_DESIGN_H_
@@ -28,7 +30,9 @@ struct RunDesign {
 };
 
 // REQUIRES: spec validated with defaults applied (WithDefaults).
-// INVALID_ARGUMENT from the design builder (e.g. too few frames).
+// INVALID_ARGUMENT from the design builder (e.g. too few frames), for a plan
+// without a task block of its condition, or for a rank-deficient design
+// (e.g. a cosine cut-off so short that the drift absorbs the task).
 absl::StatusOr<RunDesign> BuildRunDesign(const v1::ExperimentSpec& spec,
                                          const RunPlan& plan);
 

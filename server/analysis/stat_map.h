@@ -18,7 +18,9 @@
 namespace fnprobe::analysis {
 
 // Invariant: effect, variance, t and p have one entry per unit. A unit with
-// zero variance (constant data) has t = 0 and p = 1.
+// zero variance (constant data) has variance 0, t = 0 and p = 1; residual
+// variance at rounding level (residual SD below 1e-10 of the fitted values'
+// RMS, as constant nonzero data leaves) counts as zero.
 struct StatMap {
   std::string contrast;  // e.g. "pathology > rest"
   arma::vec effect;      // c' beta
@@ -29,7 +31,7 @@ struct StatMap {
   std::string noise_model = "OLS";  // or "AR1"
 };
 
-// The map of contrast `c` (p entries) on an OLS / AR(1) fit.
+// The map of contrast `c` (p entries) on an OLS / AR(1) fit; p two-sided.
 // INVALID_ARGUMENT if c has the wrong length or is zero.
 absl::StatusOr<StatMap> MapFromOls(const OlsFit& fit, const arma::vec& c,
                                    std::string contrast);
@@ -38,13 +40,16 @@ absl::StatusOr<StatMap> MapFromAr1(const Ar1Fit& fit, const arma::vec& c,
 
 // Inverse-variance fixed effects over runs (nipy's fixed_effects):
 // effect = sum(e/v) / sum(1/v), variance = 1 / sum(1/v), dof = sum(dof).
-// Units with zero variance in a run leave that run out. INVALID_ARGUMENT for
-// no maps or maps of different sizes.
+// Units with zero variance in a run leave that run out; a unit with zero
+// variance in every run gets the plain mean effect, variance 0, t 0, p 1.
+// contrast and noise_model are the first map's. INVALID_ARGUMENT for no
+// maps, a null map, or maps of different sizes.
 absl::StatusOr<StatMap> FixedEffects(const std::vector<const StatMap*>& maps);
 
-// Self-describing little-endian bytes (magic, version, sizes, float64
-// arrays, contrast, noise model) and back. DATA_LOSS for anything
-// malformed.
+// Self-describing little-endian bytes (magic, version, sizes, contrast,
+// noise model, float64 arrays, checksum; layout in stat_map_codec.cc) and
+// back. DATA_LOSS for anything malformed: truncation, trailing bytes, sizes
+// that disagree, or any corrupted byte (checksum).
 std::string EncodeStatMap(const StatMap& map);
 absl::StatusOr<StatMap> DecodeStatMap(absl::string_view bytes);
 

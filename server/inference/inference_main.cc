@@ -10,22 +10,8 @@
 
 #include "CLI/CLI.hpp"
 #include "common/dtype.h"
+#include "common/server_lifecycle.h"
 #include "server/inference/inference_server.h"
-
-namespace {
-
-// Blocks SIGINT/SIGTERM in every thread (call before starting any), so that
-// WaitForSignal can take them synchronously.
-sigset_t BlockStopSignals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  return set;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   fnprobe::InferenceServerOptions o;
@@ -95,7 +81,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   o.model.dtype = *fnprobe::ParseFloatDTypeFlag(dtype);  // IsMember
 
-  sigset_t stop_signals = BlockStopSignals();
+  sigset_t stop_signals = fnprobe::BlockStopSignals();
   auto server = fnprobe::InferenceServer::Start(o);
   if (!server.ok()) {
     std::cerr << "fnprobe-inference: " << server.status().message() << "\n";
@@ -106,12 +92,12 @@ int main(int argc, char** argv) {
             << fnprobe::FamilyName(c.family) << ", " << c.num_layers
             << " layers) on " << (*server)->model().device() << ", port "
             << (*server)->port() << std::endl;
-  if (!port_file.empty()) {
-    std::ofstream(port_file + ".tmp") << (*server)->port() << "\n";
-    std::rename((port_file + ".tmp").c_str(), port_file.c_str());
+  if (absl::Status s = fnprobe::WritePortFile(port_file, (*server)->port());
+      !s.ok()) {
+    std::cerr << "fnprobe-inference: " << s.message() << "\n";
+    return 1;
   }
-  int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
+  const int signal_number = fnprobe::WaitForStopSignal(stop_signals);
   std::cout << "fnprobe-inference: signal " << signal_number
             << ", shutting down" << std::endl;
   (*server)->Shutdown(absl::Seconds(grace_seconds));

@@ -1,7 +1,11 @@
 // fnprobe-make-model: writes a deterministic random-weight checkpoint in the
-// Hugging Face layout (see server/inference/model_maker.h).
+// Hugging Face layout (see server/inference/model_maker.h), or with
+// --planted a planted-response checkpoint whose responding units are known
+// (server/inference/planted_model.h).
 //
 //   fnprobe-make-model --shape tiny --family llama --out /tmp/llama-tiny
+//   fnprobe-make-model --shape tiny --family gpt2 --planted plant.json \
+//       --out /tmp/planted
 //
 // Prints the files written; on error prints one sentence to stderr and exits
 // non-zero (2 for bad flags, 1 otherwise).
@@ -16,6 +20,7 @@
 #include "absl/strings/str_join.h"
 #include "common/dtype.h"
 #include "server/inference/model_maker.h"
+#include "server/inference/planted_spec.h"
 
 namespace {
 
@@ -24,7 +29,21 @@ constexpr char kTool[] = "fnprobe-make-model";
 // Flags as given, before the library checks them.
 struct Flags {
   std::string dtype = "f32";
+  std::string planted;  // PLANT.json path, or empty
 };
+
+void PrintPlanted(const fnprobe::PlantedLayout& layout) {
+  std::cout << "  planted: layer " << layout.layer << " head " << layout.head
+            << "; ground truth in planted.json\n";
+  for (const fnprobe::PlantedConditionLayout& c : layout.conditions) {
+    std::cout << "    " << c.name << ": tokens "
+              << absl::StrJoin(c.token_ids, ",") << " ("
+              << absl::StrJoin(c.words, ",") << "), residual dims "
+              << c.input_plus << "," << c.input_minus << " -> " << c.output_plus
+              << "," << c.output_minus << ", neurons "
+              << absl::StrJoin(c.neurons, ",") << "\n";
+  }
+}
 
 void PrintSummary(const fnprobe::MadeModel& made,
                   const fnprobe::MakeModelOptions& options, double seconds) {
@@ -53,6 +72,7 @@ void PrintSummary(const fnprobe::MadeModel& made,
             << made.plan.learned_tokens << " learned (" << made.plan.merges
             << " merges), <|endoftext|> = " << made.plan.special_token_id
             << "\n";
+  if (made.plan.planted.has_value()) PrintPlanted(*made.plan.planted);
 }
 
 }  // namespace
@@ -64,7 +84,8 @@ int main(int argc, char** argv) {
       "Writes a deterministic random-weight checkpoint in the Hugging Face "
       "layout (config.json, generation_config.json, model.safetensors, "
       "tokenizer.json, tokenizer_config.json), so that demos, tests and "
-      "benchmarks need no download. The same flags give byte-identical "
+      "benchmarks need no download; with --planted, one whose responding "
+      "units are known (planted.json). The same flags give byte-identical "
       "files.",
       kTool);
   app.add_option(
@@ -93,6 +114,12 @@ int main(int argc, char** argv) {
                  "Checkpoint directory to create (written to a temporary "
                  "sibling, then renamed into place)")
       ->required();
+  app.add_option(
+      "--planted", flags.planted,
+      "PLANT.json: {\"conditions\": [{\"name\": \"alpha\", \"words\": "
+      "[\"zorblat\", ...]}, ...]}. Plants units that respond to each "
+      "condition's (made-up, ASCII-letter) words and writes the ground "
+      "truth to planted.json. Families opt and gpt2, dtype f32 only");
   app.add_flag("--force", options.force,
                "Replace --out if it exists and is not empty (otherwise "
                "refused, leaving it untouched)");
@@ -110,6 +137,14 @@ int main(int argc, char** argv) {
     return 2;
   }
   options.dtype = *dtype;
+  if (!flags.planted.empty()) {
+    auto spec = fnprobe::ReadPlantSpecFile(flags.planted);
+    if (!spec.ok()) {
+      std::cerr << kTool << ": --planted: " << spec.status().message() << "\n";
+      return 1;
+    }
+    options.planted = *std::move(spec);
+  }
 
   const auto start = std::chrono::steady_clock::now();
   absl::StatusOr<fnprobe::MadeModel> made = fnprobe::MakeModel(options);

@@ -271,11 +271,38 @@ std::string UnusedToken(int64_t k) {
   return absl::StrCat("<|unused_", k, "|>");
 }
 
+// Planted words by the id they take (empty outside planted mode).
+using PlantedTokens = std::map<int64_t, std::string>;
+
+// The "added_tokens" entry of a planted word: not special (so decoding shows
+// it and HF counts it as text), matched on the raw input before the
+// pre-tokenizer (normalized false; there is no normalizer anyway), whole
+// words only (single_word, so "zorblats" stays ordinary text), and leaving
+// the surrounding spaces to the neighbouring text (no lstrip / rstrip, so
+// decoding round-trips).
+std::string PlantedAddedToken(int64_t id, absl::string_view word) {
+  return absl::StrCat(R"(,
+    {
+      "id": )",
+                      id, R"(,
+      "content": )",
+                      Quote(word), R"(,
+      "single_word": true,
+      "lstrip": false,
+      "rstrip": false,
+      "normalized": false,
+      "special": false
+    })");
+}
+
 // tokenizer.json in HF tokenizers' GPT-2 serialisation (pretty-printed).
 // Ids: [0, learned) the trained vocabulary, `learned` <|endoftext|>, then
-// inert "<|unused_k|>" tokens up to vocab_size. Written by hand rather than
-// through an ordered JSON object, which would be quadratic in the vocab.
-std::string TokenizerJson(const BpeVocabulary& bpe, int64_t vocab_size) {
+// inert "<|unused_k|>" tokens up to vocab_size, except that a planted word
+// takes its slot, in the vocab too (as <|endoftext|> is in both), so that a
+// reader taking added-token ids from the vocab agrees. Written by hand rather
+// than through an ordered JSON object, which would be quadratic in the vocab.
+std::string TokenizerJson(const BpeVocabulary& bpe, int64_t vocab_size,
+                          const PlantedTokens& planted) {
   const int64_t special_id = static_cast<int64_t>(bpe.tokens.size());
   std::string out;
   out.reserve(static_cast<size_t>(vocab_size) * 32 + bpe.merges.size() * 24);
@@ -294,7 +321,11 @@ std::string TokenizerJson(const BpeVocabulary& bpe, int64_t vocab_size) {
       "rstrip": false,
       "normalized": true,
       "special": true
-    }
+    })");
+  for (const auto& [id, word] : planted) {
+    absl::StrAppend(&out, PlantedAddedToken(id, word));
+  }
+  absl::StrAppend(&out, R"(
   ],
   "normalizer": null,
   "pre_tokenizer": {
@@ -333,7 +364,10 @@ std::string TokenizerJson(const BpeVocabulary& bpe, int64_t vocab_size) {
   }
   add_entry(kEndOfText, special_id);
   for (int64_t id = special_id + 1; id < vocab_size; ++id) {
-    add_entry(UnusedToken(id - special_id - 1), id);
+    auto it = planted.find(id);
+    add_entry(
+        it != planted.end() ? it->second : UnusedToken(id - special_id - 1),
+        id);
   }
   absl::StrAppend(&out, "\n    },\n    \"merges\": [");
   for (size_t i = 0; i < bpe.merges.size(); ++i) {
@@ -347,13 +381,19 @@ std::string TokenizerJson(const BpeVocabulary& bpe, int64_t vocab_size) {
 
 // tokenizer_config.json as GPT2Tokenizer.save_pretrained writes it, so that
 // AutoTokenizer loads tokenizer.json as a GPT2TokenizerFast.
-Json TokenizerConfigJson(int64_t special_id, int64_t max_positions) {
+Json TokenizerConfigJson(int64_t special_id, int64_t max_positions,
+                         const PlantedTokens& planted) {
   Json j;
   j["add_bos_token"] = false;
   j["add_prefix_space"] = false;
   j["added_tokens_decoder"][std::to_string(special_id)] = {
       {"content", kEndOfText}, {"lstrip", false},      {"normalized", true},
       {"rstrip", false},       {"single_word", false}, {"special", true}};
+  for (const auto& [id, word] : planted) {
+    j["added_tokens_decoder"][std::to_string(id)] = {
+        {"content", word}, {"lstrip", false},     {"normalized", false},
+        {"rstrip", false}, {"single_word", true}, {"special", false}};
+  }
   j["bos_token"] = kEndOfText;
   // False so that HF's decode equals ours (no " ." -> "." clean-up).
   j["clean_up_tokenization_spaces"] = false;
@@ -537,16 +577,109 @@ absl::StatusOr<int64_t> FileSize(const std::string& path) {
   return static_cast<int64_t>(size);
 }
 
+// ---------------------------------------------------------------------------
+// Planted mode
+
+// Planted mode's limits that do not need the tokenizer, checked before
+// training it.
+absl::Status CheckPlantedOptions(const ShapeSpec& shape,
+                                 const MakeModelOptions& options) {
+  if (shape.family != ModelFamily::kOpt && shape.family != ModelFamily::kGpt2) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "planted models need learned positions and a tied LM head: family ",
+        FamilyName(shape.family), " is not supported (use opt or gpt2)"));
+  }
+  if (options.dtype != DType::kF32) {
+    // Rounding would give ordinary tokens slightly unequal LayerNorm scales,
+    // which leaks the context into units that must not respond.
+    return absl::InvalidArgumentError(absl::StrCat(
+        "planted models are stored as F32 only, not ", DTypeName(options.dtype),
+        " (rounded weights would let context reach non-planted units)"));
+  }
+  // The trainer needs room for the 256 byte symbols.
+  const int64_t words = options.planted->num_words();
+  if (words > shape.vocab - 1 - 256) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "planted conditions: ", words, " words do not fit a vocabulary of ",
+        shape.vocab, " ids"));
+  }
+  return absl::OkStatus();
+}
+
+// Gives each planted word, in spec order, the next filler slot after
+// <|endoftext|> (training left exactly that many free). A word that is
+// already a vocabulary token would have two ids, so it is refused.
+absl::StatusOr<PlantedTokens> AssignPlantedTokens(const PlantSpec& spec,
+                                                  const BpeVocabulary& bpe,
+                                                  std::vector<int64_t>& ids) {
+  std::map<std::string, int64_t> learned;
+  for (size_t id = 0; id < bpe.tokens.size(); ++id) {
+    learned.emplace(bpe.tokens[id], static_cast<int64_t>(id));
+  }
+  PlantedTokens planted;
+  int64_t next = static_cast<int64_t>(bpe.tokens.size()) + 1;
+  for (size_t c = 0; c < spec.conditions.size(); ++c) {
+    const std::vector<std::string>& words = spec.conditions[c].words;
+    for (size_t w = 0; w < words.size(); ++w) {
+      auto it = learned.find(words[w]);
+      if (it != learned.end()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "planted conditions[", c, "].words[", w, "]: '", words[w],
+            "' is already a token of the generated vocabulary (id ", it->second,
+            "); plant made-up words"));
+      }
+      ids.push_back(next);
+      planted.emplace(next++, words[w]);
+    }
+  }
+  return planted;
+}
+
+// Checks that our tokenizer turns each planted word into its one id.
+absl::Status CheckPlantedTokens(const Tokenizer& tokenizer,
+                                const PlantedTokens& planted) {
+  for (const auto& [id, word] : planted) {
+    FNPROBE_ASSIGN_OR_RETURN(std::vector<int64_t> ids,
+                             tokenizer.Encode(absl::StrCat("a ", word, " b"),
+                                              /*add_special_tokens=*/false));
+    if (std::find(ids.begin(), ids.end(), id) == ids.end()) {
+      return absl::InternalError(absl::StrCat(
+          "planted word '", word, "' does not encode to its id ", id));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Planted mode's part of PlanModel once config.json and the tokenizer are
+// known: places the conditions and renders planted.json.
+absl::Status PlanPlanted(const MakeModelOptions& options,
+                         const std::vector<int64_t>& ids, ModelPlan& plan) {
+  FNPROBE_ASSIGN_OR_RETURN(
+      PlantedLayout layout,
+      LayoutPlantedModel(plan.config, *options.planted, ids));
+  plan.json_files["planted.json"] =
+      PlantedJson(plan.config, layout, plan.shape, options.seed);
+  plan.planted = std::move(layout);
+  return absl::OkStatus();
+}
+
 // Writes every file of the checkpoint into `dir`.
 absl::Status WriteCheckpoint(const std::string& dir, const ModelPlan& plan,
                              const MakeModelOptions& options, MadeModel& made) {
   for (const auto& [name, contents] : plan.json_files) {
     FNPROBE_RETURN_IF_ERROR(WriteNewFile(dir + "/" + name, contents));
   }
-  FNPROBE_ASSIGN_OR_RETURN(RandomWeightsFile weights,
-                           WriteRandomWeights(dir + "/model.safetensors",
-                                              CheckpointTensors(plan.config),
-                                              options.seed, options.dtype));
+  const std::string weights_path = dir + "/model.safetensors";
+  FNPROBE_ASSIGN_OR_RETURN(
+      RandomWeightsFile weights,
+      WriteRandomWeights(weights_path, CheckpointTensors(plan.config),
+                         options.seed, options.dtype));
+  if (plan.planted.has_value()) {
+    // The random weights are the starting point: the planted construction
+    // overwrites only what it needs, so the rest stays as in random mode.
+    FNPROBE_RETURN_IF_ERROR(
+        PlantWeights(weights_path, plan.config, *plan.planted));
+  }
   made.num_tensors = weights.num_tensors;
   made.num_parameters = weights.num_parameters;
   SyncDir(dir);
@@ -578,12 +711,24 @@ absl::StatusOr<ModelPlan> PlanModel(const MakeModelOptions& options) {
                      " cannot store weights (supported: F32, F16, BF16)"));
   }
 
+  const bool planted = options.planted.has_value();
+  if (planted) FNPROBE_RETURN_IF_ERROR(CheckPlantedOptions(shape, options));
+
   // The tokenizer first: its size fixes the special token's id. One id is
-  // kept for <|endoftext|>; what training does not fill becomes filler.
+  // kept for <|endoftext|> and one per planted word; what training does not
+  // fill becomes filler.
   BpeTrainerOptions trainer;
-  trainer.max_tokens = shape.vocab - 1;
+  trainer.max_tokens =
+      shape.vocab - 1 - (planted ? options.planted->num_words() : 0);
   FNPROBE_ASSIGN_OR_RETURN(BpeVocabulary bpe,
                            TrainByteLevelBpe(ModelMakerCorpus(), trainer));
+  PlantedTokens planted_tokens;
+  std::vector<int64_t> planted_ids;
+  if (planted) {
+    FNPROBE_ASSIGN_OR_RETURN(
+        planted_tokens,
+        AssignPlantedTokens(*options.planted, bpe, planted_ids));
+  }
   ModelPlan plan;
   plan.shape = shape.name;
   plan.learned_tokens = static_cast<int64_t>(bpe.tokens.size());
@@ -594,9 +739,10 @@ absl::StatusOr<ModelPlan> PlanModel(const MakeModelOptions& options) {
       Render(ConfigJson(shape, plan.special_token_id, options.dtype));
   plan.json_files["generation_config.json"] =
       Render(GenerationConfigJson(shape.family, plan.special_token_id));
-  plan.json_files["tokenizer.json"] = TokenizerJson(bpe, shape.vocab);
-  plan.json_files["tokenizer_config.json"] =
-      Render(TokenizerConfigJson(plan.special_token_id, shape.max_positions));
+  plan.json_files["tokenizer.json"] =
+      TokenizerJson(bpe, shape.vocab, planted_tokens);
+  plan.json_files["tokenizer_config.json"] = Render(TokenizerConfigJson(
+      plan.special_token_id, shape.max_positions, planted_tokens));
 
   // Check the files with our own readers, so that a checkpoint this tool
   // writes always loads.
@@ -611,6 +757,10 @@ absl::StatusOr<ModelPlan> PlanModel(const MakeModelOptions& options) {
     return absl::InternalError(
         absl::StrCat("generated tokenizer has ", tokenizer->vocab_size(),
                      " tokens, the config ", plan.config.vocab_size));
+  }
+  if (planted) {
+    FNPROBE_RETURN_IF_ERROR(CheckPlantedTokens(*tokenizer, planted_tokens));
+    FNPROBE_RETURN_IF_ERROR(PlanPlanted(options, planted_ids, plan));
   }
   return plan;
 }

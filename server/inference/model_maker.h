@@ -11,7 +11,15 @@
 //   tokenizer.json          a byte-level BPE (GPT-2 schema) trained on an
 //                           embedded English corpus, padded with inert
 //                           "<|unused_N|>" tokens up to the model's vocab;
-//   tokenizer_config.json   so that HF's AutoTokenizer picks GPT2TokenizerFast.
+//   tokenizer_config.json   so that HF's AutoTokenizer picks GPT2TokenizerFast;
+//   planted.json            planted mode only (below).
+//
+// Planted mode (options.planted): the same layout, but each planted word is
+// one added token taking an "<|unused_N|>" slot (the tokenizer is trained
+// one token per word smaller so that the slots exist), and the weights are
+// rewritten so that known units respond to known words and nothing else
+// responds to the context (planted_model.h: construction and ground truth).
+// planted.json lists each condition's token ids and responding units.
 //
 // Determinism: the same options (shape, family, seed, dtype) give
 // byte-identical files on the same platform: the tokenizer is trained
@@ -31,6 +39,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -39,6 +48,8 @@
 #include "absl/strings/string_view.h"
 #include "common/dtype.h"
 #include "server/inference/model_config.h"
+#include "server/inference/planted_model.h"
+#include "server/inference/planted_spec.h"
 
 namespace fnprobe {
 
@@ -67,6 +78,8 @@ struct MakeModelOptions {
   std::string out_dir;
   // Replace `out_dir` if it exists and is not empty (otherwise refused).
   bool force = false;
+  // Planted mode when set: families opt and gpt2 only, dtype F32 only.
+  std::optional<PlantSpec> planted;
 };
 
 // Everything MakeModel writes except the weights, resolved from the options
@@ -83,6 +96,9 @@ struct ModelPlan {
   int64_t merges = 0;
   // The id of "<|endoftext|>", also the bos/eos (and OPT's pad) id.
   int64_t special_token_id = 0;
+  // Planted mode: where each condition lives (json_files then also holds
+  // planted.json).
+  std::optional<PlantedLayout> planted;
 };
 
 // A checkpoint written by MakeModel.
@@ -97,7 +113,11 @@ struct MadeModel {
 
 // Resolves the shape and family, trains the tokenizer and renders the JSON
 // files; touches no file. INVALID_ARGUMENT for an unknown shape, family or
-// dtype, or a family that conflicts with a named shape.
+// dtype, or a family that conflicts with a named shape; in planted mode also
+// for a family other than opt and gpt2, a dtype other than F32, more
+// conditions than the model holds (MaxPlantedConditions), a word that is
+// already a token of the trained vocabulary, or more words than the
+// vocabulary can spare.
 absl::StatusOr<ModelPlan> PlanModel(const MakeModelOptions& options);
 
 // Writes the checkpoint to options.out_dir. Errors, in addition to

@@ -55,7 +55,15 @@ TEST(ExperimentSpecTest, DesignExampleIsValid) {
   EXPECT_EQ(spec.conditions_size(), 2);
   EXPECT_EQ(spec.capture().dtype(), v1::CaptureDType::F16);
   EXPECT_EQ(spec.analysis().threshold().method(), v1::ThresholdSpec::FDR);
-  EXPECT_DOUBLE_EQ(spec.analysis().drift_cutoff_s(), 128);
+  // Twice a run: 3 blocks x promptsPerBlock x tokensPerPrompt at 1 token/s.
+  EXPECT_DOUBLE_EQ(spec.analysis().drift_cutoff_s(),
+                   2.0 * 3 * spec.design().prompts_per_block() *
+                       spec.generation().tokens_per_prompt());
+  v1::ExperimentSpec small = spec;
+  small.mutable_analysis()->set_drift_cutoff_s(0);
+  small.mutable_design()->set_prompts_per_block(1);
+  small.mutable_generation()->set_tokens_per_prompt(4);
+  EXPECT_DOUBLE_EQ(WithDefaults(small).analysis().drift_cutoff_s(), 128);
 }
 
 TEST(ExperimentSpecTest, ParseErrorsNameTheSource) {

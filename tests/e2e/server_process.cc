@@ -17,17 +17,18 @@ namespace fnprobe::testing {
 
 absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
     const std::string& binary, std::vector<std::string> args,
-    const std::string& work_dir, const std::string& log_path, int timeout_s) {
+    const std::string& work_dir, const std::string& log_path, int timeout_s,
+    int port) {
   const std::string port_file = absl::StrCat(work_dir, "/port.", rand());
   args.insert(args.begin(), binary);
   args.push_back("--listen");
-  args.push_back("127.0.0.1:0");
+  args.push_back(absl::StrCat("127.0.0.1:", port));
   args.push_back("--port-file");
   args.push_back(port_file);
   pid_t pid = fork();
   if (pid < 0) return absl::InternalError("fork failed");
   if (pid == 0) {
-    int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (fd >= 0) {
       dup2(fd, 1);
       dup2(fd, 2);
@@ -83,6 +84,13 @@ int ServerProcess::Stop(int timeout_s) {
   kill(pid_, SIGKILL);
   waitpid(pid_, &status, 0);
   return -1;
+}
+
+void ServerProcess::Kill() {
+  if (stopped_) return;
+  stopped_ = true;
+  kill(pid_, SIGKILL);
+  waitpid(pid_, nullptr, 0);
 }
 
 int64_t ServerProcess::RssBytes() const {

@@ -16,11 +16,13 @@ namespace fnprobe::testing {
 class ServerProcess {
  public:
   // Starts `binary` with `args` plus --listen/--port-file, and waits (up to
-  // `timeout_s`) for the port file. Output goes to `log_path`.
+  // `timeout_s`) for the port file. Output is appended to `log_path`.
+  // `port` 0 lets the server pick one; a fixed port restarts a server where
+  // its clients expect it.
   static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(
       const std::string& binary, std::vector<std::string> args,
       const std::string& work_dir, const std::string& log_path,
-      int timeout_s = 60);
+      int timeout_s = 60, int port = 0);
 
   ~ServerProcess();
 
@@ -31,6 +33,9 @@ class ServerProcess {
   // Sends SIGTERM and waits up to `timeout_s`; returns the exit code, or -1
   // if it had to be killed (or died from a signal).
   int Stop(int timeout_s = 20);
+
+  // SIGKILL (no chance to clean up, as in a crash) and reap.
+  void Kill();
 
   // Resident set size in bytes, from /proc/<pid>/status.
   int64_t RssBytes() const;

@@ -31,7 +31,13 @@ std::string NewTempDir(const std::string& prefix) {
 
 class TempDirs {
  public:
+  // FNPROBE_KEEP_TEST_DIRS=1 keeps them (logs, databases) for a post-mortem.
   ~TempDirs() {
+    const char* keep = std::getenv("FNPROBE_KEEP_TEST_DIRS");
+    if (keep != nullptr && std::string(keep) == "1") {
+      for (const auto& d : dirs_) std::fprintf(stderr, "kept %s\n", d.c_str());
+      return;
+    }
     std::error_code ec;
     for (const auto& d : dirs_) std::filesystem::remove_all(d, ec);
   }

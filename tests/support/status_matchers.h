@@ -52,4 +52,16 @@ MATCHER_P2(StatusIs, code, message_matcher,
 #define ASSERT_OK(expr) ASSERT_THAT((expr), ::fnprobe::testing::IsOk())
 #define EXPECT_OK(expr) EXPECT_THAT((expr), ::fnprobe::testing::IsOk())
 
+// ASSERT_OK_AND_ASSIGN(lhs, expr): asserts that the StatusOr `expr` is OK
+// and moves its value into `lhs` (a declaration or an lvalue).
+#define FNPROBE_TEST_CONCAT_INNER(a, b) a##b
+#define FNPROBE_TEST_CONCAT(a, b) FNPROBE_TEST_CONCAT_INNER(a, b)
+#define FNPROBE_ASSERT_OK_AND_ASSIGN_IMPL(var, lhs, expr) \
+  auto var = (expr);                                      \
+  ASSERT_TRUE(var.ok()) << var.status();                  \
+  lhs = std::move(*var)
+#define ASSERT_OK_AND_ASSIGN(lhs, expr)                                        \
+  FNPROBE_ASSERT_OK_AND_ASSIGN_IMPL(FNPROBE_TEST_CONCAT(status_or_, __LINE__), \
+                                    lhs, expr)
+
 #endif  // FNPROBE_TESTS_SUPPORT_STATUS_MATCHERS_H_

@@ -1,8 +1,14 @@
 #include "server/analysis/storage/activation_store.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <new>
+#include <system_error>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -13,6 +19,13 @@
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "activation_store assumes a little-endian host"
+#endif
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define FNPROBE_ACTIVATION_X86 1
+#else
+#define FNPROBE_ACTIVATION_X86 0
 #endif
 
 namespace fnprobe {
@@ -64,27 +77,301 @@ T Get(const char* p) {
   return value;
 }
 
+// --- CRC-32C in hardware ---
+//
+// Both paths work on the raw (not inverted) CRC state and give the values of
+// crc32c::Extend. The main one folds the data with carry-less multiplies
+// (VPCLMULQDQ on 512-bit registers, else PCLMULQDQ on 128-bit ones; Intel's
+// "Fast CRC computation for generic polynomials using PCLMULQDQ"): a 16-byte
+// block A = H x^64 + L (H its first 8 bytes) moved D bytes further along the
+// message becomes A x^(8D) = H x^(8D+64) + L x^(8D) modulo the polynomial,
+// two multiplies by constants; the last 16 bytes left go through the CRC32
+// instruction, which also takes short inputs and tails. The constants come
+// from the polynomial at start-up (x^n mod P, as zlib's crc32_combine).
+constexpr uint32_t kCrcPoly = 0x82F63B78u;  // Reflected CRC-32C polynomial.
+
+// a * b modulo the polynomial, in the reflected representation (bit 31 - i
+// holds the coefficient of x^i).
+uint32_t MultModP(uint32_t a, uint32_t b) {
+  uint32_t m = uint32_t{1} << 31, p = 0;
+  for (;;) {
+    if (a & m) {
+      p ^= b;
+      if ((a & (m - 1)) == 0) break;
+    }
+    m >>= 1;
+    b = (b & 1) ? (b >> 1) ^ kCrcPoly : b >> 1;
+  }
+  return p;
+}
+
+// x^n modulo the polynomial.
+uint32_t XPowModP(uint64_t n) {
+  uint32_t power = uint32_t{1} << 30;   // x^1
+  uint32_t result = uint32_t{1} << 31;  // x^0
+  while (n != 0) {
+    if (n & 1) result = MultModP(power, result);
+    power = MultModP(power, power);
+    n >>= 1;
+  }
+  return result;
+}
+
+#if FNPROBE_ACTIVATION_X86
+// The pair of 64-bit multipliers that moves a 16-byte block D bytes on.
+// A carry-less product of reflected operands carries an extra factor x, so
+// the multipliers are x^(8D+63) and x^(8D-1); a reflected 32-bit remainder
+// occupies the top half of a 64-bit operand.
+struct FoldPair {
+  uint64_t high_half;  // Multiplies H, the block's first 8 bytes.
+  uint64_t low_half;   // Multiplies L, its last 8 bytes.
+};
+
+FoldPair FoldBy(uint64_t bytes) {
+  return {uint64_t{XPowModP(8 * bytes + 63)} << 32,
+          uint64_t{XPowModP(8 * bytes - 1)} << 32};
+}
+
+struct FoldConstants {
+  FoldPair by256 = FoldBy(256);
+  FoldPair by64 = FoldBy(64);
+  FoldPair by48 = FoldBy(48);
+  FoldPair by32 = FoldBy(32);
+  FoldPair by16 = FoldBy(16);
+};
+
+const FoldConstants& GetFoldConstants() {
+  static const FoldConstants* const constants = new FoldConstants();
+  return *constants;
+}
+
+#pragma GCC push_options
+#pragma GCC target("sse4.2,pclmul")
+// The CRC32 instruction over `n` bytes.
+uint32_t RawCrcBytes(uint32_t state, const unsigned char* p, size_t n) {
+  uint64_t c = state;
+  for (; n >= 8; p += 8, n -= 8) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    c = _mm_crc32_u64(c, w);
+  }
+  for (; n > 0; ++p, --n) c = _mm_crc32_u8(static_cast<uint32_t>(c), *p);
+  return static_cast<uint32_t>(c);
+}
+
+inline __m128i Fold128(__m128i block, __m128i k) {
+  return _mm_xor_si128(_mm_clmulepi64_si128(block, k, 0x00),
+                       _mm_clmulepi64_si128(block, k, 0x11));
+}
+
+inline __m128i Pair128(const FoldPair& k) {
+  return _mm_set_epi64x(static_cast<int64_t>(k.low_half),
+                        static_cast<int64_t>(k.high_half));
+}
+
+// Ends a fold: `x` holds the message so far as its last 16 bytes (state 0
+// before them); the rest of the message follows at p.
+uint32_t FinishFold(__m128i x, const unsigned char* p, size_t n) {
+  uint64_t c = _mm_crc32_u64(0, static_cast<uint64_t>(_mm_cvtsi128_si64(x)));
+  c = _mm_crc32_u64(
+      c, static_cast<uint64_t>(_mm_cvtsi128_si64(_mm_unpackhi_epi64(x, x))));
+  return RawCrcBytes(static_cast<uint32_t>(c), p, n);
+}
+
+inline __m128i Load128(const unsigned char* p) {
+  return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+}
+
+// PCLMULQDQ: four 16-byte lanes folded 64 bytes at a time. REQUIRES n >= 64.
+uint32_t RawCrcPclmul(uint32_t state, const unsigned char* p, size_t n) {
+  const FoldConstants& k = GetFoldConstants();
+  __m128i x0 = _mm_xor_si128(Load128(p), _mm_cvtsi32_si128(state));
+  __m128i x1 = Load128(p + 16), x2 = Load128(p + 32), x3 = Load128(p + 48);
+  p += 64;
+  n -= 64;
+  const __m128i k64 = Pair128(k.by64);
+  for (; n >= 64; p += 64, n -= 64) {
+    x0 = _mm_xor_si128(Fold128(x0, k64), Load128(p));
+    x1 = _mm_xor_si128(Fold128(x1, k64), Load128(p + 16));
+    x2 = _mm_xor_si128(Fold128(x2, k64), Load128(p + 32));
+    x3 = _mm_xor_si128(Fold128(x3, k64), Load128(p + 48));
+  }
+  __m128i x = _mm_xor_si128(
+      _mm_xor_si128(Fold128(x0, Pair128(k.by48)), Fold128(x1, Pair128(k.by32))),
+      _mm_xor_si128(Fold128(x2, Pair128(k.by16)), x3));
+  return FinishFold(x, p, n);
+}
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("sse4.2,pclmul,avx512f,vpclmulqdq")
+inline __m512i Fold512(__m512i block, __m512i k) {
+  return _mm512_xor_si512(_mm512_clmulepi64_epi128(block, k, 0x00),
+                          _mm512_clmulepi64_epi128(block, k, 0x11));
+}
+
+inline __m512i Pair512(const FoldPair& k) {
+  return _mm512_set_epi64(
+      static_cast<int64_t>(k.low_half), static_cast<int64_t>(k.high_half),
+      static_cast<int64_t>(k.low_half), static_cast<int64_t>(k.high_half),
+      static_cast<int64_t>(k.low_half), static_cast<int64_t>(k.high_half),
+      static_cast<int64_t>(k.low_half), static_cast<int64_t>(k.high_half));
+}
+
+inline __m512i Load512(const unsigned char* p) { return _mm512_loadu_si512(p); }
+
+// VPCLMULQDQ: four 64-byte registers folded 256 bytes at a time.
+// REQUIRES n >= 256.
+uint32_t RawCrcVpclmul(uint32_t state, const unsigned char* p, size_t n) {
+  const FoldConstants& k = GetFoldConstants();
+  __m512i x0 = _mm512_xor_si512(
+      Load512(p), _mm512_zextsi128_si512(_mm_cvtsi32_si128(state)));
+  __m512i x1 = Load512(p + 64), x2 = Load512(p + 128), x3 = Load512(p + 192);
+  p += 256;
+  n -= 256;
+  const __m512i k256 = Pair512(k.by256);
+  for (; n >= 256; p += 256, n -= 256) {
+    x0 = _mm512_xor_si512(Fold512(x0, k256), Load512(p));
+    x1 = _mm512_xor_si512(Fold512(x1, k256), Load512(p + 64));
+    x2 = _mm512_xor_si512(Fold512(x2, k256), Load512(p + 128));
+    x3 = _mm512_xor_si512(Fold512(x3, k256), Load512(p + 192));
+  }
+  const __m512i k64 = Pair512(k.by64);
+  x1 = _mm512_xor_si512(Fold512(x0, k64), x1);
+  x2 = _mm512_xor_si512(Fold512(x1, k64), x2);
+  x3 = _mm512_xor_si512(Fold512(x2, k64), x3);
+  for (; n >= 64; p += 64, n -= 64) {
+    x3 = _mm512_xor_si512(Fold512(x3, k64), Load512(p));
+  }
+  // The four lanes of x3 are 64 consecutive bytes.
+  const __m128i l0 = _mm512_extracti32x4_epi32(x3, 0);
+  const __m128i l1 = _mm512_extracti32x4_epi32(x3, 1);
+  const __m128i l2 = _mm512_extracti32x4_epi32(x3, 2);
+  const __m128i l3 = _mm512_extracti32x4_epi32(x3, 3);
+  const __m128i x = _mm_xor_si128(
+      _mm_xor_si128(Fold128(l0, Pair128(k.by48)), Fold128(l1, Pair128(k.by32))),
+      _mm_xor_si128(Fold128(l2, Pair128(k.by16)), l3));
+  return FinishFold(x, p, n);
+}
+#pragma GCC pop_options
+
+enum class CrcPath { kSoftware, kCrc32, kPclmul, kVpclmul };
+
+CrcPath BestCrcPath() {
+  static const CrcPath path = [] {
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("sse4.2")) return CrcPath::kSoftware;
+    if (!__builtin_cpu_supports("pclmul")) return CrcPath::kCrc32;
+    if (__builtin_cpu_supports("avx512f") &&
+        __builtin_cpu_supports("vpclmulqdq")) {
+      return CrcPath::kVpclmul;
+    }
+    return CrcPath::kPclmul;
+  }();
+  return path;
+}
+
+bool HasF16c() {
+  static const bool has = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx") != 0 &&
+           __builtin_cpu_supports("f16c") != 0;
+  }();
+  return has;
+}
+
+// F16 -> F32 with F16C. Groups of 8 holding an infinity or NaN (exponent
+// 0x1f) go through HalfToFloat, so that results are bit-identical to it
+// (F16C quiets signaling NaNs); every finite half converts exactly.
+#pragma GCC push_options
+#pragma GCC target("avx,f16c")
+void HalfsToFloatF16c(const uint16_t* in, size_t n, float* out) {
+  const __m128i exponent = _mm_set1_epi16(0x7c00);
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + i));
+    const __m128i special =
+        _mm_cmpeq_epi16(_mm_and_si128(h, exponent), exponent);
+    if (_mm_movemask_epi8(special) == 0) {
+      _mm256_storeu_ps(out + i, _mm256_cvtph_ps(h));
+    } else {
+      for (size_t j = i; j < i + 8; ++j) out[j] = HalfToFloat(in[j]);
+    }
+  }
+  for (; i < n; ++i) out[i] = HalfToFloat(in[i]);
+}
+#pragma GCC pop_options
+#endif  // FNPROBE_ACTIVATION_X86
+
 // Converts `n` values of `dtype` at `in` to float32.
 void DecodeValues(DType dtype, const char* in, size_t n, float* out) {
   switch (dtype) {
     case DType::kF32:
       std::memcpy(out, in, n * sizeof(float));
       break;
-    case DType::kF16:
-    case DType::kBF16: {
+    case DType::kF16: {
+#if FNPROBE_ACTIVATION_X86
+      if (HasF16c() && reinterpret_cast<uintptr_t>(in) % 2 == 0) {
+        HalfsToFloatF16c(reinterpret_cast<const uint16_t*>(in), n, out);
+        break;
+      }
+#endif
       std::vector<uint16_t> bits(n);
       std::memcpy(bits.data(), in, n * sizeof(uint16_t));
-      if (dtype == DType::kF16) {
-        HalfsToFloat(bits.data(), n, out);
-      } else {
-        BFloat16sToFloat(bits.data(), n, out);
-      }
+      HalfsToFloat(bits.data(), n, out);
       break;
     }
+    case DType::kBF16:
+      // A bfloat16 is the top half of a float32; the loop vectorizes.
+      for (size_t i = 0; i < n; ++i) {
+        uint16_t bits;
+        std::memcpy(&bits, in + 2 * i, sizeof(bits));
+        const uint32_t wide = static_cast<uint32_t>(bits) << 16;
+        std::memcpy(out + i, &wide, sizeof(wide));
+      }
+      break;
     default:
       break;
   }
 }
+
+// A growable buffer for chunk payloads: 2 MiB aligned and advised as huge
+// pages (first-touch faults on 4 KiB pages otherwise cost as much as the
+// read), never zeroed, kept across the chunks of one call.
+class LargeBuffer {
+ public:
+  LargeBuffer() = default;
+  LargeBuffer(const LargeBuffer&) = delete;
+  LargeBuffer& operator=(const LargeBuffer&) = delete;
+  ~LargeBuffer() { std::free(data_); }
+
+  // At least `bytes` bytes; the old contents are lost when it grows.
+  char* Reserve(size_t bytes) {
+    if (bytes > capacity_) {
+      constexpr size_t kHugePage = size_t{2} << 20;
+      const size_t rounded =
+          std::max(kHugePage, (bytes + kHugePage - 1) / kHugePage * kHugePage);
+      std::free(data_);
+      data_ = static_cast<char*>(std::aligned_alloc(kHugePage, rounded));
+      if (data_ == nullptr) throw std::bad_alloc();
+#ifdef MADV_HUGEPAGE
+      madvise(data_, rounded, MADV_HUGEPAGE);
+#endif
+      capacity_ = rounded;
+    }
+    return data_;
+  }
+
+ private:
+  char* data_ = nullptr;
+  size_t capacity_ = 0;
+};
+
+// Chunks are read in pieces of this size, each checksummed right after the
+// read while it is in L2.
+constexpr size_t kReadPiece = size_t{512} << 10;
+// Chunk payloads from this size on are read by two threads.
+constexpr size_t kParallelReadBytes = size_t{2} << 20;
 
 absl::Status Incomplete(const std::string& path, absl::string_view why) {
   return absl::DataLossError(
@@ -93,6 +380,31 @@ absl::Status Incomplete(const std::string& path, absl::string_view why) {
 }
 
 }  // namespace
+
+namespace activation_internal {
+
+uint32_t Crc32cExtend(uint32_t init_crc, const void* data, size_t n) {
+#if FNPROBE_ACTIVATION_X86
+  const auto* p = static_cast<const unsigned char*>(data);
+  switch (BestCrcPath()) {
+    case CrcPath::kVpclmul:
+      if (n >= 256) return ~RawCrcVpclmul(~init_crc, p, n);
+      [[fallthrough]];
+    case CrcPath::kPclmul:
+      if (n >= 64) return ~RawCrcPclmul(~init_crc, p, n);
+      [[fallthrough]];
+    case CrcPath::kCrc32:
+      return ~RawCrcBytes(~init_crc, p, n);
+    case CrcPath::kSoftware:
+      break;
+  }
+#endif
+  return crc32c::Extend(init_crc, data, n);
+}
+
+}  // namespace activation_internal
+
+using activation_internal::Crc32cExtend;
 
 std::string ActivationTempPath(const std::string& final_path) {
   return final_path + kActivationTempSuffix;
@@ -193,7 +505,7 @@ absl::Status ActivationWriter::Write(const std::string& bytes) {
   if (!status.ok()) {
     return Fail(Annotate(status, absl::StrCat(path_, ": writing activations")));
   }
-  file_crc_ = crc32c::Extend(file_crc_, bytes.data(), bytes.size());
+  file_crc_ = Crc32cExtend(file_crc_, bytes.data(), bytes.size());
   bytes_written_ += bytes.size();
   return absl::OkStatus();
 }
@@ -259,7 +571,7 @@ absl::Status ActivationWriter::FlushChunk() {
   Put<uint32_t>(&chunk, count);
   Put<uint64_t>(&chunk, static_cast<uint64_t>(width_));
   Put<uint64_t>(&chunk, static_cast<uint64_t>(rows_ - count));
-  Put<uint32_t>(&chunk, crc32c::Value(payload));
+  Put<uint32_t>(&chunk, Crc32cExtend(0, payload.data(), payload.size()));
   Put<uint32_t>(&chunk, crc32c::Value(chunk));
   chunk.append(payload);
   FNPROBE_RETURN_IF_ERROR(Write(chunk));
@@ -433,31 +745,101 @@ std::string ActivationReader::checksum() const {
   return crc32c::Format(file_crc_);
 }
 
-absl::Status ActivationReader::LoadChunk(size_t i,
-                                         std::vector<int64_t>* time_points,
-                                         std::vector<float>* values) const {
+namespace {
+
+// Reads `n` bytes at `offset` into `out` in pieces, extending `*crc` (from
+// 0) over each piece right after it is read. DATA_LOSS "short read" if the
+// file ends early.
+absl::Status ReadAndChecksumPieces(const RandomAccessFile& file,
+                                   uint64_t offset, size_t n, char* out,
+                                   uint32_t* crc) {
+  uint32_t value = 0;
+  for (size_t done = 0; done < n;) {
+    const size_t want = std::min(kReadPiece, n - done);
+    FNPROBE_ASSIGN_OR_RETURN(size_t got,
+                             file.Read(offset + done, want, out + done));
+    if (got < want) return absl::DataLossError("short read");
+    value = Crc32cExtend(value, out + done, want);
+    done += want;
+  }
+  *crc = value;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ActivationReader::ReadAndChecksum(uint64_t offset, size_t n,
+                                               char* out, uint32_t* crc) const {
+  return ReadAndChecksumPieces(*file_, offset, n, out, crc);
+}
+
+struct ActivationReader::ChunkBuffers {
+  LargeBuffer payload;  // Time points, then values in the file's dtype.
+  LargeBuffer values;   // Converted values (F16/BF16 files).
+};
+
+absl::Status ActivationReader::LoadChunk(size_t i, ChunkBuffers* buffers,
+                                         Chunk* chunk) const {
   const ChunkEntry& entry = chunks_[i];
   const size_t n = static_cast<size_t>(entry.rows);
   const size_t value_count = n * static_cast<size_t>(width_);
   const size_t payload_size =
       n * sizeof(int64_t) + value_count * DTypeSize(dtype_);
-  std::string payload(payload_size, '\0');
-  FNPROBE_ASSIGN_OR_RETURN(
-      size_t got,
-      file_->Read(entry.offset + kChunkHeaderSize, payload_size, &payload[0]));
-  if (got < payload_size) {
-    return absl::DataLossError(
-        absl::StrCat(path_, ": chunk ", i, ": short read"));
+  char* payload = buffers->payload.Reserve(payload_size);
+  const uint64_t offset = entry.offset + kChunkHeaderSize;
+  int threads = num_threads_;
+  if (threads <= 0) {
+    threads = static_cast<int>(std::thread::hardware_concurrency());
   }
-  if (crc32c::Value(payload) != entry.payload_crc) {
+  uint32_t crc = 0;
+  if (threads > 1 && payload_size >= kParallelReadBytes) {
+    // Two parts, read and checksummed concurrently; crc(A B) is
+    // shift(crc(A), |B|) ^ crc(B).
+    const size_t split = payload_size / 2 / kReadPiece * kReadPiece;
+    uint32_t crc2 = 0;
+    absl::Status status2;
+    auto second_part = [&] {
+      status2 = ReadAndChecksum(offset + split, payload_size - split,
+                                payload + split, &crc2);
+    };
+    std::thread helper;
+    try {
+      helper = std::thread(second_part);
+    } catch (const std::system_error&) {
+      second_part();  // No thread to be had: read it here.
+    }
+    absl::Status status = ReadAndChecksum(offset, split, payload, &crc);
+    if (helper.joinable()) helper.join();
+    if (status.ok()) status = status2;
+    if (!status.ok()) {
+      return Annotate(status, absl::StrCat(path_, ": chunk ", i));
+    }
+    crc = MultModP(XPowModP(8 * uint64_t{payload_size - split}), crc) ^ crc2;
+  } else {
+    absl::Status status = ReadAndChecksum(offset, payload_size, payload, &crc);
+    if (!status.ok()) {
+      return Annotate(status, absl::StrCat(path_, ": chunk ", i));
+    }
+  }
+  if (crc != entry.payload_crc) {
     return absl::DataLossError(
         absl::StrCat(path_, ": chunk ", i, ": checksum mismatch"));
   }
-  time_points->resize(n);
-  std::memcpy(time_points->data(), payload.data(), n * sizeof(int64_t));
-  values->resize(value_count);
-  DecodeValues(dtype_, payload.data() + n * sizeof(int64_t), value_count,
-               values->data());
+  // The buffer is 2 MiB aligned, so the time points (offset 0) and the
+  // values (offset 8n) are aligned for their types.
+  const char* raw_values = payload + n * sizeof(int64_t);
+  chunk->index = static_cast<int64_t>(i);
+  chunk->first_row = entry.first_row;
+  chunk->rows = entry.rows;
+  chunk->time_points = reinterpret_cast<const int64_t*>(payload);
+  if (dtype_ == DType::kF32) {
+    chunk->values = reinterpret_cast<const float*>(raw_values);
+  } else {
+    float* values = reinterpret_cast<float*>(
+        buffers->values.Reserve(value_count * sizeof(float)));
+    DecodeValues(dtype_, raw_values, value_count, values);
+    chunk->values = values;
+  }
   return absl::OkStatus();
 }
 
@@ -475,23 +857,21 @@ absl::Status ActivationReader::ReadRows(int64_t begin, int64_t count,
       chunks_.begin(), chunks_.end(), begin,
       [](int64_t row, const ChunkEntry& c) { return row < c.first_row; });
   size_t i = static_cast<size_t>(it - chunks_.begin()) - 1;
-  std::vector<int64_t> chunk_time_points;
-  std::vector<float> chunk_values;
+  ChunkBuffers buffers;
+  Chunk chunk;
   int64_t row = begin;
   const int64_t end = begin + count;
   while (row < end) {
-    FNPROBE_RETURN_IF_ERROR(LoadChunk(i, &chunk_time_points, &chunk_values));
-    const ChunkEntry& entry = chunks_[i];
-    const int64_t from = row - entry.first_row;
-    const int64_t to = std::min(entry.rows, end - entry.first_row);
-    std::memcpy(out + (row - begin) * width_,
-                chunk_values.data() + from * width_,
+    FNPROBE_RETURN_IF_ERROR(LoadChunk(i, &buffers, &chunk));
+    const int64_t from = row - chunk.first_row;
+    const int64_t to = std::min(chunk.rows, end - chunk.first_row);
+    std::memcpy(out + (row - begin) * width_, chunk.values + from * width_,
                 static_cast<size_t>((to - from) * width_) * sizeof(float));
     if (time_points != nullptr) {
-      std::copy(chunk_time_points.begin() + from,
-                chunk_time_points.begin() + to, time_points + (row - begin));
+      std::copy(chunk.time_points + from, chunk.time_points + to,
+                time_points + (row - begin));
     }
-    row = entry.first_row + to;
+    row = chunk.first_row + to;
     ++i;
   }
   return absl::OkStatus();
@@ -499,35 +879,29 @@ absl::Status ActivationReader::ReadRows(int64_t begin, int64_t count,
 
 absl::Status ActivationReader::VisitChunks(
     const std::function<absl::Status(const Chunk&)>& visitor) const {
-  std::vector<int64_t> time_points;
-  std::vector<float> values;
+  ChunkBuffers buffers;
   for (size_t i = 0; i < chunks_.size(); ++i) {
-    FNPROBE_RETURN_IF_ERROR(LoadChunk(i, &time_points, &values));
     Chunk chunk;
-    chunk.index = static_cast<int64_t>(i);
-    chunk.first_row = chunks_[i].first_row;
-    chunk.rows = chunks_[i].rows;
-    chunk.time_points = time_points.data();
-    chunk.values = values.data();
+    FNPROBE_RETURN_IF_ERROR(LoadChunk(i, &buffers, &chunk));
     FNPROBE_RETURN_IF_ERROR(visitor(chunk));
   }
   return absl::OkStatus();
 }
 
 absl::Status ActivationReader::VerifyFileChecksum() const {
-  constexpr size_t kBlock = 1 << 20;
-  std::string buffer(kBlock, '\0');
+  LargeBuffer buffer;
+  char* data = buffer.Reserve(kReadPiece);
   uint32_t crc = 0;
   uint64_t offset = 0;
   while (offset < footer_offset_) {
     const size_t n = static_cast<size_t>(
-        std::min<uint64_t>(kBlock, footer_offset_ - offset));
-    FNPROBE_ASSIGN_OR_RETURN(size_t got, file_->Read(offset, n, &buffer[0]));
+        std::min<uint64_t>(kReadPiece, footer_offset_ - offset));
+    FNPROBE_ASSIGN_OR_RETURN(size_t got, file_->Read(offset, n, data));
     if (got < n) {
       return absl::DataLossError(
           absl::StrCat(path_, ": short read at ", offset));
     }
-    crc = crc32c::Extend(crc, buffer.data(), n);
+    crc = Crc32cExtend(crc, data, n);
     offset += n;
   }
   if (crc != file_crc_) {

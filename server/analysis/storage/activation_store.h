@@ -28,6 +28,7 @@
 #ifndef FNPROBE_SERVER_ANALYSIS_STORAGE_ACTIVATION_STORE_H_
 #define FNPROBE_SERVER_ANALYSIS_STORAGE_ACTIVATION_STORE_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -154,6 +155,9 @@ class ActivationWriter {
 
 // Reads an activation file. Open validates header, footer and every chunk
 // header; each chunk's payload checksum is verified when it is read.
+// Chunks are read in large sequential pieces into buffers reused across the
+// chunks of a call, each piece checksummed while it is still in cache; F32
+// rows are handed out in place, F16/BF16 converted (F16C where available).
 // Thread-safe: const methods may be called concurrently.
 class ActivationReader {
  public:
@@ -198,6 +202,12 @@ class ActivationReader {
   absl::Status VisitChunks(
       const std::function<absl::Status(const Chunk&)>& visitor) const;
 
+  // Threads that read and checksum one large chunk, each taking a part: 0
+  // (the default) means one per hardware thread, 1 reads on the calling
+  // thread. Set before sharing the reader between threads.
+  void set_num_threads(int num_threads) { num_threads_ = num_threads; }
+  int num_threads() const { return num_threads_; }
+
   // Reads the whole file and checks the file checksum in the footer.
   // DATA_LOSS naming the file on mismatch.
   absl::Status VerifyFileChecksum() const;
@@ -212,9 +222,16 @@ class ActivationReader {
 
   ActivationReader() = default;
 
-  // Reads chunk `i`, verifies its payload and converts it.
-  absl::Status LoadChunk(size_t i, std::vector<int64_t>* time_points,
-                         std::vector<float>* values) const;
+  // Buffers one call reuses for all the chunks it reads.
+  struct ChunkBuffers;
+
+  // Reads chunk `i` into `buffers`, verifies its payload checksum as it
+  // arrives and points `chunk` at its rows (in place for F32, converted for
+  // F16/BF16); valid until the next LoadChunk with the same buffers.
+  absl::Status LoadChunk(size_t i, ChunkBuffers* buffers, Chunk* chunk) const;
+  // Reads n bytes at `offset` into `out` and sets `*crc` to their CRC-32C.
+  absl::Status ReadAndChecksum(uint64_t offset, size_t n, char* out,
+                               uint32_t* crc) const;
 
   // Constant after Open.
   std::string path_;
@@ -225,8 +242,17 @@ class ActivationReader {
   uint32_t file_crc_ = 0;
   uint64_t footer_offset_ = 0;
   std::vector<ChunkEntry> chunks_;
+  int num_threads_ = 0;
 };
 
+namespace activation_internal {
+
+// crc32c::Extend(init_crc, data, n), computed with the SSE4.2 CRC32
+// instruction (three interleaved streams) where the CPU has it: the
+// checksum of every chunk and of the whole file. Exposed for tests.
+uint32_t Crc32cExtend(uint32_t init_crc, const void* data, size_t n);
+
+}  // namespace activation_internal
 }  // namespace fnprobe
 
 #endif  // FNPROBE_SERVER_ANALYSIS_STORAGE_ACTIVATION_STORE_H_

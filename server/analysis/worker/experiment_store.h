@@ -6,7 +6,19 @@
 // Ownership: every read and write that takes `user` acts only on that user's
 // experiments; an experiment of another user reads as NOT_FOUND ("experiment
 // 12 not found"), exactly as a missing one, so ids reveal nothing. An empty
-// `user` means "any user" (the worker's own bookkeeping).
+// `user` means "any user" (the worker's own bookkeeping, or a worker without
+// authentication); CreateExperiment stores it as kAnonymousUser.
+//
+// Schema: migrations/0001_init.sql and 0002_worker_store.sql. Enums map to
+// the CHECKed status texts (PHASE_QUEUED 'pending', _GENERATING 'running',
+// _ANALYZING 'analyzing', _DONE 'done', ...; RUN_PENDING 'pending', ...).
+// Runs are inserted in plan order, so their row ids order them (Run.index).
+//
+// Errors: NOT_FOUND for a missing (or foreign) experiment, run or network;
+// INVALID_ARGUMENT for bad requests (page tokens, filters, inputs that do
+// not fit the schema); FAILED_PRECONDITION for a state transition the row's
+// state does not allow; DATA_LOSS for stored rows that no longer parse;
+// SQLite failures as sqlite_status.h maps them.
 //
 // Atomicity: every method that writes does so in one transaction; a crash
 // leaves either all of its rows or none.
@@ -49,6 +61,9 @@ struct GeneratedToken {
 
 // Everything a finished run stores, in one transaction: the run row becomes
 // RUN_DONE with its activation file, layout and counts; its tokens; its map.
+// REQUIRES (else INVALID_ARGUMENT): file.path and file.checksum non-empty,
+// a non-empty layout whose width is map's size, capture_dtype F32/F16/BF16,
+// map.contrast non-empty, map.noise_model "OLS" or "AR1".
 struct FinishedRun {
   ActivationFileInfo file;
   Layout layout;
@@ -56,7 +71,13 @@ struct FinishedRun {
   int64_t time_points = 0;
   std::vector<GeneratedToken> tokens;
   analysis::StatMap map;
+  // RunInput::permutation_threshold of this run (0 unless the threshold is
+  // PERMUTATION); LoadRunInputs returns it.
+  double permutation_threshold = 0.0;
 };
+
+// The owner of experiments submitted with an empty `user`.
+inline constexpr char kAnonymousUser[] = "anonymous";
 
 class ExperimentStore {
  public:
@@ -70,7 +91,8 @@ class ExperimentStore {
 
   // Stores a validated spec (defaults applied) with its planned runs
   // (RUN_PENDING) and their BIDS events, owned by `user` (created on first
-  // use). PHASE_QUEUED. Returns the experiment id.
+  // use). PHASE_QUEUED. Returns the experiment id. INVALID_ARGUMENT for no
+  // plans.
   absl::StatusOr<int64_t> CreateExperiment(const std::string& user,
                                            const v1::ExperimentSpec& spec,
                                            const std::vector<RunPlan>& plans);
@@ -80,17 +102,22 @@ class ExperimentStore {
   absl::StatusOr<v1::Experiment> GetExperiment(int64_t id,
                                                const std::string& user,
                                                bool include_runs = true);
-  // Newest first; page_token is opaque (the last id seen).
+  // Newest first; page_token is opaque (the last id seen). Page size 0
+  // means 50; larger than 1000 means 1000. INVALID_ARGUMENT for a negative
+  // page size or a page token this method did not return. The experiments
+  // come without runs, layout or prompts (pools keep their names).
   absl::StatusOr<v1::ListExperimentsResponse> ListExperiments(
       const std::string& user, int page_size, const std::string& page_token);
   // Ids of experiments in PHASE_QUEUED, _GENERATING or _ANALYZING, oldest
   // first (any user).
   absl::StatusOr<std::vector<int64_t>> UnfinishedExperiments();
-  // PHASE_FAILED needs a non-empty error. Terminal phases set finished_at,
-  // GENERATING sets started_at once.
+  // PHASE_FAILED needs a non-empty error (INVALID_ARGUMENT otherwise); other
+  // phases clear the error. Terminal phases set finished_at, others clear it
+  // (a re-analysis is not finished); GENERATING sets started_at once.
   absl::Status SetPhase(int64_t id, v1::ExperimentPhase phase,
                         const std::string& error = "");
-  // Replaces the stored spec's analysis (ReanalyzeExperiment).
+  // Replaces the stored spec's analysis (ReanalyzeExperiment), and the runs'
+  // events, which depend on analysis.tokens_per_second.
   absl::Status SetAnalysisSpec(int64_t id, const v1::AnalysisSpec& analysis);
 
   // --- runs ---
@@ -101,30 +128,45 @@ class ExperimentStore {
   // tokens_generated 0 (its stream died with the previous process).
   // Returns how many.
   absl::StatusOr<int> ResetInterruptedRuns();
-  // RUN_PENDING -> RUN_RUNNING, attempts + 1, tokens_generated 0.
+  // RUN_PENDING -> RUN_RUNNING, attempts + 1, tokens_generated 0. Also
+  // RUN_RUNNING -> RUN_RUNNING when a broken stream is retried.
+  // FAILED_PRECONDITION from any other state.
   absl::Status MarkRunStarted(int64_t run_id);
   // Progress of a running run (cheap; called every few hundred frames).
+  // FAILED_PRECONDITION unless the run is RUN_RUNNING.
   absl::Status SetRunTokens(int64_t run_id, int64_t tokens_generated);
   // RUN_RUNNING -> RUN_DONE with everything of `run` (one transaction).
-  // ALREADY_EXISTS if the run is already done (nothing is written twice).
+  // ALREADY_EXISTS if the run is already done (nothing is written twice);
+  // FAILED_PRECONDITION unless RUN_RUNNING, or when another finished run of
+  // the experiment has a different layout.
   absl::Status MarkRunDone(int64_t run_id, const FinishedRun& run);
   // A run that will not complete: RUN_FAILED (error required) or
-  // RUN_CANCELLED.
+  // RUN_CANCELLED. FAILED_PRECONDITION unless pending or running.
   absl::Status MarkRunFinished(int64_t run_id, v1::RunState state,
                                const std::string& error);
   // Every pending or running run of the experiment -> RUN_CANCELLED.
+  // Returns OK (changing nothing) when there is none.
   absl::Status CancelPendingRuns(int64_t experiment_id);
 
   // --- analysis ---
 
-  // The finished runs' maps, in plan order (for AnalyzeExperiment).
+  // The finished runs' maps, in plan order (for AnalyzeExperiment), with
+  // RunInput::index the run's place in the plan.
   absl::StatusOr<std::vector<analysis::RunInput>> LoadRunInputs(
       int64_t experiment_id);
   // Replaces a run's stored map (re-analysis from the activation store).
-  absl::Status ReplaceRunMap(int64_t run_id, const analysis::StatMap& map);
+  // FAILED_PRECONDITION unless the run is done; INVALID_ARGUMENT for a map
+  // of another size.
+  absl::Status ReplaceRunMap(int64_t run_id, const analysis::StatMap& map,
+                             double permutation_threshold = 0.0);
   // Replaces the experiment's condition maps, networks, overlaps and
   // classifications with `result`, in one transaction. `layout` names the
-  // units (layout hash on every row).
+  // units (layout hash on every row). Which condition (and excluded run) a
+  // condition map belongs to comes from the networks that threshold it; a
+  // map no network uses is condition i of the spec for i < #conditions.
+  // INVALID_ARGUMENT (writing nothing) for results that do not fit: indices
+  // out of range, runs of another experiment or not done, sizes that differ
+  // from the layout's width.
   absl::Status SaveAnalysis(int64_t experiment_id,
                             const analysis::AnalysisResult& result,
                             const Layout& layout);
@@ -133,21 +175,38 @@ class ExperimentStore {
 
   // --- queries (ExperimentService); all check ownership ---
 
+  // Networks of one kind (default NETWORK_CONDITION), optionally of one
+  // condition, in the order SaveAnalysis stored them.
   absl::StatusOr<v1::ListNetworksResponse> ListNetworks(
       const v1::ListNetworksRequest& request, const std::string& user);
-  // INVALID_ARGUMENT for a bad page token or page size > 10000.
+  // Units by |t| (largest first, then unit index), filtered by hook (a name
+  // or an fnmatch glob over hook names) and layer (blocks.{layer}.*); the
+  // page token is the offset of the next unit. INVALID_ARGUMENT for a bad
+  // page token, a page size < 0 or > 10000, or filters that match no hook
+  // point of the layout.
   absl::StatusOr<v1::GetNetworkResponse> GetNetwork(
       const v1::GetNetworkRequest& request, const std::string& user);
+  // Pairs without a stored overlap (e.g. leave-one-out networks) are
+  // computed from the units.
   absl::StatusOr<v1::CompareNetworksResponse> CompareNetworks(
       const v1::CompareNetworksRequest& request, const std::string& user);
+  // Conditions in spec order; a condition with fewer than two run networks
+  // has no pairs and mean 0.
   absl::StatusOr<v1::GetRepeatabilityResponse> GetRepeatability(
       const v1::GetRepeatabilityRequest& request, const std::string& user);
+  // NOT_FOUND when the experiment has no classification (classify off, or
+  // not analyzed yet).
   absl::StatusOr<v1::GetClassificationResponse> GetClassification(
       const v1::GetClassificationRequest& request, const std::string& user);
+  // OUT_OF_RANGE naming the index when the experiment has no such run.
   absl::StatusOr<v1::GetRunEventsResponse> GetRunEvents(
       const v1::GetRunEventsRequest& request, const std::string& user);
+  // INVALID_ARGUMENT naming a unit name that does not parse or a unit
+  // outside the layout; NOT_FOUND before any run is done (no layout).
   absl::StatusOr<v1::FindUnitResponse> FindUnit(
       const v1::FindUnitRequest& request, const std::string& user);
+  // Exactly one of condition and run_id (INVALID_ARGUMENT otherwise);
+  // NOT_FOUND when that map is not stored.
   absl::StatusOr<v1::StatMap> GetStatMap(const v1::GetStatMapRequest& request,
                                          const std::string& user);
 

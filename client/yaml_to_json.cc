@@ -1,0 +1,101 @@
+#include "client/yaml_to_json.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
+
+namespace fnprobe::client {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+bool IsOneOf(const std::string& s, std::initializer_list<const char*> words) {
+  for (const char* w : words) {
+    if (s == w) return true;
+  }
+  return false;
+}
+
+// A plain scalar as YAML 1.2's core schema reads it.
+Json PlainScalar(const std::string& s) {
+  if (IsOneOf(s, {"", "~", "null", "Null", "NULL"})) return nullptr;
+  if (IsOneOf(s, {"true", "True", "TRUE"})) return true;
+  if (IsOneOf(s, {"false", "False", "FALSE"})) return false;
+  int64_t i;
+  if (absl::SimpleAtoi(s, &i) && s.find_first_of("xX") == std::string::npos) {
+    return i;
+  }
+  uint64_t u;
+  if (absl::SimpleAtoi(s, &u) && s.find_first_of("xX") == std::string::npos) {
+    return u;
+  }
+  const bool numeric_start =
+      !s.empty() &&
+      (absl::ascii_isdigit(s[0]) || s[0] == '-' || s[0] == '+' || s[0] == '.');
+  double d;
+  if (numeric_start && absl::SimpleAtod(s, &d) && std::isfinite(d)) return d;
+  return s;  // .inf, .nan and words stay strings
+}
+
+// Converts `node`; sets *error on the first problem.
+Json Convert(const YAML::Node& node, std::string* error) {
+  switch (node.Type()) {
+    case YAML::NodeType::Null:
+    case YAML::NodeType::Undefined:
+      return nullptr;
+    case YAML::NodeType::Scalar:
+      if (node.Tag() == "!") return node.Scalar();  // quoted
+      return PlainScalar(node.Scalar());
+    case YAML::NodeType::Sequence: {
+      Json array = Json::array();
+      for (const auto& item : node) array.push_back(Convert(item, error));
+      return array;
+    }
+    case YAML::NodeType::Map: {
+      Json object = Json::object();
+      for (const auto& entry : node) {
+        if (!entry.first.IsScalar()) {
+          *error = absl::StrCat("line ", entry.first.Mark().line + 1,
+                                ": mapping keys must be scalars");
+          return object;
+        }
+        object[entry.first.Scalar()] = Convert(entry.second, error);
+      }
+      return object;
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> YamlToJson(absl::string_view yaml,
+                                       absl::string_view source) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(yaml));
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ": line ", e.mark.line + 1, ", column ",
+                     e.mark.column + 1, ": ", e.msg));
+  }
+  if (!root.IsDefined() || root.IsNull()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ": empty YAML document"));
+  }
+  std::string error;
+  Json json = Convert(root, &error);
+  if (!error.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(source, ": ", error));
+  }
+  return json.dump();
+}
+
+}  // namespace fnprobe::client

@@ -1,0 +1,335 @@
+#include "server/analysis/worker/experiment_service.h"
+
+#include <deque>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/grpc_status.h"
+#include "common/status_util.h"
+#include "server/analysis/experiment_spec.h"
+#include "server/analysis/run_planner.h"
+
+namespace fnprobe::worker {
+namespace {
+
+// Authenticates, then runs `fn(user)` and converts its status.
+template <typename Fn>
+grpc::Status Handle(const Authenticator* authenticator,
+                    grpc::ServerContext* context, Fn fn) {
+  absl::StatusOr<std::string> user = authenticator->Authenticate(*context);
+  if (!user.ok()) return ToGrpcStatus(user.status());
+  return ToGrpcStatus(fn(*user));
+}
+
+template <typename T>
+absl::Status Assign(absl::StatusOr<T> result, T* out) {
+  if (!result.ok()) return result.status();
+  *out = std::move(*result);
+  return absl::OkStatus();
+}
+
+absl::Status CheckId(int64_t id, const char* field) {
+  if (id <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": must be a positive experiment id, got ", id));
+  }
+  return absl::OkStatus();
+}
+
+bool IsTerminal(v1::ExperimentPhase phase) {
+  return phase == v1::PHASE_DONE || phase == v1::PHASE_FAILED ||
+         phase == v1::PHASE_CANCELLED;
+}
+
+std::string PhaseMessage(const v1::Experiment& e) {
+  const v1::ExperimentProgress& p = e.progress();
+  switch (e.phase()) {
+    case v1::PHASE_QUEUED:
+      return "queued";
+    case v1::PHASE_GENERATING:
+      return absl::StrCat("generating: ", p.runs_done(), "/", p.runs_total(),
+                          " runs done");
+    case v1::PHASE_ANALYZING:
+      return "analyzing: fitting and thresholding";
+    case v1::PHASE_DONE:
+      return "done";
+    case v1::PHASE_FAILED:
+      return absl::StrCat("failed: ", e.error());
+    case v1::PHASE_CANCELLED:
+      return "cancelled";
+    default:
+      return "";
+  }
+}
+
+// Token rate over the last few seconds of a watch.
+class RateMeter {
+ public:
+  double Add(int64_t tokens) {
+    const absl::Time now = absl::Now();
+    samples_.push_back({now, tokens});
+    while (samples_.size() > 2 &&
+           now - samples_.front().first > absl::Seconds(5)) {
+      samples_.pop_front();
+    }
+    const auto& [t0, n0] = samples_.front();
+    const double seconds = absl::ToDoubleSeconds(now - t0);
+    return seconds > 0.2 ? static_cast<double>(tokens - n0) / seconds : 0.0;
+  }
+
+ private:
+  std::deque<std::pair<absl::Time, int64_t>> samples_;
+};
+
+}  // namespace
+
+ExperimentServiceImpl::ExperimentServiceImpl(ExperimentStore* store,
+                                             ExperimentRunner* runner,
+                                             InferencePool* pool,
+                                             ProgressHub* hub,
+                                             const Authenticator* authenticator)
+    : store_(store),
+      runner_(runner),
+      pool_(pool),
+      hub_(hub),
+      authenticator_(authenticator) {}
+
+absl::Status ExperimentServiceImpl::CheckAgainstServer(
+    const v1::ExperimentSpec& spec, const std::vector<RunPlan>& plans) {
+  absl::Status model = pool_->CheckModel(spec.model());
+  if (model.code() == absl::StatusCode::kNotFound) {
+    return absl::InvalidArgumentError(absl::StrCat("model: ", model.message()));
+  }
+  // Unreachable servers do not refuse a spec: its runs wait for them.
+  std::optional<v1::ModelInfo> info = pool_->ModelInfoFor(spec.model());
+  if (!info.has_value()) return absl::OkStatus();
+  const v1::Limits& limits = info->limits();
+  std::string problems;
+  if (limits.max_tokens_per_prompt() > 0 &&
+      spec.generation().tokens_per_prompt() > limits.max_tokens_per_prompt()) {
+    absl::StrAppend(&problems, "generation.tokensPerPrompt: ",
+                    spec.generation().tokens_per_prompt(),
+                    " exceeds the inference server's limit of ",
+                    limits.max_tokens_per_prompt(), "\n");
+  }
+  if (!plans.empty() && limits.max_prompts_per_request() > 0 &&
+      static_cast<int>(plans[0].prompts.size()) >
+          limits.max_prompts_per_request()) {
+    absl::StrAppend(&problems, "design.promptsPerBlock: a run has ",
+                    plans[0].prompts.size(),
+                    " prompts; the inference server takes at most ",
+                    limits.max_prompts_per_request(), " per request\n");
+  }
+  if (!problems.empty()) {
+    problems.pop_back();
+    return absl::InvalidArgumentError(problems);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::Experiment> ExperimentServiceImpl::Submit(
+    const std::string& user, const v1::SubmitExperimentRequest& r) {
+  FNPROBE_RETURN_IF_ERROR(ValidateSpec(r.spec()));
+  const v1::ExperimentSpec spec = WithDefaults(r.spec());
+  const std::vector<RunPlan> plans = PlanRuns(spec);
+  FNPROBE_RETURN_IF_ERROR(CheckAgainstServer(spec, plans));
+  FNPROBE_ASSIGN_OR_RETURN(int64_t id,
+                           store_->CreateExperiment(user, spec, plans));
+  FNPROBE_RETURN_IF_ERROR(runner_->Enqueue(id));
+  hub_->Notify(id);
+  return store_->GetExperiment(id, user);
+}
+
+grpc::Status ExperimentServiceImpl::SubmitExperiment(
+    grpc::ServerContext* context, const v1::SubmitExperimentRequest* request,
+    v1::Experiment* response) {
+  return Handle(authenticator_, context, [&](const std::string& user) {
+    return Assign(Submit(user, *request), response);
+  });
+}
+
+grpc::Status ExperimentServiceImpl::GetExperiment(
+    grpc::ServerContext* context, const v1::GetExperimentRequest* request,
+    v1::Experiment* response) {
+  return Handle(authenticator_, context, [&](const std::string& user) {
+    FNPROBE_RETURN_IF_ERROR(CheckId(request->experiment_id(), "experiment_id"));
+    return Assign(store_->GetExperiment(request->experiment_id(), user),
+                  response);
+  });
+}
+
+grpc::Status ExperimentServiceImpl::ListExperiments(
+    grpc::ServerContext* context, const v1::ListExperimentsRequest* request,
+    v1::ListExperimentsResponse* response) {
+  return Handle(authenticator_, context, [&](const std::string& user) {
+    if (request->page_size() < 0 || request->page_size() > 1000) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "page_size: must be in [0, 1000], got ", request->page_size()));
+    }
+    return Assign(store_->ListExperiments(user, request->page_size(),
+                                          request->page_token()),
+                  response);
+  });
+}
+
+grpc::Status ExperimentServiceImpl::WatchExperiment(
+    grpc::ServerContext* context, const v1::WatchExperimentRequest* request,
+    grpc::ServerWriter<v1::ExperimentProgress>* writer) {
+  return Handle(authenticator_, context, [&](const std::string& user) {
+    const int64_t id = request->experiment_id();
+    FNPROBE_RETURN_IF_ERROR(CheckId(id, "experiment_id"));
+    RateMeter rate;
+    uint64_t seen = hub_->Version(id);
+    while (true) {
+      FNPROBE_ASSIGN_OR_RETURN(v1::Experiment e,
+                               store_->GetExperiment(id, user, false));
+      v1::ExperimentProgress progress = e.progress();
+      progress.set_experiment_id(id);
+      progress.set_phase(e.phase());
+      progress.set_error(e.error());
+      progress.set_message(PhaseMessage(e));
+      progress.set_tokens_per_second(e.phase() == v1::PHASE_GENERATING
+                                         ? rate.Add(progress.tokens_done())
+                                         : 0.0);
+      if (!writer->Write(progress)) return absl::OkStatus();  // client gone
+      if (IsTerminal(e.phase())) return absl::OkStatus();
+      if (context->IsCancelled()) {
+        return absl::CancelledError("watch cancelled by the client");
+      }
+      if (hub_->shut_down()) {
+        return absl::UnavailableError("fnprobe-worker is shutting down");
+      }
+      seen = hub_->WaitForChange(id, seen, absl::Milliseconds(500));
+    }
+  });
+}
+
+grpc::Status ExperimentServiceImpl::CancelExperiment(
+    grpc::ServerContext* context, const v1::CancelExperimentRequest* request,
+    v1::Experiment* response) {
+  return Handle(authenticator_, context, [&](const std::string& user) {
+    const int64_t id = request->experiment_id();
+    FNPROBE_RETURN_IF_ERROR(CheckId(id, "experiment_id"));
+    // Ownership first: another user's experiment is NOT_FOUND.
+    FNPROBE_RETURN_IF_ERROR(store_->GetExperiment(id, user, false).status());
+    FNPROBE_RETURN_IF_ERROR(runner_->Cancel(id));
+    return Assign(store_->GetExperiment(id, user), response);
+  });
+}
+
+grpc::Status ExperimentServiceImpl::ReanalyzeExperiment(
+    grpc::ServerContext* context, const v1::ReanalyzeExperimentRequest* request,
+    v1::Experiment* response) {
+  return Handle(authenticator_, context, [&](const std::string& user) {
+    const int64_t id = request->experiment_id();
+    FNPROBE_RETURN_IF_ERROR(CheckId(id, "experiment_id"));
+    FNPROBE_ASSIGN_OR_RETURN(v1::Experiment e,
+                             store_->GetExperiment(id, user, false));
+    if (e.phase() != v1::PHASE_DONE) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "experiment ", id, " is ", v1::ExperimentPhase_Name(e.phase()),
+          "; only a finished experiment can be reanalyzed"));
+    }
+    v1::ExperimentSpec spec = e.spec();
+    *spec.mutable_analysis() = request->analysis();
+    absl::Status valid = ValidateSpec(spec);
+    if (!valid.ok()) return valid;
+    spec = WithDefaults(spec);
+    FNPROBE_RETURN_IF_ERROR(store_->SetAnalysisSpec(id, spec.analysis()));
+    FNPROBE_RETURN_IF_ERROR(runner_->Reanalyze(id));
+    hub_->Notify(id);
+    return Assign(store_->GetExperiment(id, user), response);
+  });
+}
+
+grpc::Status ExperimentServiceImpl::ListNetworks(
+    grpc::ServerContext* context, const v1::ListNetworksRequest* request,
+    v1::ListNetworksResponse* response) {
+  return Handle(authenticator_, context, [&](const std::string& user) {
+    FNPROBE_RETURN_IF_ERROR(CheckId(request->experiment_id(), "experiment_id"));
+    return Assign(store_->ListNetworks(*request, user), response);
+  });
+}
+
+grpc::Status ExperimentServiceImpl::GetNetwork(
+    grpc::ServerContext* context, const v1::GetNetworkRequest* request,
+    v1::GetNetworkResponse* response) {
+  return Handle(authenticator_, context, [&](const std::string& user) {
+    if (request->network_id() <= 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("network_id: must be a positive network id, got ",
+                       request->network_id()));
+    }
+    return Assign(store_->GetNetwork(*request, user), response);
+  });
+}
+
+grpc::Status ExperimentServiceImpl::CompareNetworks(
+    grpc::ServerContext* context, const v1::CompareNetworksRequest* request,
+    v1::CompareNetworksResponse* response) {
+  return Handle(authenticator_, context, [&](const std::string& user) {
+    FNPROBE_RETURN_IF_ERROR(CheckId(request->experiment_id(), "experiment_id"));
+    return Assign(store_->CompareNetworks(*request, user), response);
+  });
+}
+
+grpc::Status ExperimentServiceImpl::GetRepeatability(
+    grpc::ServerContext* context, const v1::GetRepeatabilityRequest* request,
+    v1::GetRepeatabilityResponse* response) {
+  return Handle(authenticator_, context, [&](const std::string& user) {
+    FNPROBE_RETURN_IF_ERROR(CheckId(request->experiment_id(), "experiment_id"));
+    return Assign(store_->GetRepeatability(*request, user), response);
+  });
+}
+
+grpc::Status ExperimentServiceImpl::GetClassification(
+    grpc::ServerContext* context, const v1::GetClassificationRequest* request,
+    v1::GetClassificationResponse* response) {
+  return Handle(authenticator_, context, [&](const std::string& user) {
+    FNPROBE_RETURN_IF_ERROR(CheckId(request->experiment_id(), "experiment_id"));
+    return Assign(store_->GetClassification(*request, user), response);
+  });
+}
+
+grpc::Status ExperimentServiceImpl::GetRunEvents(
+    grpc::ServerContext* context, const v1::GetRunEventsRequest* request,
+    v1::GetRunEventsResponse* response) {
+  return Handle(authenticator_, context, [&](const std::string& user) {
+    FNPROBE_RETURN_IF_ERROR(CheckId(request->experiment_id(), "experiment_id"));
+    return Assign(store_->GetRunEvents(*request, user), response);
+  });
+}
+
+grpc::Status ExperimentServiceImpl::FindUnit(grpc::ServerContext* context,
+                                             const v1::FindUnitRequest* request,
+                                             v1::FindUnitResponse* response) {
+  return Handle(authenticator_, context, [&](const std::string& user) {
+    FNPROBE_RETURN_IF_ERROR(CheckId(request->experiment_id(), "experiment_id"));
+    return Assign(store_->FindUnit(*request, user), response);
+  });
+}
+
+grpc::Status ExperimentServiceImpl::GetStatMap(
+    grpc::ServerContext* context, const v1::GetStatMapRequest* request,
+    v1::StatMap* response) {
+  return Handle(authenticator_, context, [&](const std::string& user) {
+    FNPROBE_RETURN_IF_ERROR(CheckId(request->experiment_id(), "experiment_id"));
+    if (request->condition().empty() == (request->run_id() == 0)) {
+      return absl::InvalidArgumentError(
+          "condition, run_id: name exactly one of them");
+    }
+    return Assign(store_->GetStatMap(*request, user), response);
+  });
+}
+
+grpc::Status ExperimentServiceImpl::ListModels(
+    grpc::ServerContext* context, const v1::ListModelsRequest* /*request*/,
+    v1::ListModelsResponse* response) {
+  return Handle(authenticator_, context, [&](const std::string& /*user*/) {
+    *response = pool_->ListModels();
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace fnprobe::worker

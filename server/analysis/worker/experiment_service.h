@@ -1,0 +1,93 @@
+// ExperimentServiceImpl: the gRPC face of fnprobe-worker
+// (proto/fnprobe/v1/experiments.proto). Each handler authenticates the
+// caller (bearer token -> user), validates the request naming the field at
+// fault, and delegates: writes and scheduling to ExperimentRunner, reads to
+// ExperimentStore (which enforces ownership).
+//
+// Thread-safe: gRPC calls handlers concurrently; the collaborators are
+// thread-safe.
+#ifndef FNPROBE_SERVER_ANALYSIS_WORKER_EXPERIMENT_SERVICE_H_
+#define FNPROBE_SERVER_ANALYSIS_WORKER_EXPERIMENT_SERVICE_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/auth.h"
+#include "fnprobe/v1/experiments.grpc.pb.h"
+#include "server/analysis/worker/experiment_runner.h"
+#include "server/analysis/worker/experiment_store.h"
+#include "server/analysis/worker/inference_pool.h"
+#include "server/analysis/worker/progress_hub.h"
+
+namespace fnprobe::worker {
+
+class ExperimentServiceImpl final : public v1::ExperimentService::Service {
+ public:
+  // The pointers must outlive the service.
+  ExperimentServiceImpl(ExperimentStore* store, ExperimentRunner* runner,
+                        InferencePool* pool, ProgressHub* hub,
+                        const Authenticator* authenticator);
+
+  grpc::Status SubmitExperiment(grpc::ServerContext* context,
+                                const v1::SubmitExperimentRequest* request,
+                                v1::Experiment* response) override;
+  grpc::Status GetExperiment(grpc::ServerContext* context,
+                             const v1::GetExperimentRequest* request,
+                             v1::Experiment* response) override;
+  grpc::Status ListExperiments(grpc::ServerContext* context,
+                               const v1::ListExperimentsRequest* request,
+                               v1::ListExperimentsResponse* response) override;
+  grpc::Status WatchExperiment(
+      grpc::ServerContext* context, const v1::WatchExperimentRequest* request,
+      grpc::ServerWriter<v1::ExperimentProgress>* writer) override;
+  grpc::Status CancelExperiment(grpc::ServerContext* context,
+                                const v1::CancelExperimentRequest* request,
+                                v1::Experiment* response) override;
+  grpc::Status ReanalyzeExperiment(
+      grpc::ServerContext* context,
+      const v1::ReanalyzeExperimentRequest* request,
+      v1::Experiment* response) override;
+  grpc::Status ListNetworks(grpc::ServerContext* context,
+                            const v1::ListNetworksRequest* request,
+                            v1::ListNetworksResponse* response) override;
+  grpc::Status GetNetwork(grpc::ServerContext* context,
+                          const v1::GetNetworkRequest* request,
+                          v1::GetNetworkResponse* response) override;
+  grpc::Status CompareNetworks(grpc::ServerContext* context,
+                               const v1::CompareNetworksRequest* request,
+                               v1::CompareNetworksResponse* response) override;
+  grpc::Status GetRepeatability(
+      grpc::ServerContext* context, const v1::GetRepeatabilityRequest* request,
+      v1::GetRepeatabilityResponse* response) override;
+  grpc::Status GetClassification(
+      grpc::ServerContext* context, const v1::GetClassificationRequest* request,
+      v1::GetClassificationResponse* response) override;
+  grpc::Status GetRunEvents(grpc::ServerContext* context,
+                            const v1::GetRunEventsRequest* request,
+                            v1::GetRunEventsResponse* response) override;
+  grpc::Status FindUnit(grpc::ServerContext* context,
+                        const v1::FindUnitRequest* request,
+                        v1::FindUnitResponse* response) override;
+  grpc::Status GetStatMap(grpc::ServerContext* context,
+                          const v1::GetStatMapRequest* request,
+                          v1::StatMap* response) override;
+  grpc::Status ListModels(grpc::ServerContext* context,
+                          const v1::ListModelsRequest* request,
+                          v1::ListModelsResponse* response) override;
+
+ private:
+  absl::StatusOr<v1::Experiment> Submit(const std::string& user,
+                                        const v1::SubmitExperimentRequest& r);
+  absl::Status CheckAgainstServer(const v1::ExperimentSpec& spec,
+                                  const std::vector<RunPlan>& plans);
+
+  ExperimentStore* const store_;
+  ExperimentRunner* const runner_;
+  InferencePool* const pool_;
+  ProgressHub* const hub_;
+  const Authenticator* const authenticator_;
+};
+
+}  // namespace fnprobe::worker
+
+#endif  // FNPROBE_SERVER_ANALYSIS_WORKER_EXPERIMENT_SERVICE_H_

@@ -1,0 +1,112 @@
+#include "server/analysis/worker/stored_run_fitter.h"
+
+#include <armadillo>
+#include <memory>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_util.h"
+#include "server/analysis/ar1.h"
+#include "server/analysis/block_permutation.h"
+#include "server/analysis/glm_accumulator.h"
+#include "server/analysis/run_design.h"
+#include "server/analysis/storage/activation_store.h"
+
+namespace fnprobe::worker {
+namespace {
+
+// Y (T x V, float32) in time-point order. Every time point must appear once.
+absl::StatusOr<arma::fmat> ReadData(const ActivationReader& reader,
+                                    int64_t time_points) {
+  if (reader.rows() != time_points) {
+    return absl::DataLossError(absl::StrCat(reader.path(), ": holds ",
+                                            reader.rows(), " rows, the plan ",
+                                            time_points, " time points"));
+  }
+  const arma::uword v = static_cast<arma::uword>(reader.width());
+  arma::fmat y(static_cast<arma::uword>(time_points), v);
+  std::vector<bool> seen(static_cast<size_t>(time_points), false);
+  FNPROBE_RETURN_IF_ERROR(
+      reader.VisitChunks([&](const ActivationReader::Chunk& c) -> absl::Status {
+        for (int64_t r = 0; r < c.rows; ++r) {
+          const int64_t t = c.time_points[r];
+          if (t < 0 || t >= time_points || seen[t]) {
+            return absl::DataLossError(
+                absl::StrCat(reader.path(), ": time point ", t,
+                             " repeated or out of range"));
+          }
+          seen[t] = true;
+          const arma::frowvec row(const_cast<float*>(c.values + r * v), v,
+                                  /*copy_aux_mem=*/false, /*strict=*/true);
+          y.row(static_cast<arma::uword>(t)) = row;
+        }
+        return absl::OkStatus();
+      }));
+  return y;
+}
+
+absl::StatusOr<analysis::StatMap> FitOlsStreaming(
+    const ActivationReader& reader, const analysis::RunDesign& d) {
+  FNPROBE_ASSIGN_OR_RETURN(
+      analysis::GlmAccumulator acc,
+      analysis::GlmAccumulator::Create(d.design.x, reader.width()));
+  FNPROBE_RETURN_IF_ERROR(
+      reader.VisitChunks([&](const ActivationReader::Chunk& c) -> absl::Status {
+        for (int64_t r = 0; r < c.rows; ++r) {
+          FNPROBE_RETURN_IF_ERROR(acc.Add(
+              c.time_points[r], c.values + r * reader.width(), reader.width()));
+        }
+        return absl::OkStatus();
+      }));
+  absl::StatusOr<analysis::OlsFit> fit = acc.Fit();
+  if (!fit.ok()) {
+    return absl::DataLossError(
+        absl::StrCat(reader.path(), ": ", fit.status().message()));
+  }
+  return analysis::MapFromOls(*fit, d.contrast, d.contrast_name);
+}
+
+}  // namespace
+
+absl::StatusOr<StoredRunFit> FitStoredRun(const v1::ExperimentSpec& spec,
+                                          const RunPlan& plan,
+                                          const std::string& path) {
+  FNPROBE_ASSIGN_OR_RETURN(std::unique_ptr<ActivationReader> reader,
+                           ActivationReader::Open(path));
+  FNPROBE_ASSIGN_OR_RETURN(analysis::RunDesign d,
+                           analysis::BuildRunDesign(spec, plan));
+  const bool ar1 = spec.analysis().noise() == v1::NoiseModel::AR1;
+  const bool permutation =
+      spec.analysis().threshold().method() == v1::ThresholdSpec::PERMUTATION;
+  StoredRunFit out;
+  if (!ar1 && !permutation) {
+    FNPROBE_ASSIGN_OR_RETURN(out.map, FitOlsStreaming(*reader, d));
+    return out;
+  }
+  FNPROBE_ASSIGN_OR_RETURN(arma::fmat y, ReadData(*reader, plan.time_points));
+  if (ar1) {
+    FNPROBE_ASSIGN_OR_RETURN(analysis::Ar1Fit fit,
+                             analysis::FitAr1(d.design.x, y));
+    FNPROBE_ASSIGN_OR_RETURN(
+        out.map, analysis::MapFromAr1(fit, d.contrast, d.contrast_name));
+  } else {
+    FNPROBE_ASSIGN_OR_RETURN(out.map, FitOlsStreaming(*reader, d));
+  }
+  if (permutation) {
+    analysis::BlockPermutationOptions o;
+    o.block_length = d.block_length;
+    o.condition_columns = d.condition_columns;
+    o.num_permutations = spec.analysis().threshold().permutations();
+    o.alpha = spec.analysis().threshold().alpha();
+    o.seed = spec.generation().seed() + static_cast<uint64_t>(plan.index);
+    o.two_sided = true;
+    const arma::mat yd = arma::conv_to<arma::mat>::from(y);
+    FNPROBE_ASSIGN_OR_RETURN(
+        analysis::BlockPermutationResult r,
+        analysis::BlockPermutationMaxT(d.design.x, yd, d.contrast, o));
+    out.permutation_threshold = r.threshold;
+  }
+  return out;
+}
+
+}  // namespace fnprobe::worker

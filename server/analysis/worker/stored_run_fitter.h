@@ -1,0 +1,35 @@
+// Fits a finished run again from its activation file, without the inference
+// server: the OLS map (streamed chunk by chunk into a GlmAccumulator), the
+// AR(1) map (which needs the whole T x V data), and the block-permutation
+// max-|t| threshold. Used by the analysis phase when the spec asks for AR(1)
+// or a permutation threshold, and by ReanalyzeExperiment.
+//
+// Thread-safe: free functions.
+#ifndef FNPROBE_SERVER_ANALYSIS_WORKER_STORED_RUN_FITTER_H_
+#define FNPROBE_SERVER_ANALYSIS_WORKER_STORED_RUN_FITTER_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "fnprobe/v1/experiment_spec.pb.h"
+#include "server/analysis/run_planner.h"
+#include "server/analysis/stat_map.h"
+
+namespace fnprobe::worker {
+
+struct StoredRunFit {
+  analysis::StatMap map;
+  double permutation_threshold = 0.0;  // when asked for
+};
+
+// Refits the run whose frames are in `activation_path` with the spec's
+// analysis (noise model; permutation threshold when the spec's threshold is
+// PERMUTATION). DATA_LOSS when the file is damaged or does not hold every
+// time point of the plan exactly once.
+absl::StatusOr<StoredRunFit> FitStoredRun(const v1::ExperimentSpec& spec,
+                                          const RunPlan& plan,
+                                          const std::string& activation_path);
+
+}  // namespace fnprobe::worker
+
+#endif  // FNPROBE_SERVER_ANALYSIS_WORKER_STORED_RUN_FITTER_H_
