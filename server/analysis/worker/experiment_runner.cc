@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "common/status_util.h"
 #include "server/analysis/experiment_analysis.h"
 #include "server/analysis/storage/activation_store.h"
@@ -246,6 +247,8 @@ void ExperimentRunner::ExecuteRun(const Job& job) {
   attempt.plan = &plan;
   attempt.activation_path = ActivationPath(id, job.run_id);
   attempt.inference_token = options_.inference_token;
+  RunAttemptStats stats;
+  attempt.stats = &stats;
   attempt.on_progress = [&](int64_t frames) {
     store_->SetRunTokens(job.run_id, frames).IgnoreError();
     hub_->Notify(id);
@@ -271,6 +274,14 @@ void ExperimentRunner::ExecuteRun(const Job& job) {
       }
       if (run.ok()) status = store_->MarkRunDone(job.run_id, *run);
       if (run.ok() && status.ok()) {
+        Log(absl::StrFormat(
+            "experiment %d: run %d (%s, repeat %d) done: %d frames in %.2f s; "
+            "GLM accumulation %.1f ms (%.2f%%), activation store %.1f ms "
+            "(%.2f%%), fit %.1f ms",
+            id, plan.index, plan.condition_name, plan.repeat, stats.frames,
+            stats.wall_s, 1e3 * stats.accumulate_s,
+            100 * stats.accumulate_s / stats.wall_s, 1e3 * stats.store_s,
+            100 * stats.store_s / stats.wall_s, 1e3 * stats.fit_s));
         OnRunDone(id);
         return;
       }

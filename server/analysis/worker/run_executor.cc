@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "common/auth.h"
 #include "common/frame_codec.h"
 #include "common/grpc_status.h"
@@ -52,7 +54,12 @@ struct Stream {
   analysis::RunDesign design;
   std::vector<float> values;
   std::vector<GeneratedToken> tokens;
+  RunAttemptStats stats;
 };
+
+double SecondsSince(absl::Time start) {
+  return absl::ToDoubleSeconds(absl::Now() - start);
+}
 
 absl::Status StartStream(const RunAttempt& a, const v1::StreamHeader& header,
                          Stream* s) {
@@ -97,9 +104,14 @@ absl::Status AddFrame(const RunAttempt& a, const v1::ActivationFrame& f,
   const int64_t t = static_cast<int64_t>(f.prompt_index()) * tpp + f.step();
   FNPROBE_RETURN_IF_ERROR(
       DecodeFrameValues(f.values(), s->encoding, absl::MakeSpan(s->values)));
+  absl::Time start = absl::Now();
   FNPROBE_RETURN_IF_ERROR(s->writer->Append(t, s->values.data()));
+  s->stats.store_s += SecondsSince(start);
+  start = absl::Now();
   FNPROBE_RETURN_IF_ERROR(
       s->accumulator->Add(t, s->values.data(), s->layout.width()));
+  s->stats.accumulate_s += SecondsSince(start);
+  ++s->stats.frames;
   s->tokens.push_back(
       GeneratedToken{f.prompt_index(), f.step(), f.token_id(), f.token_text()});
   return absl::OkStatus();
@@ -114,12 +126,16 @@ absl::StatusOr<FinishedRun> FinishStream(const RunAttempt& a, Stream* s) {
         absl::StrCat("stream ended after ", s->writer->rows(), " of ",
                      a.plan->time_points, " time points"));
   }
+  absl::Time start = absl::Now();
   FNPROBE_ASSIGN_OR_RETURN(analysis::OlsFit fit, s->accumulator->Fit());
   FNPROBE_ASSIGN_OR_RETURN(
       analysis::StatMap map,
       analysis::MapFromOls(fit, s->design.contrast, s->design.contrast_name));
+  s->stats.fit_s = SecondsSince(start);
   FinishedRun run;
+  start = absl::Now();
   FNPROBE_ASSIGN_OR_RETURN(run.file, s->writer->Finish());
+  s->stats.store_s += SecondsSince(start);
   run.layout = s->layout;
   run.capture_dtype = StoredDType(s->encoding);
   run.time_points = a.plan->time_points;
@@ -163,6 +179,7 @@ v1::GenerateRequest MakeGenerateRequest(const v1::ExperimentSpec& spec,
 absl::StatusOr<FinishedRun> ExecuteRunAttempt(
     v1::InferenceService::StubInterface* stub, grpc::ClientContext* context,
     const RunAttempt& a) {
+  const absl::Time start = absl::Now();
   AddBearerToken(context, a.inference_token);
   const v1::GenerateRequest request = MakeGenerateRequest(*a.spec, *a.plan);
   std::unique_ptr<grpc::ClientReaderInterface<v1::GenerateResponse>> reader =
@@ -191,7 +208,12 @@ absl::StatusOr<FinishedRun> ExecuteRunAttempt(
   grpc::Status status = reader->Finish();
   if (!status.ok()) return ToAbslStatus(status);
   if (a.on_progress) a.on_progress(frames);
-  return FinishStream(a, &s);
+  absl::StatusOr<FinishedRun> run = FinishStream(a, &s);
+  if (run.ok() && a.stats != nullptr) {
+    *a.stats = s.stats;
+    a.stats->wall_s = SecondsSince(start);
+  }
+  return run;
 }
 
 bool IsRetryable(const absl::Status& status) {

@@ -28,6 +28,16 @@
 
 namespace fnprobe::worker {
 
+// Where an attempt's time went (wall clock), for the worker's log: the
+// streaming GLM must stay a small share of a run.
+struct RunAttemptStats {
+  int64_t frames = 0;
+  double wall_s = 0;        // from the request to the finished file and map
+  double accumulate_s = 0;  // GlmAccumulator::Add
+  double store_s = 0;       // ActivationWriter::Append and Finish
+  double fit_s = 0;         // the run's fit from the sufficient statistics
+};
+
 struct RunAttempt {
   const v1::ExperimentSpec* spec = nullptr;  // validated, defaults applied
   const RunPlan* plan = nullptr;
@@ -37,6 +47,7 @@ struct RunAttempt {
   // frames and at the end.
   std::function<void(int64_t)> on_progress;
   int progress_every = 256;
+  RunAttemptStats* stats = nullptr;  // filled when not null
 };
 
 // The GenerateRequest of a run: its prompts in presentation order, the
