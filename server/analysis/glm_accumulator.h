@@ -83,7 +83,7 @@ class GlmAccumulator {
   int64_t num_units() const { return num_units_; }
 
  private:
-  // Memory from AllocateBlock (huge-page advised, not zeroed).
+  // Memory from AllocateBlock (not zeroed; huge-page advised when large).
   struct FreeBlock {
     void operator()(void* p) const;
   };

@@ -46,6 +46,7 @@
 #include "absl/strings/str_split.h"
 #include "server/analysis/contrast.h"
 #include "server/analysis/glm_accumulator.h"
+#include "server/analysis/ols_fit.h"
 #include "server/analysis/storage/activation_store.h"
 #include "tests/bench/bench_model.h"
 
@@ -314,6 +315,27 @@ void RunOne(int64_t v, const std::string& scratch) {
     stream_n.push_back(sn.total);
     max_n.push_back(sn.max_frame);
   }
+  // Accuracy: the t map against a float64 batch fit (residuals formed from
+  // the data, not from sufficient statistics) of the first units.
+  const int64_t check_units = std::min<int64_t>(v, 2000);
+  double t_error = NAN;
+  {
+    arma::mat ys(kT, check_units);
+    for (int64_t t = 0; t < kT; ++t) {
+      for (int64_t u = 0; u < check_units; ++u) ys(t, u) = y[t * v + u];
+    }
+    auto batch = analysis::FitOls(x, ys);
+    arma::vec c(kP, arma::fill::zeros);
+    c(1) = 1;
+    if (batch.ok()) {
+      auto want = analysis::TStatistic(*batch, c);
+      if (want.ok()) {
+        const arma::vec got = t_mem.head(check_units);
+        t_error = arma::max(arma::abs(got - *want) /
+                            arma::clamp(arma::abs(*want), 1e-12, 1e300));
+      }
+    }
+  }
   y.reset();  // The store and numpy's files hold the data from here on.
   for (int i = 0; i < reps; ++i) {
     EvictFromPageCache(store);
@@ -352,7 +374,10 @@ void RunOne(int64_t v, const std::string& scratch) {
   row("numpy pinv(X) @ Y + residuals (X f64)", numpy("pinv_f64"));
   row("numpy sufficient statistics (X f64)", suff);
   row("numpy sufficient statistics (X f32)", suff32);
-  std::printf("  t maps from store and memory differ by %.3g at most\n", same);
+  std::printf(
+      "  t maps from store and memory differ by %.3g at most; against a "
+      "float64 batch OLS (first %lld units) by %.2g relative at most\n",
+      same, static_cast<long long>(check_units), t_error);
   const double us1 = 1e6 * Median(stream1) / kT;
   const double usn = 1e6 * Median(stream_n) / kT;
   std::printf(

@@ -423,7 +423,7 @@ TEST_F(CliTest, EventsPrintsBidsRows) {
   EXPECT_THAT(r.out, ContainsRegex("onset +duration +trial_type"));
   EXPECT_THAT(r.out, ContainsRegex("\n +16 +16 +pathology\n"));
   EXPECT_THAT(r.out, HasSubstr("1. Tell me about rest topic 0."));
-  EXPECT_EQ(Fnprobe({"events", "7", "9"}).exit_code, 4);
+  EXPECT_EQ(Fnprobe({"events", "7", "9"}).exit_code, 3);  // OUT_OF_RANGE
 }
 
 // `unit` lists the networks that hold a unit, by name or index.

@@ -518,9 +518,12 @@ grpc::Status FakeExperimentService::GetRunEvents(
   }
   const int index = request->run_index();
   if (index < 0 || index >= kRuns) {
-    return grpc::Status(grpc::StatusCode::NOT_FOUND,
-                        absl::StrCat("experiment ", request->experiment_id(),
-                                     " has no run ", index));
+    // As the worker answers (ExperimentStore::GetRunEvents).
+    return grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
+                        absl::StrCat("run index ", index,
+                                     " is out of range: experiment ",
+                                     request->experiment_id(), " has ", kRuns,
+                                     " runs"));
   }
   v1::Experiment e = MakeExperiment(request->experiment_id());
   *reply->mutable_run() = e.runs(index);

@@ -335,9 +335,10 @@ void DecodeValues(DType dtype, const char* in, size_t n, float* out) {
   }
 }
 
-// A growable buffer for chunk payloads: 2 MiB aligned and advised as huge
-// pages (first-touch faults on 4 KiB pages otherwise cost as much as the
-// read), never zeroed, kept across the chunks of one call.
+// A growable buffer for chunk payloads, never zeroed, kept across the chunks
+// of one call: from 2 MiB on, 2 MiB aligned and advised as huge pages
+// (first-touch faults on 4 KiB pages otherwise cost as much as the read),
+// else cache-line aligned.
 class LargeBuffer {
  public:
   LargeBuffer() = default;
@@ -349,13 +350,14 @@ class LargeBuffer {
   char* Reserve(size_t bytes) {
     if (bytes > capacity_) {
       constexpr size_t kHugePage = size_t{2} << 20;
+      const size_t align = bytes >= kHugePage ? kHugePage : 64;
       const size_t rounded =
-          std::max(kHugePage, (bytes + kHugePage - 1) / kHugePage * kHugePage);
+          std::max(align, (bytes + align - 1) / align * align);
       std::free(data_);
-      data_ = static_cast<char*>(std::aligned_alloc(kHugePage, rounded));
+      data_ = static_cast<char*>(std::aligned_alloc(align, rounded));
       if (data_ == nullptr) throw std::bad_alloc();
 #ifdef MADV_HUGEPAGE
-      madvise(data_, rounded, MADV_HUGEPAGE);
+      if (align == kHugePage) madvise(data_, rounded, MADV_HUGEPAGE);
 #endif
       capacity_ = rounded;
     }
@@ -825,8 +827,8 @@ absl::Status ActivationReader::LoadChunk(size_t i, ChunkBuffers* buffers,
     return absl::DataLossError(
         absl::StrCat(path_, ": chunk ", i, ": checksum mismatch"));
   }
-  // The buffer is 2 MiB aligned, so the time points (offset 0) and the
-  // values (offset 8n) are aligned for their types.
+  // The buffer is at least 64-byte aligned, so the time points (offset 0)
+  // and the values (offset 8n) are aligned for their types.
   const char* raw_values = payload + n * sizeof(int64_t);
   chunk->index = static_cast<int64_t>(i);
   chunk->first_row = entry.first_row;
