@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "client/json_output.h"
@@ -136,10 +137,19 @@ absl::Status ResultCommands::Classify(int64_t id) {
   PrintAccuracy(c, "  ", *output_.out);
   *output_.out << "\nconfusion (rows: true, columns: predicted by mean t)\n";
   ConfusionTable(c).Print(*output_.out);
+  // Runs are shown by their index in the experiment (as `show` and `events`
+  // number them), not by database id.
+  FNPROBE_ASSIGN_OR_RETURN(v1::Experiment experiment,
+                           client_.GetExperiment(id));
+  absl::flat_hash_map<int64_t, int32_t> index_of;
+  for (const v1::Run& run : experiment.runs()) index_of[run.id()] = run.index();
   TablePrinter table({"run", "repeat", "true", "predicted", "by correlation"});
   for (const auto& p : c.predictions()) {
-    table.AddRow({absl::StrCat(p.run_id()), absl::StrCat(p.repeat()),
-                  p.true_condition(), p.predicted_condition(),
+    auto it = index_of.find(p.run_id());
+    table.AddRow({it == index_of.end() ? absl::StrCat("id ", p.run_id())
+                                       : absl::StrCat(it->second),
+                  absl::StrCat(p.repeat()), p.true_condition(),
+                  p.predicted_condition(),
                   p.predicted_condition_by_correlation()});
   }
   *output_.out << "\n";
