@@ -358,6 +358,30 @@ TEST_F(WorkerE2eTest, ReanalysisRunsFromTheStoreWithoutInference) {
   ASSERT_TRUE(
       stub->GetStatMap(CallContext(kAlice).get(), map_request, &map).ok());
   EXPECT_EQ(map.t_size(), e.layout().width());
+
+  // Again with OLS (streamed from the store) and block permutation.
+  request.mutable_analysis()->set_noise(v1::NoiseModel::OLS);
+  request.mutable_analysis()->mutable_threshold()->set_method(
+      v1::ThresholdSpec::PERMUTATION);
+  request.mutable_analysis()->mutable_threshold()->set_permutations(200);
+  s = stub->ReanalyzeExperiment(CallContext(kAlice).get(), request,
+                                &reanalyzing);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_OK_AND_ASSIGN(e, WaitForExperiment(stub.get(), kAlice, e.id(),
+                                            absl::Minutes(3)));
+  ASSERT_EQ(e.phase(), v1::PHASE_DONE) << e.error();
+  list.set_kind(v1::NETWORK_RUN);
+  ASSERT_TRUE(
+      stub->ListNetworks(CallContext(kAlice).get(), list, &networks).ok());
+  ASSERT_EQ(networks.networks_size(), 4);
+  for (const v1::NetworkSummary& n : networks.networks()) {
+    EXPECT_EQ(n.threshold_method(), "permutation");
+  }
+  v1::StatMap ols_map;
+  ASSERT_TRUE(
+      stub->GetStatMap(CallContext(kAlice).get(), map_request, &ols_map).ok());
+  ASSERT_EQ(ols_map.t_size(), map.t_size());
+  EXPECT_NE(ols_map.t(0), map.t(0));  // OLS again, not the AR(1) map
 }
 
 // Runs one experiment uninterrupted and the same spec again with `crash`

@@ -26,6 +26,8 @@
 #include "common/status_util.h"
 #include "nlohmann/json.hpp"
 #include "server/analysis/experiment_spec.h"
+#include "server/analysis/network_overlap.h"
+#include "server/analysis/network_overlap.h"
 #include "server/analysis/storage/embedded_migrations.h"
 #include "server/analysis/storage/migration_runner.h"
 #include "server/analysis/storage/sqlite_status.h"
@@ -1566,23 +1568,6 @@ absl::StatusOr<v1::GetNetworkResponse> GetNetworkIn(
 
 // --- overlaps between stored networks ---
 
-// |a ∩ b| of two ascending unit lists.
-int64_t CountCommon(const std::vector<int64_t>& a,
-                    const std::vector<int64_t>& b) {
-  int64_t common = 0;
-  size_t i = 0, j = 0;
-  while (i < a.size() && j < b.size()) {
-    if (a[i] < b[j]) {
-      ++i;
-    } else if (b[j] < a[i]) {
-      ++j;
-    } else {
-      ++common, ++i, ++j;
-    }
-  }
-  return common;
-}
-
 // Overlaps of a set of networks: the stored rows, and for pairs without one
 // (e.g. leave-one-out networks), intersections computed from their units.
 class OverlapTable {
@@ -1611,13 +1596,11 @@ class OverlapTable {
     v1::Overlap o;
     o.set_network_a_id(a.id());
     o.set_network_b_id(b.id());
-    const std::vector<int64_t>& ua = Units(a.id());
-    const std::vector<int64_t>& ub = Units(b.id());
-    const int64_t common = CountCommon(ua, ub);
-    const double total = static_cast<double>(ua.size() + ub.size());
-    o.set_intersection(common);
-    o.set_dice(total > 0 ? 2.0 * common / total : 0.0);
-    o.set_jaccard(total - common > 0 ? common / (total - common) : 0.0);
+    const analysis::OverlapEntry e =
+        analysis::UnitOverlap(Units(a.id()), Units(b.id()));
+    o.set_intersection(e.intersection);
+    o.set_dice(e.dice);
+    o.set_jaccard(e.jaccard);
     return o;
   }
 
