@@ -77,200 +77,7 @@ T Get(const char* p) {
   return value;
 }
 
-// --- CRC-32C in hardware ---
-//
-// Both paths work on the raw (not inverted) CRC state and give the values of
-// crc32c::Extend. The main one folds the data with carry-less multiplies
-// (VPCLMULQDQ on 512-bit registers, else PCLMULQDQ on 128-bit ones; Intel's
-// "Fast CRC computation for generic polynomials using PCLMULQDQ"): a 16-byte
-// block A = H x^64 + L (H its first 8 bytes) moved D bytes further along the
-// message becomes A x^(8D) = H x^(8D+64) + L x^(8D) modulo the polynomial,
-// two multiplies by constants; the last 16 bytes left go through the CRC32
-// instruction, which also takes short inputs and tails. The constants come
-// from the polynomial at start-up (x^n mod P, as zlib's crc32_combine).
-constexpr uint32_t kCrcPoly = 0x82F63B78u;  // Reflected CRC-32C polynomial.
-
-// a * b modulo the polynomial, in the reflected representation (bit 31 - i
-// holds the coefficient of x^i).
-uint32_t MultModP(uint32_t a, uint32_t b) {
-  uint32_t m = uint32_t{1} << 31, p = 0;
-  for (;;) {
-    if (a & m) {
-      p ^= b;
-      if ((a & (m - 1)) == 0) break;
-    }
-    m >>= 1;
-    b = (b & 1) ? (b >> 1) ^ kCrcPoly : b >> 1;
-  }
-  return p;
-}
-
-// x^n modulo the polynomial.
-uint32_t XPowModP(uint64_t n) {
-  uint32_t power = uint32_t{1} << 30;   // x^1
-  uint32_t result = uint32_t{1} << 31;  // x^0
-  while (n != 0) {
-    if (n & 1) result = MultModP(power, result);
-    power = MultModP(power, power);
-    n >>= 1;
-  }
-  return result;
-}
-
 #if FNPROBE_ACTIVATION_X86
-// The pair of 64-bit multipliers that moves a 16-byte block D bytes on.
-// A carry-less product of reflected operands carries an extra factor x, so
-// the multipliers are x^(8D+63) and x^(8D-1); a reflected 32-bit remainder
-// occupies the top half of a 64-bit operand.
-struct FoldPair {
-  uint64_t high_half;  // Multiplies H, the block's first 8 bytes.
-  uint64_t low_half;   // Multiplies L, its last 8 bytes.
-};
-
-FoldPair FoldBy(uint64_t bytes) {
-  return {uint64_t{XPowModP(8 * bytes + 63)} << 32,
-          uint64_t{XPowModP(8 * bytes - 1)} << 32};
-}
-
-struct FoldConstants {
-  FoldPair by256 = FoldBy(256);
-  FoldPair by64 = FoldBy(64);
-  FoldPair by48 = FoldBy(48);
-  FoldPair by32 = FoldBy(32);
-  FoldPair by16 = FoldBy(16);
-};
-
-const FoldConstants& GetFoldConstants() {
-  static const FoldConstants* const constants = new FoldConstants();
-  return *constants;
-}
-
-#pragma GCC push_options
-#pragma GCC target("sse4.2,pclmul")
-// The CRC32 instruction over `n` bytes.
-uint32_t RawCrcBytes(uint32_t state, const unsigned char* p, size_t n) {
-  uint64_t c = state;
-  for (; n >= 8; p += 8, n -= 8) {
-    uint64_t w;
-    std::memcpy(&w, p, 8);
-    c = _mm_crc32_u64(c, w);
-  }
-  for (; n > 0; ++p, --n) c = _mm_crc32_u8(static_cast<uint32_t>(c), *p);
-  return static_cast<uint32_t>(c);
-}
-
-inline __m128i Fold128(__m128i block, __m128i k) {
-  return _mm_xor_si128(_mm_clmulepi64_si128(block, k, 0x00),
-                       _mm_clmulepi64_si128(block, k, 0x11));
-}
-
-inline __m128i Pair128(const FoldPair& k) {
-  return _mm_set_epi64x(static_cast<int64_t>(k.low_half),
-                        static_cast<int64_t>(k.high_half));
-}
-
-// Ends a fold: `x` holds the message so far as its last 16 bytes (state 0
-// before them); the rest of the message follows at p.
-uint32_t FinishFold(__m128i x, const unsigned char* p, size_t n) {
-  uint64_t c = _mm_crc32_u64(0, static_cast<uint64_t>(_mm_cvtsi128_si64(x)));
-  c = _mm_crc32_u64(
-      c, static_cast<uint64_t>(_mm_cvtsi128_si64(_mm_unpackhi_epi64(x, x))));
-  return RawCrcBytes(static_cast<uint32_t>(c), p, n);
-}
-
-inline __m128i Load128(const unsigned char* p) {
-  return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-}
-
-// PCLMULQDQ: four 16-byte lanes folded 64 bytes at a time. REQUIRES n >= 64.
-uint32_t RawCrcPclmul(uint32_t state, const unsigned char* p, size_t n) {
-  const FoldConstants& k = GetFoldConstants();
-  __m128i x0 = _mm_xor_si128(Load128(p), _mm_cvtsi32_si128(state));
-  __m128i x1 = Load128(p + 16), x2 = Load128(p + 32), x3 = Load128(p + 48);
-  p += 64;
-  n -= 64;
-  const __m128i k64 = Pair128(k.by64);
-  for (; n >= 64; p += 64, n -= 64) {
-    x0 = _mm_xor_si128(Fold128(x0, k64), Load128(p));
-    x1 = _mm_xor_si128(Fold128(x1, k64), Load128(p + 16));
-    x2 = _mm_xor_si128(Fold128(x2, k64), Load128(p + 32));
-    x3 = _mm_xor_si128(Fold128(x3, k64), Load128(p + 48));
-  }
-  __m128i x = _mm_xor_si128(
-      _mm_xor_si128(Fold128(x0, Pair128(k.by48)), Fold128(x1, Pair128(k.by32))),
-      _mm_xor_si128(Fold128(x2, Pair128(k.by16)), x3));
-  return FinishFold(x, p, n);
-}
-#pragma GCC pop_options
-
-#pragma GCC push_options
-#pragma GCC target("sse4.2,pclmul,avx512f,vpclmulqdq")
-inline __m512i Fold512(__m512i block, __m512i k) {
-  return _mm512_xor_si512(_mm512_clmulepi64_epi128(block, k, 0x00),
-                          _mm512_clmulepi64_epi128(block, k, 0x11));
-}
-
-inline __m512i Pair512(const FoldPair& k) {
-  return _mm512_set_epi64(
-      static_cast<int64_t>(k.low_half), static_cast<int64_t>(k.high_half),
-      static_cast<int64_t>(k.low_half), static_cast<int64_t>(k.high_half),
-      static_cast<int64_t>(k.low_half), static_cast<int64_t>(k.high_half),
-      static_cast<int64_t>(k.low_half), static_cast<int64_t>(k.high_half));
-}
-
-inline __m512i Load512(const unsigned char* p) { return _mm512_loadu_si512(p); }
-
-// VPCLMULQDQ: four 64-byte registers folded 256 bytes at a time.
-// REQUIRES n >= 256.
-uint32_t RawCrcVpclmul(uint32_t state, const unsigned char* p, size_t n) {
-  const FoldConstants& k = GetFoldConstants();
-  __m512i x0 = _mm512_xor_si512(
-      Load512(p), _mm512_zextsi128_si512(_mm_cvtsi32_si128(state)));
-  __m512i x1 = Load512(p + 64), x2 = Load512(p + 128), x3 = Load512(p + 192);
-  p += 256;
-  n -= 256;
-  const __m512i k256 = Pair512(k.by256);
-  for (; n >= 256; p += 256, n -= 256) {
-    x0 = _mm512_xor_si512(Fold512(x0, k256), Load512(p));
-    x1 = _mm512_xor_si512(Fold512(x1, k256), Load512(p + 64));
-    x2 = _mm512_xor_si512(Fold512(x2, k256), Load512(p + 128));
-    x3 = _mm512_xor_si512(Fold512(x3, k256), Load512(p + 192));
-  }
-  const __m512i k64 = Pair512(k.by64);
-  x1 = _mm512_xor_si512(Fold512(x0, k64), x1);
-  x2 = _mm512_xor_si512(Fold512(x1, k64), x2);
-  x3 = _mm512_xor_si512(Fold512(x2, k64), x3);
-  for (; n >= 64; p += 64, n -= 64) {
-    x3 = _mm512_xor_si512(Fold512(x3, k64), Load512(p));
-  }
-  // The four lanes of x3 are 64 consecutive bytes.
-  const __m128i l0 = _mm512_extracti32x4_epi32(x3, 0);
-  const __m128i l1 = _mm512_extracti32x4_epi32(x3, 1);
-  const __m128i l2 = _mm512_extracti32x4_epi32(x3, 2);
-  const __m128i l3 = _mm512_extracti32x4_epi32(x3, 3);
-  const __m128i x = _mm_xor_si128(
-      _mm_xor_si128(Fold128(l0, Pair128(k.by48)), Fold128(l1, Pair128(k.by32))),
-      _mm_xor_si128(Fold128(l2, Pair128(k.by16)), l3));
-  return FinishFold(x, p, n);
-}
-#pragma GCC pop_options
-
-enum class CrcPath { kSoftware, kCrc32, kPclmul, kVpclmul };
-
-CrcPath BestCrcPath() {
-  static const CrcPath path = [] {
-    __builtin_cpu_init();
-    if (!__builtin_cpu_supports("sse4.2")) return CrcPath::kSoftware;
-    if (!__builtin_cpu_supports("pclmul")) return CrcPath::kCrc32;
-    if (__builtin_cpu_supports("avx512f") &&
-        __builtin_cpu_supports("vpclmulqdq")) {
-      return CrcPath::kVpclmul;
-    }
-    return CrcPath::kPclmul;
-  }();
-  return path;
-}
-
 bool HasF16c() {
   static const bool has = [] {
     __builtin_cpu_init();
@@ -383,31 +190,6 @@ absl::Status Incomplete(const std::string& path, absl::string_view why) {
 
 }  // namespace
 
-namespace activation_internal {
-
-uint32_t Crc32cExtend(uint32_t init_crc, const void* data, size_t n) {
-#if FNPROBE_ACTIVATION_X86
-  const auto* p = static_cast<const unsigned char*>(data);
-  switch (BestCrcPath()) {
-    case CrcPath::kVpclmul:
-      if (n >= 256) return ~RawCrcVpclmul(~init_crc, p, n);
-      [[fallthrough]];
-    case CrcPath::kPclmul:
-      if (n >= 64) return ~RawCrcPclmul(~init_crc, p, n);
-      [[fallthrough]];
-    case CrcPath::kCrc32:
-      return ~RawCrcBytes(~init_crc, p, n);
-    case CrcPath::kSoftware:
-      break;
-  }
-#endif
-  return crc32c::Extend(init_crc, data, n);
-}
-
-}  // namespace activation_internal
-
-using activation_internal::Crc32cExtend;
-
 std::string ActivationTempPath(const std::string& final_path) {
   return final_path + kActivationTempSuffix;
 }
@@ -507,7 +289,7 @@ absl::Status ActivationWriter::Write(const std::string& bytes) {
   if (!status.ok()) {
     return Fail(Annotate(status, absl::StrCat(path_, ": writing activations")));
   }
-  file_crc_ = Crc32cExtend(file_crc_, bytes.data(), bytes.size());
+  file_crc_ = crc32c::Extend(file_crc_, bytes.data(), bytes.size());
   bytes_written_ += bytes.size();
   return absl::OkStatus();
 }
@@ -573,7 +355,7 @@ absl::Status ActivationWriter::FlushChunk() {
   Put<uint32_t>(&chunk, count);
   Put<uint64_t>(&chunk, static_cast<uint64_t>(width_));
   Put<uint64_t>(&chunk, static_cast<uint64_t>(rows_ - count));
-  Put<uint32_t>(&chunk, Crc32cExtend(0, payload.data(), payload.size()));
+  Put<uint32_t>(&chunk, crc32c::Extend(0, payload.data(), payload.size()));
   Put<uint32_t>(&chunk, crc32c::Value(chunk));
   chunk.append(payload);
   FNPROBE_RETURN_IF_ERROR(Write(chunk));
@@ -761,7 +543,7 @@ absl::Status ReadAndChecksumPieces(const RandomAccessFile& file,
     FNPROBE_ASSIGN_OR_RETURN(size_t got,
                              file.Read(offset + done, want, out + done));
     if (got < want) return absl::DataLossError("short read");
-    value = Crc32cExtend(value, out + done, want);
+    value = crc32c::Extend(value, out + done, want);
     done += want;
   }
   *crc = value;
@@ -816,7 +598,7 @@ absl::Status ActivationReader::LoadChunk(size_t i, ChunkBuffers* buffers,
     if (!status.ok()) {
       return Annotate(status, absl::StrCat(path_, ": chunk ", i));
     }
-    crc = MultModP(XPowModP(8 * uint64_t{payload_size - split}), crc) ^ crc2;
+    crc = crc32c::Combine(crc, crc2, payload_size - split);
   } else {
     absl::Status status = ReadAndChecksum(offset, payload_size, payload, &crc);
     if (!status.ok()) {
@@ -903,7 +685,7 @@ absl::Status ActivationReader::VerifyFileChecksum() const {
       return absl::DataLossError(
           absl::StrCat(path_, ": short read at ", offset));
     }
-    crc = Crc32cExtend(crc, data, n);
+    crc = crc32c::Extend(crc, data, n);
     offset += n;
   }
   if (crc != file_crc_) {

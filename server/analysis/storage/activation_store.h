@@ -245,14 +245,6 @@ class ActivationReader {
   int num_threads_ = 0;
 };
 
-namespace activation_internal {
-
-// crc32c::Extend(init_crc, data, n), computed with the SSE4.2 CRC32
-// instruction (three interleaved streams) where the CPU has it: the
-// checksum of every chunk and of the whole file. Exposed for tests.
-uint32_t Crc32cExtend(uint32_t init_crc, const void* data, size_t n);
-
-}  // namespace activation_internal
 }  // namespace fnprobe
 
 #endif  // FNPROBE_SERVER_ANALYSIS_STORAGE_ACTIVATION_STORE_H_

@@ -235,37 +235,6 @@ INSTANTIATE_TEST_SUITE_P(AllDTypes, ActivationStoreRoundTripTest,
                            return std::string(DTypeName(info.param));
                          });
 
-// The hardware CRC-32C (folding and instruction paths, picked by length)
-// equals the portable one for every length up to a few folding blocks, at
-// every alignment, from any starting CRC, and on large buffers.
-TEST(ActivationStoreTest, HardwareCrcMatchesPortableCrc) {
-  std::mt19937 rng(11);
-  std::vector<unsigned char> data((size_t{3} << 20) + 64);
-  for (unsigned char& b : data) b = static_cast<unsigned char>(rng());
-  for (size_t n = 0; n <= 1100; ++n) {
-    for (size_t align : {0, 1, 7, 13}) {
-      const uint32_t init = n % 3 == 0 ? 0 : static_cast<uint32_t>(rng());
-      ASSERT_EQ(activation_internal::Crc32cExtend(init, &data[align], n),
-                crc32c::Extend(init, &data[align], n))
-          << "n " << n << " align " << align;
-    }
-  }
-  for (size_t n : {size_t{4095}, size_t{65536 + 17}, size_t{1} << 20,
-                   (size_t{3} << 20) + 5}) {
-    ASSERT_EQ(activation_internal::Crc32cExtend(0x1234567u, &data[3], n),
-              crc32c::Extend(0x1234567u, &data[3], n))
-        << n;
-  }
-  // Extend composes: the CRC of a whole equals that of its parts.
-  const uint32_t whole =
-      activation_internal::Crc32cExtend(0, data.data(), 100000);
-  const uint32_t parts = activation_internal::Crc32cExtend(
-      activation_internal::Crc32cExtend(0, data.data(), 33333), &data[33333],
-      100000 - 33333);
-  EXPECT_EQ(whole, parts);
-  EXPECT_EQ(activation_internal::Crc32cExtend(0, "123456789", 9), 0xE3069283u);
-}
-
 // The file checksum the writer reports and the footer holds is the
 // CRC-32C of every byte before the footer (the format's definition).
 TEST(ActivationStoreTest, FileChecksumIsCrc32cOfTheBytes) {
