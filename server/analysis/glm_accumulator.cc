@@ -645,38 +645,7 @@ absl::StatusOr<OlsFit> GlmAccumulator::Fit() const {
     yt_x = staged_yt_x.get();
     sum_y2 = staged_sum_y2.get();
   }
-  // SolveFromSufficientStatistics' formulas, fused into one pass over the
-  // units without p x V temporaries: beta = (X'X)^+ X'Y; rss = sum y^2 -
-  // 2 beta'X'Y + beta'X'X beta, clamped at 0 (NaN stays NaN).
-  OlsFit fit;
-  fit.beta.set_size(p, v);
-  fit.rss.set_size(v);
-  const double* pinv = design_.xtx_pinv.memptr();  // Column-major p x p.
-  const double* xtx = design_.xtx.memptr();
-  std::vector<double> c(p), xtx_beta(p);
-  for (size_t u = 0; u < v; ++u) {
-    for (size_t k = 0; k < p; ++k) c[k] = yt_x[k * v + u];
-    double* beta = fit.beta.colptr(u);
-    for (size_t i = 0; i < p; ++i) beta[i] = 0;
-    for (size_t k = 0; k < p; ++k) {
-      for (size_t i = 0; i < p; ++i) beta[i] += pinv[k * p + i] * c[k];
-    }
-    for (size_t i = 0; i < p; ++i) xtx_beta[i] = 0;
-    for (size_t k = 0; k < p; ++k) {
-      for (size_t i = 0; i < p; ++i) xtx_beta[i] += xtx[k * p + i] * beta[k];
-    }
-    double cross = 0, quad = 0;
-    for (size_t i = 0; i < p; ++i) {
-      cross += beta[i] * c[i];
-      quad += beta[i] * xtx_beta[i];
-    }
-    const double rss = sum_y2[u] - 2.0 * cross + quad;
-    fit.rss[u] = rss < 0 ? 0.0 : rss;
-  }
-  fit.df = static_cast<double>(design_.num_rows - design_.rank);
-  fit.sigma2 = fit.rss / fit.df;
-  fit.xtx_pinv = design_.xtx_pinv;
-  return fit;
+  return SolveFromSufficientStatistics(design_, yt_x, sum_y2, v);
 }
 
 }  // namespace fnprobe::analysis

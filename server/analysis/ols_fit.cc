@@ -1,6 +1,7 @@
 #include "server/analysis/ols_fit.h"
 
 #include <exception>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -44,19 +45,49 @@ absl::StatusOr<DesignFactor> FactorDesign(const arma::mat& x) {
 }
 
 OlsFit SolveFromSufficientStatistics(const DesignFactor& design,
-                                     const arma::mat& xty,
-                                     const arma::vec& sum_y2) {
+                                     const double* yt_x, const double* sum_y2,
+                                     size_t v) {
+  // beta = (X'X)^+ X'Y; rss = sum y^2 - 2 beta'X'Y + beta'X'X beta, clamped
+  // at 0 (NaN stays NaN), fused into one pass over the units without p x V
+  // temporaries.
+  const size_t p = design.xtx.n_cols;
   OlsFit fit;
-  fit.beta = design.xtx_pinv * xty;
-  const arma::mat xtx_beta = design.xtx * fit.beta;
-  const arma::rowvec cross = arma::sum(fit.beta % xty, 0);
-  const arma::rowvec quad = arma::sum(fit.beta % xtx_beta, 0);
-  fit.rss =
-      arma::clamp(sum_y2 - 2.0 * cross.t() + quad.t(), 0.0, arma::datum::inf);
+  fit.beta.set_size(p, v);
+  fit.rss.set_size(v);
+  const double* pinv = design.xtx_pinv.memptr();  // Column-major p x p.
+  const double* xtx = design.xtx.memptr();
+  std::vector<double> c(p), xtx_beta(p);
+  for (size_t u = 0; u < v; ++u) {
+    for (size_t k = 0; k < p; ++k) c[k] = yt_x[k * v + u];
+    double* beta = fit.beta.colptr(u);
+    for (size_t i = 0; i < p; ++i) beta[i] = 0;
+    for (size_t k = 0; k < p; ++k) {
+      for (size_t i = 0; i < p; ++i) beta[i] += pinv[k * p + i] * c[k];
+    }
+    for (size_t i = 0; i < p; ++i) xtx_beta[i] = 0;
+    for (size_t k = 0; k < p; ++k) {
+      for (size_t i = 0; i < p; ++i) xtx_beta[i] += xtx[k * p + i] * beta[k];
+    }
+    double cross = 0, quad = 0;
+    for (size_t i = 0; i < p; ++i) {
+      cross += beta[i] * c[i];
+      quad += beta[i] * xtx_beta[i];
+    }
+    const double rss = sum_y2[u] - 2.0 * cross + quad;
+    fit.rss[u] = rss < 0 ? 0.0 : rss;
+  }
   fit.df = static_cast<double>(design.num_rows - design.rank);
   fit.sigma2 = fit.rss / fit.df;
   fit.xtx_pinv = design.xtx_pinv;
   return fit;
+}
+
+OlsFit SolveFromSufficientStatistics(const DesignFactor& design,
+                                     const arma::mat& xty,
+                                     const arma::vec& sum_y2) {
+  const arma::mat yt_x = xty.t();
+  return SolveFromSufficientStatistics(design, yt_x.memptr(), sum_y2.memptr(),
+                                       xty.n_cols);
 }
 
 absl::StatusOr<OlsFit> FitOls(const arma::mat& x, const arma::mat& y) {

@@ -42,6 +42,12 @@ OlsFit SolveFromSufficientStatistics(const DesignFactor& design,
                                      const arma::mat& xty,
                                      const arma::vec& sum_y2);
 
+// As above, from Y'X kept unit-major as GlmAccumulator keeps it (V x p,
+// column-major: entry (u, k) at yt_x[k * v + u]) and `v` sums of y^2.
+OlsFit SolveFromSufficientStatistics(const DesignFactor& design,
+                                     const double* yt_x, const double* sum_y2,
+                                     size_t v);
+
 // Batch fit of Y (T x V); residuals computed directly. INVALID_ARGUMENT on
 // mismatched rows, plus FactorDesign's errors.
 absl::StatusOr<OlsFit> FitOls(const arma::mat& x, const arma::mat& y);
