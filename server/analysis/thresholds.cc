@@ -10,8 +10,11 @@ arma::uvec BonferroniSelect(const arma::vec& p, double alpha) {
 }
 
 arma::vec FdrBhQValues(const arma::vec& p) {
+  return FdrBhQValues(p, arma::sort_index(p));
+}
+
+arma::vec FdrBhQValues(const arma::vec& p, const arma::uvec& order) {
   const arma::uword n = p.n_elem;
-  const arma::uvec order = arma::sort_index(p);
   arma::vec q(n);
   double running = arma::datum::inf;
   for (arma::uword k = n; k-- > 0;) {
@@ -23,8 +26,12 @@ arma::vec FdrBhQValues(const arma::vec& p) {
 }
 
 arma::uvec FdrBhSelect(const arma::vec& p, double alpha) {
+  return FdrBhSelect(p, arma::sort_index(p), alpha);
+}
+
+arma::uvec FdrBhSelect(const arma::vec& p, const arma::uvec& order,
+                       double alpha) {
   const arma::uword n = p.n_elem;
-  const arma::uvec order = arma::sort_index(p);
   arma::uword count = 0;
   for (arma::uword k = 0; k < n; ++k) {
     const double ecdf = static_cast<double>(k + 1) / n;

@@ -21,6 +21,12 @@ arma::vec FdrBhQValues(const arma::vec& p);
 // p up to the largest p_(i) <= alpha i / V.
 arma::uvec FdrBhSelect(const arma::vec& p, double alpha);
 
+// The same two, given arma::sort_index(p), for callers that need both from
+// one sort (every network of an experiment thresholds up to ~200k units).
+arma::vec FdrBhQValues(const arma::vec& p, const arma::uvec& order);
+arma::uvec FdrBhSelect(const arma::vec& p, const arma::uvec& order,
+                       double alpha);
+
 }  // namespace fnprobe::analysis
 
 #endif  // FNPROBE_SERVER_ANALYSIS_THRESHOLDS_H_
