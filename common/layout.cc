@@ -6,30 +6,17 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/portable_hash.h"
 
 namespace fnprobe {
-namespace {
-
-constexpr uint64_t kFnvOffset = 0xcbf29ce484222325ULL;
-constexpr uint64_t kFnvPrime = 0x100000001b3ULL;
-
-uint64_t FnvAppend(uint64_t h, absl::string_view bytes) {
-  for (unsigned char c : bytes) {
-    h ^= c;
-    h *= kFnvPrime;
-  }
-  return h;
-}
-
-}  // namespace
 
 Layout::Layout(std::vector<HookSpec> hooks) : hooks_(std::move(hooks)) {
-  uint64_t h = FnvAppend(kFnvOffset, "fnprobe.layout.v1\n");
+  uint64_t h = Fnv1a64("fnprobe.layout.v1\n");
   offsets_.reserve(hooks_.size());
   for (const HookSpec& hook : hooks_) {
     offsets_.push_back(width_);
     width_ += hook.width;
-    h = FnvAppend(h, absl::StrCat(hook.name, "\t", hook.width, "\n"));
+    h = Fnv1a64(absl::StrCat(hook.name, "\t", hook.width, "\n"), h);
   }
   hash_ = h;
 }

@@ -4,6 +4,7 @@
 #include <numeric>
 
 #include "absl/strings/str_format.h"
+#include "common/portable_hash.h"
 
 namespace fnprobe {
 namespace {
@@ -13,12 +14,7 @@ namespace {
 class Rng {
  public:
   explicit Rng(uint64_t seed) : state_(seed) {}
-  uint64_t Next() {
-    uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
+  uint64_t Next() { return SplitMix64(state_); }
   // Uniform in [0, n), n > 0 (Lemire's multiply-shift; bias < 2^-32).
   size_t Below(size_t n) {
     return static_cast<size_t>((static_cast<unsigned __int128>(Next()) * n) >>
@@ -29,11 +25,7 @@ class Rng {
   uint64_t state_;
 };
 
-uint64_t HashName(const std::string& s) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ULL;
-  return h;
-}
+uint64_t HashName(const std::string& s) { return Fnv1a64(s); }
 
 // A seeded Fisher-Yates permutation of 0..n-1.
 std::vector<int> Shuffled(int n, uint64_t seed) {

@@ -18,6 +18,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/portable_hash.h"
 #include "server/analysis/stat_map.h"
 
 namespace fnprobe::analysis {
@@ -26,12 +27,6 @@ namespace {
 constexpr char kMagic[4] = {'F', 'N', 'S', 'M'};
 constexpr uint32_t kVersion = 1;
 constexpr size_t kArrays = 4;  // effect, variance, t, p
-
-uint64_t Fnv1a64(absl::string_view bytes) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (unsigned char c : bytes) h = (h ^ c) * 0x100000001b3ULL;
-  return h;
-}
 
 void PutU64(std::string& out, uint64_t v) {
   for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>(v >> (8 * i)));

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/half_float.h"
+#include "common/portable_hash.h"
 #include "common/status_util.h"
 #include "nlohmann/json.hpp"
 
@@ -154,22 +155,6 @@ std::vector<WeightSpec> LlamaTensors(const ModelConfig& c) {
 
 // ---------------------------------------------------------------------------
 // Deterministic random values
-
-uint64_t SplitMix64(uint64_t& state) {
-  uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
-uint64_t Fnv1a64(absl::string_view s) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (char c : s) {
-    h ^= static_cast<uint8_t>(c);
-    h *= 0x100000001b3ULL;
-  }
-  return h;
-}
 
 // xoshiro256** (Blackman & Vigna), seeded through SplitMix64. Not
 // thread-safe; each chunk of each tensor has its own.

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "common/portable_hash.h"
 
 namespace fnprobe {
 namespace {
@@ -14,12 +15,7 @@ bool IsBanned(int64_t id, absl::Span<const int64_t> banned) {
 }
 
 // SplitMix64: decorrelates (seed, stream) pairs into a 64-bit RNG seed.
-uint64_t Mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
+uint64_t Mix(uint64_t x) { return SplitMix64(x); }
 
 }  // namespace
 

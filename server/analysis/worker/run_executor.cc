@@ -15,6 +15,7 @@
 #include "common/frame_codec.h"
 #include "common/grpc_status.h"
 #include "common/layout_proto.h"
+#include "common/portable_hash.h"
 #include "common/status_util.h"
 #include "server/analysis/glm_accumulator.h"
 #include "server/analysis/run_design.h"
@@ -147,12 +148,11 @@ absl::StatusOr<FinishedRun> FinishStream(const RunAttempt& a, Stream* s) {
 }  // namespace
 
 uint64_t RunSeed(const v1::ExperimentSpec& spec, const RunPlan& plan) {
-  // Distinct, well-mixed seeds per run (SplitMix64 step).
-  uint64_t z = spec.generation().seed() +
-               0x9e3779b97f4a7c15ULL * (static_cast<uint64_t>(plan.index) + 1);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
+  // Distinct, well-mixed seeds per run: the run's step of a SplitMix64
+  // stream seeded with the spec's seed.
+  uint64_t state = spec.generation().seed() +
+                   0x9e3779b97f4a7c15ULL * static_cast<uint64_t>(plan.index);
+  return SplitMix64(state);
 }
 
 v1::GenerateRequest MakeGenerateRequest(const v1::ExperimentSpec& spec,
