@@ -194,8 +194,8 @@ void Cli::AddExperimentCommands(CLI::App& app) {
                    });
   auto* reanalyze = AddClientCommand(
       app, "reanalyze",
-      "Fit a finished experiment again with another noise model or "
-      "threshold, replacing its maps and networks",
+      "Fit a finished experiment again with another inference, noise model "
+      "or threshold, replacing its maps and networks",
       true, true, [this, output](ExperimentClient& c) {
         flags_->reanalyze.experiment_id = flags_->id;
         flags_->reanalyze.watch = flags_->watch;
@@ -208,6 +208,16 @@ void Cli::AddExperimentCommands(CLI::App& app) {
                    "Threshold method: fdr|bonferroni|permutation")
       ->check(CLI::IsMember({"fdr", "bonferroni", "permutation"},
                             CLI::ignore_case));
+  reanalyze
+      ->add_option("--inference", f.reanalyze.inference,
+                   "Unit of inference: prompt (two-level, the default) or "
+                   "token (descriptive)")
+      ->check(CLI::IsMember({"prompt", "token"}, CLI::ignore_case));
+  reanalyze
+      ->add_option("--level-two", f.reanalyze.level_two,
+                   "Prompt-level model: run_ols (task + run intercepts) or "
+                   "welch")
+      ->check(CLI::IsMember({"run_ols", "welch"}, CLI::ignore_case));
   reanalyze->add_option("--alpha", f.reanalyze.alpha, "Significance level")
       ->check(CLI::Range(0.0, 1.0));
   reanalyze

@@ -40,12 +40,17 @@ std::string DesignText(const v1::ExperimentSpec& spec) {
 }
 
 std::string AnalysisText(const v1::AnalysisSpec& a) {
-  return absl::StrCat("hrf ", v1::HrfModel::Kind_Name(a.hrf()), ", drift ",
-                      v1::DriftModel::Kind_Name(a.drift()), ", noise ",
-                      v1::NoiseModel::Kind_Name(a.noise()), ", threshold ",
-                      v1::ThresholdSpec::Method_Name(a.threshold().method()),
-                      " alpha ", a.threshold().alpha(),
-                      a.classify() ? ", classify" : "");
+  const bool prompt = a.inference() == v1::InferenceLevel::PROMPT;
+  return absl::StrCat(
+      "inference ", v1::InferenceLevel::Kind_Name(a.inference()),
+      prompt ? absl::StrCat(" (level two ",
+                            v1::LevelTwoModel::Kind_Name(a.level_two()), ")")
+             : " (descriptive)",
+      ", hrf ", v1::HrfModel::Kind_Name(a.hrf()), ", drift ",
+      v1::DriftModel::Kind_Name(a.drift()), ", noise ",
+      v1::NoiseModel::Kind_Name(a.noise()), ", threshold ",
+      v1::ThresholdSpec::Method_Name(a.threshold().method()), " alpha ",
+      a.threshold().alpha(), a.classify() ? ", classify" : "");
 }
 
 std::string LayoutText(const v1::Experiment& e) {
@@ -200,6 +205,26 @@ absl::StatusOr<v1::AnalysisSpec> ExperimentCommands::ApplyReanalyzeOptions(
                        ": not a method (fdr, bonferroni or permutation)"));
     }
     analysis.mutable_threshold()->set_method(method);
+  }
+  if (!options.inference.empty()) {
+    v1::InferenceLevel::Kind inference;
+    if (!v1::InferenceLevel::Kind_Parse(
+            absl::AsciiStrToUpper(options.inference), &inference)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--inference ", options.inference,
+                       ": not an inference level (prompt or token)"));
+    }
+    analysis.set_inference(inference);
+  }
+  if (!options.level_two.empty()) {
+    v1::LevelTwoModel::Kind model;
+    if (!v1::LevelTwoModel::Kind_Parse(absl::AsciiStrToUpper(options.level_two),
+                                       &model)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--level-two ", options.level_two,
+                       ": not a level-two model (run_ols or welch)"));
+    }
+    analysis.set_level_two(model);
   }
   if (options.alpha > 0) analysis.mutable_threshold()->set_alpha(options.alpha);
   if (options.permutations > 0) {

@@ -26,6 +26,8 @@ struct ReanalyzeOptions {
   int64_t experiment_id = 0;
   std::string noise;      // "OLS" or "AR1" (any case)
   std::string threshold;  // "fdr", "bonferroni" or "permutation"
+  std::string inference;  // "prompt" or "token" (any case)
+  std::string level_two;  // "run_ols" or "welch" (any case)
   double alpha = 0;       // 0: keep
   int permutations = 0;   // 0: keep
   bool watch = false;     // follow it until the analysis is done

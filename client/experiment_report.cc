@@ -41,9 +41,20 @@ void PrintOverview(const v1::Experiment& e, std::ostream& out) {
       << FormatCount(e.progress().tokens_done()) << " tokens, "
       << FormatCount(e.layout().width()) << " units\n";
   const v1::ThresholdSpec& t = s.analysis().threshold();
-  out << "analysis: noise " << v1::NoiseModel::Kind_Name(s.analysis().noise())
+  const bool prompt = s.analysis().inference() == v1::InferenceLevel::PROMPT;
+  out << "analysis: "
+      << (prompt
+              ? "prompt-level inference (level two " +
+                    v1::LevelTwoModel::Kind_Name(s.analysis().level_two()) + ")"
+              : std::string("token-level inference (descriptive)"))
+      << ", noise " << v1::NoiseModel::Kind_Name(s.analysis().noise())
       << ", threshold " << v1::ThresholdSpec::Method_Name(t.method())
       << " alpha " << t.alpha() << "\n";
+  out << (prompt ? "networks: units whose mean response over task prompts "
+                   "differs from baseline prompts beyond prompt-to-prompt "
+                   "variation\n"
+                 : "networks: tokens taken as independent observations; not "
+                   "valid evidence about new prompts\n");
 }
 
 void PrintSizes(const ExperimentReport& r, std::ostream& out) {

@@ -25,6 +25,20 @@ absl::StatusOr<v1::NetworkKind> KindOrError(const std::string& name) {
   return *kind;
 }
 
+// What the networks' inference licenses, in one line.
+std::string InferenceNote(const std::string& inference) {
+  if (inference == "prompt") {
+    return "inference: prompt-level (prompts are the observations; a unit is "
+           "in a network when its mean response over task prompts differs "
+           "from baseline prompts beyond prompt-to-prompt variation)";
+  }
+  return absl::StrCat(
+      "inference: ", inference.empty() ? "token" : inference,
+      "-level (descriptive only: tokens of one prompt are not independent, "
+      "so these p-values overstate the evidence; reanalyze with --inference "
+      "prompt)");
+}
+
 std::string ThresholdText(const v1::NetworkSummary& n) {
   return absl::StrCat(n.threshold_method(), " alpha ", n.alpha(), ", |t| > ",
                       FormatStat(n.threshold()));
@@ -54,6 +68,9 @@ void ResultCommands::PrintNetworkSummaries(
                   ThresholdText(n), FormatStat(n.dof())});
   }
   table.Print(*output_.out);
+  if (list.networks_size() > 0) {
+    *output_.out << InferenceNote(list.networks(0).inference()) << "\n";
+  }
 }
 
 void ResultCommands::PrintTopUnits(const v1::GetNetworkResponse& network,

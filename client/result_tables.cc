@@ -123,6 +123,7 @@ void PrintAccuracy(const v1::GetClassificationResponse& c,
       << FormatPercent(c.accuracy_by_correlation()) << "\n";
   out << indent << "chance                   " << FormatPercent(c.chance())
       << "\n";
+  out << indent << "p (binomial, vs chance)  " << FormatP(c.p_value()) << "\n";
 }
 
 TablePrinter ConfusionTable(const v1::GetClassificationResponse& c) {

@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/portable_hash.h"
 #include "common/status_util.h"
 #include "server/analysis/held_out_classifier.h"
 #include "server/analysis/network_overlap.h"
@@ -60,6 +61,23 @@ absl::StatusOr<int> ConditionIndex(const v1::ExperimentSpec& spec,
                                                  run.condition, "\""));
 }
 
+bool PromptInference(const v1::ExperimentSpec& spec) {
+  return spec.analysis().inference() == v1::InferenceLevel::PROMPT;
+}
+
+absl::Status CheckPrompts(const RunInput& run, arma::uword units) {
+  const RunPrompts& p = run.prompts;
+  if (p.values.n_rows == 0 || p.values.n_cols != units ||
+      p.task.size() != p.values.n_rows || p.text.size() != p.values.n_rows) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "analysis: run ", run.run_id, " has ", p.values.n_rows, " x ",
+        p.values.n_cols, " prompt values for ", p.task.size(),
+        " prompts; prompt-level inference needs one row per prompt over ",
+        units, " units"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<Grouping> GroupRuns(const v1::ExperimentSpec& spec,
                                    const std::vector<RunInput>& runs) {
   if (runs.empty()) return absl::InvalidArgumentError("analysis: no runs");
@@ -73,6 +91,9 @@ absl::StatusOr<Grouping> GroupRuns(const v1::ExperimentSpec& spec,
   std::set<int64_t> ids;
   for (size_t r = 0; r < runs.size(); ++r) {
     FNPROBE_RETURN_IF_ERROR(CheckMap(runs[r], runs[0].map.effect.n_elem));
+    if (PromptInference(spec)) {
+      FNPROBE_RETURN_IF_ERROR(CheckPrompts(runs[r], runs[0].map.effect.n_elem));
+    }
     FNPROBE_ASSIGN_OR_RETURN(const int c, ConditionIndex(spec, runs[r]));
     if (!ids.insert(runs[r].run_id).second) {
       return absl::InvalidArgumentError(
@@ -91,32 +112,48 @@ absl::StatusOr<Grouping> GroupRuns(const v1::ExperimentSpec& spec,
   return g;
 }
 
-absl::StatusOr<StatMap> CombineRuns(const std::vector<RunInput>& runs,
+// A map over the runs `members` without `excluded`: level two over their
+// prompts (PROMPT) or fixed effects over their maps (TOKEN).
+absl::StatusOr<StatMap> CombineRuns(const v1::ExperimentSpec& spec,
+                                    const std::vector<RunInput>& runs,
                                     const std::vector<int>& members,
                                     int excluded) {
-  std::vector<const StatMap*> maps;
-  for (int r : members) {
-    if (r != excluded) maps.push_back(&runs[r].map);
+  if (!PromptInference(spec)) {
+    std::vector<const StatMap*> maps;
+    for (int r : members) {
+      if (r != excluded) maps.push_back(&runs[r].map);
+    }
+    return FixedEffects(maps);
   }
-  return FixedEffects(maps);
+  std::vector<const RunPrompts*> prompts;
+  for (int r : members) {
+    if (r != excluded) prompts.push_back(&runs[r].prompts);
+  }
+  FNPROBE_ASSIGN_OR_RETURN(PromptSample sample, PoolRuns(prompts));
+  FNPROBE_ASSIGN_OR_RETURN(StatMap map,
+                           LevelTwoMap(sample, LevelTwoModelOf(spec.analysis()),
+                                       runs[members[0]].map.contrast));
+  map.noise_model = "OLS";
+  return map;
 }
 
 // Condition maps (one per condition, spec order), then one leave-one-out
 // map per run of each condition with at least two runs.
 absl::StatusOr<std::vector<LeaveOneOut>> BuildConditionMaps(
-    const std::vector<RunInput>& runs, const Grouping& g,
-    std::vector<StatMap>& maps) {
+    const v1::ExperimentSpec& spec, const std::vector<RunInput>& runs,
+    const Grouping& g, std::vector<StatMap>& maps) {
   // Reserved: arma::vec's move is not noexcept, so growth would copy maps.
   maps.reserve(g.runs_of.size() + runs.size());
   for (const std::vector<int>& members : g.runs_of) {
-    FNPROBE_ASSIGN_OR_RETURN(StatMap m, CombineRuns(runs, members, -1));
+    FNPROBE_ASSIGN_OR_RETURN(StatMap m, CombineRuns(spec, runs, members, -1));
     maps.push_back(std::move(m));
   }
   std::vector<LeaveOneOut> loo;
   for (size_t c = 0; c < g.runs_of.size(); ++c) {
     if (g.runs_of[c].size() < 2) continue;
     for (int r : g.runs_of[c]) {
-      FNPROBE_ASSIGN_OR_RETURN(StatMap m, CombineRuns(runs, g.runs_of[c], r));
+      FNPROBE_ASSIGN_OR_RETURN(StatMap m,
+                               CombineRuns(spec, runs, g.runs_of[c], r));
       loo.push_back({static_cast<int>(c), r, static_cast<int>(maps.size())});
       maps.push_back(std::move(m));
     }
@@ -135,10 +172,10 @@ ThresholdMethod MethodOf(const v1::ExperimentSpec& spec) {
   }
 }
 
-// Maps combined over runs have no permutation distribution of their own
-// (permutation happens per run, where the data is), so PERMUTATION falls
-// back to FDR there.
-ThresholdRule CombinedRule(const v1::ExperimentSpec& spec) {
+// TOKEN inference: maps combined over runs have no permutation distribution
+// of their own (blocks are permuted per run, where the data is), so
+// PERMUTATION falls back to FDR there.
+ThresholdRule TokenCombinedRule(const v1::ExperimentSpec& spec) {
   ThresholdRule rule;
   rule.method = MethodOf(spec) == ThresholdMethod::kBonferroni
                     ? ThresholdMethod::kBonferroni
@@ -147,8 +184,8 @@ ThresholdRule CombinedRule(const v1::ExperimentSpec& spec) {
   return rule;
 }
 
-absl::StatusOr<ThresholdRule> RunRule(const v1::ExperimentSpec& spec,
-                                      const RunInput& run) {
+absl::StatusOr<ThresholdRule> TokenRunRule(const v1::ExperimentSpec& spec,
+                                           const RunInput& run) {
   ThresholdRule rule;
   rule.method = MethodOf(spec);
   rule.alpha = spec.analysis().threshold().alpha();
@@ -164,22 +201,87 @@ absl::StatusOr<ThresholdRule> RunRule(const v1::ExperimentSpec& spec,
   return rule;
 }
 
+// PROMPT inference under PERMUTATION: the max-|t| cut-off of `members`
+// (without `excluded`) from exchanging prompt labels within runs; `map`'s p
+// become the per-unit permutation p-values. `stream` keeps each map's
+// labellings independent and reproducible.
+absl::StatusOr<ThresholdRule> PermutePrompts(const v1::ExperimentSpec& spec,
+                                             const std::vector<RunInput>& runs,
+                                             const std::vector<int>& members,
+                                             int excluded, uint64_t stream,
+                                             StatMap& map) {
+  std::vector<const RunPrompts*> prompts;
+  for (int r : members) {
+    if (r != excluded) prompts.push_back(&runs[r].prompts);
+  }
+  FNPROBE_ASSIGN_OR_RETURN(PromptSample sample, PoolRuns(prompts));
+  PermutationOptions options;
+  options.permutations = spec.analysis().threshold().permutations();
+  options.alpha = spec.analysis().threshold().alpha();
+  uint64_t state = spec.generation().seed() ^ (stream * 0x9e3779b97f4a7c15ULL);
+  options.seed = SplitMix64(state);
+  auto result =
+      PermuteLevelTwo(sample, LevelTwoModelOf(spec.analysis()), options);
+  if (!result.ok()) return Annotate(result.status(), "analysis");
+  map.p = std::move(result->p);
+  ThresholdRule rule;
+  rule.method = ThresholdMethod::kPermutation;
+  rule.alpha = options.alpha;
+  rule.cutoff = result->cutoff;
+  return rule;
+}
+
+// The rule for condition map `c` (or a leave-one-out map of runs `members`
+// without `excluded`), replacing the map's p under prompt permutation.
+absl::StatusOr<ThresholdRule> CombinedRule(const v1::ExperimentSpec& spec,
+                                           const std::vector<RunInput>& runs,
+                                           const std::vector<int>& members,
+                                           int excluded, uint64_t stream,
+                                           StatMap& map) {
+  if (!PromptInference(spec) ||
+      MethodOf(spec) != ThresholdMethod::kPermutation) {
+    return TokenCombinedRule(spec);
+  }
+  return PermutePrompts(spec, runs, members, excluded, stream, map);
+}
+
+std::string InferenceName(const v1::ExperimentSpec& spec) {
+  return PromptInference(spec) ? "prompt" : "token";
+}
+
 absl::Status AddNetworks(const v1::ExperimentSpec& spec,
-                         const std::vector<RunInput>& runs,
+                         const std::vector<RunInput>& runs, const Grouping& g,
                          const std::vector<LeaveOneOut>& loo,
                          AnalysisResult& result) {
-  const ThresholdRule combined = CombinedRule(spec);
   result.networks.reserve(spec.conditions_size() + runs.size() + loo.size());
+  uint64_t stream = 0;
   for (int c = 0; c < spec.conditions_size(); ++c) {
-    Network n = ThresholdMap(result.condition_maps[c], combined);
+    FNPROBE_ASSIGN_OR_RETURN(const ThresholdRule rule,
+                             CombinedRule(spec, runs, g.runs_of[c], -1,
+                                          ++stream, result.condition_maps[c]));
+    Network n = ThresholdMap(result.condition_maps[c], rule);
     n.kind = NetworkKind::kCondition;
     n.condition = spec.conditions(c).name();
     n.map_index = c;
     result.networks.push_back(std::move(n));
   }
+  const bool prompt_permutation =
+      PromptInference(spec) && MethodOf(spec) == ThresholdMethod::kPermutation;
   for (size_t r = 0; r < runs.size(); ++r) {
-    FNPROBE_ASSIGN_OR_RETURN(const ThresholdRule rule, RunRule(spec, runs[r]));
-    Network n = ThresholdMap(runs[r].map, rule);
+    Network n;
+    if (prompt_permutation) {
+      StatMap map = runs[r].map;
+      FNPROBE_ASSIGN_OR_RETURN(
+          const ThresholdRule rule,
+          PermutePrompts(spec, runs, {static_cast<int>(r)}, -1, ++stream, map));
+      n = ThresholdMap(map, rule);
+    } else if (PromptInference(spec)) {
+      n = ThresholdMap(runs[r].map, TokenCombinedRule(spec));
+    } else {
+      FNPROBE_ASSIGN_OR_RETURN(const ThresholdRule rule,
+                               TokenRunRule(spec, runs[r]));
+      n = ThresholdMap(runs[r].map, rule);
+    }
     n.kind = NetworkKind::kRun;
     n.condition = runs[r].condition;
     n.run_id = runs[r].run_id;
@@ -187,13 +289,18 @@ absl::Status AddNetworks(const v1::ExperimentSpec& spec,
     result.networks.push_back(std::move(n));
   }
   for (const LeaveOneOut& l : loo) {
-    Network n = ThresholdMap(result.condition_maps[l.map_index], combined);
+    FNPROBE_ASSIGN_OR_RETURN(
+        const ThresholdRule rule,
+        CombinedRule(spec, runs, g.runs_of[l.condition], l.excluded, ++stream,
+                     result.condition_maps[l.map_index]));
+    Network n = ThresholdMap(result.condition_maps[l.map_index], rule);
     n.kind = NetworkKind::kLeaveOneOut;
     n.condition = spec.conditions(l.condition).name();
     n.excluded_run_id = runs[l.excluded].run_id;
     n.map_index = l.map_index;
     result.networks.push_back(std::move(n));
   }
+  for (Network& n : result.networks) n.inference = InferenceName(spec);
   return absl::OkStatus();
 }
 
@@ -250,9 +357,10 @@ absl::StatusOr<AnalysisResult> Analyze(const v1::ExperimentSpec& spec,
                                        const std::vector<RunInput>& runs) {
   FNPROBE_ASSIGN_OR_RETURN(const Grouping g, GroupRuns(spec, runs));
   AnalysisResult result;
-  FNPROBE_ASSIGN_OR_RETURN(const std::vector<LeaveOneOut> loo,
-                           BuildConditionMaps(runs, g, result.condition_maps));
-  FNPROBE_RETURN_IF_ERROR(AddNetworks(spec, runs, loo, result));
+  FNPROBE_ASSIGN_OR_RETURN(
+      const std::vector<LeaveOneOut> loo,
+      BuildConditionMaps(spec, runs, g, result.condition_maps));
+  FNPROBE_RETURN_IF_ERROR(AddNetworks(spec, runs, g, loo, result));
   AddOverlaps(spec.conditions_size(), static_cast<int>(runs.size()), result);
   AddHeldOut(spec, runs, g, loo, result);
   return result;

@@ -3,13 +3,23 @@
 // condition, per run and per condition-without-one-run (leave one repeat
 // out), the overlap matrix, repeatability and held-out identification.
 //
+// Inference (the spec's analysis.inference):
+//   PROMPT (default)  condition and leave-one-out maps are level-two tests
+//                     (level_two.h) of the task prompts against the baseline
+//                     prompts of the condition's runs (RunInput::prompts),
+//                     a prompt drawn into several runs counted once; run
+//                     maps are the same test within one run (the worker
+//                     stores them as RunInput::map). PERMUTATION exchanges
+//                     whole prompts' labels within runs, for every map.
+//   TOKEN             condition maps are fixed effects over the runs'
+//                     token-level maps (descriptive: tokens of one prompt
+//                     are not independent). PERMUTATION applies each run's
+//                     own block-permutation cut-off (|t| >
+//                     RunInput::permutation_threshold) to that run's
+//                     network; maps over runs fall back to FDR and their
+//                     networks say "fdr".
 // Thresholds are two-sided. FDR is Benjamini-Hochberg, BONFERRONI is
-// Bonferroni, at the spec's alpha. PERMUTATION applies each run's own
-// block-permutation cut-off (|t| > RunInput::permutation_threshold) to that
-// run's network; condition and leave-one-out maps combine runs and have no
-// permutation distribution of their own (permutation happens where the data
-// is: per run), so under PERMUTATION they are thresholded by FDR and their
-// networks say "fdr".
+// Bonferroni, at the spec's alpha.
 //
 // The pieces live in network_threshold.h, network_overlap.h and
 // held_out_classifier.h.
@@ -25,6 +35,7 @@
 
 #include "absl/status/statusor.h"
 #include "fnprobe/v1/experiment_spec.pb.h"
+#include "server/analysis/prompt_accumulator.h"
 #include "server/analysis/stat_map.h"
 
 namespace fnprobe::analysis {
@@ -39,6 +50,9 @@ struct RunInput {
   // |t| cut-off from block permutation (max-t) of this run, when the spec's
   // threshold is PERMUTATION; 0 otherwise.
   double permutation_threshold = 0.0;
+  // Level-one values of the run's prompts (PROMPT inference; empty under
+  // TOKEN).
+  RunPrompts prompts;
 };
 
 enum class NetworkKind { kCondition, kRun, kLeaveOneOut };
@@ -51,7 +65,8 @@ struct Network {
   int64_t run_id = 0;           // kRun
   int64_t excluded_run_id = 0;  // kLeaveOneOut
   std::string contrast;
-  std::string threshold_method;  // "fdr", "bonferroni", "permutation"
+  std::string threshold_method;      // "fdr", "bonferroni", "permutation"
+  std::string inference = "prompt";  // or "token"
   double alpha = 0.05;
   double threshold = 0.0;  // the smallest member |t|; 0 when empty
   double dof = 0.0;
@@ -112,8 +127,10 @@ struct AnalysisResult {
 // REQUIRES: spec validated with defaults (WithDefaults); runs hold every run
 // of the plan, each map over the same units. INVALID_ARGUMENT for no runs,
 // runs of unknown conditions, a condition without runs, repeated run ids,
-// maps of different sizes, non-finite t or p outside [0, 1], or (under
-// PERMUTATION) a run whose permutation_threshold is not positive.
+// maps of different sizes, non-finite t or p outside [0, 1], (TOKEN,
+// PERMUTATION) a run whose permutation_threshold is not positive, (PROMPT) a
+// run without prompt values or a level-two test its prompts cannot support;
+// FAILED_PRECONDITION for a permutation threshold the design cannot reach.
 absl::StatusOr<AnalysisResult> AnalyzeExperiment(
     const v1::ExperimentSpec& spec, const std::vector<RunInput>& runs);
 

@@ -4,10 +4,14 @@
 
 #include <algorithm>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "server/analysis/level_two.h"
 
 namespace fnprobe {
 namespace {
@@ -122,14 +126,106 @@ void CheckDesign(const v1::ExperimentSpec& spec, Problems& p) {
                          " repeats need ", task_needed));
     }
   }
+  // Baseline prompts are drawn without replacement across repeats too
+  // (run_planner.h), so a held-out repeat shares no prompt with the others.
   const int64_t baseline_needed =
-      int64_t{baseline_blocks} * d.prompts_per_block();
+      int64_t{baseline_blocks} * d.prompts_per_block() * d.repeats();
   if (spec.baseline().prompts_size() < baseline_needed) {
-    p.Add(
-        "baseline.prompts",
-        absl::StrCat("has ", spec.baseline().prompts_size(), " prompts; ",
-                     baseline_blocks, " baseline block(s) x ",
-                     d.prompts_per_block(), " prompts need ", baseline_needed));
+    p.Add("baseline.prompts",
+          absl::StrCat("has ", spec.baseline().prompts_size(), " prompts; ",
+                       baseline_blocks, " baseline block(s) x ",
+                       d.prompts_per_block(), " prompts x ", d.repeats(),
+                       " repeats need ", baseline_needed,
+                       " (each repeat has baseline prompts of its own)"));
+  }
+}
+
+// A prompt is one observation of one kind: one text in the baseline and in
+// a condition would be both task and baseline, and (with classify) one text
+// in two conditions lets a held-out run meet a prompt that the network it
+// is scored against has seen.
+void CheckPromptsDisjoint(const v1::ExperimentSpec& spec, Problems& p) {
+  absl::flat_hash_map<std::string, std::string> owner;
+  for (int i = 0; i < spec.baseline().prompts_size(); ++i) {
+    owner.try_emplace(spec.baseline().prompts(i),
+                      absl::StrCat("baseline.prompts[", i, "]"));
+  }
+  const bool classify = spec.analysis().classify();
+  for (int c = 0; c < spec.conditions_size(); ++c) {
+    const v1::PromptPool& pool = spec.conditions(c);
+    for (int i = 0; i < pool.prompts_size(); ++i) {
+      const std::string field =
+          absl::StrCat("conditions[", c, "].prompts[", i, "]");
+      auto [it, inserted] = owner.try_emplace(pool.prompts(i), field);
+      if (inserted) continue;
+      // A repeat within one pool is CheckPool's to report.
+      if (absl::StartsWith(it->second, absl::StrCat("conditions[", c, "]."))) {
+        continue;
+      }
+      if (absl::StartsWith(it->second, "baseline")) {
+        p.Add(field, absl::StrCat("is also ", it->second,
+                                  "; a prompt cannot be both task and "
+                                  "baseline"));
+      } else if (classify) {
+        p.Add(field, absl::StrCat("is also ", it->second,
+                                  "; held-out identification (classify) "
+                                  "needs prompts that no other condition "
+                                  "uses"));
+      }
+    }
+  }
+}
+
+// Prompt-level inference: what its level two needs of one run (the run's
+// own map is the same test over its prompts), and whether a permutation
+// threshold can reach alpha with the labellings one run allows.
+void CheckPromptInference(const v1::ExperimentSpec& spec, Problems& p) {
+  const v1::AnalysisSpec& a = spec.analysis();
+  if (a.noise() == v1::NoiseModel::AR1) {
+    p.Add("analysis.noise",
+          "AR1 whitens a token time series; prompt-level inference (the "
+          "default) tests prompts, which are independent: use OLS, or "
+          "inference TOKEN");
+  }
+  if (a.hrf() != v1::HrfModel::NONE &&
+      spec.generation().tokens_per_prompt() < 2) {
+    p.Add("analysis.hrf",
+          "a first-level GLM per prompt needs at least 2 tokens per prompt");
+  }
+  const v1::BlockDesign& d = spec.design();
+  auto [baseline_blocks, task_blocks] = CountBlocks(d);
+  const int task = task_blocks * d.prompts_per_block();
+  const int baseline = baseline_blocks * d.prompts_per_block();
+  if (task < 1 || baseline < 1) return;  // CheckDesign says why
+  if (a.level_two() == v1::LevelTwoModel::WELCH && (task < 2 || baseline < 2)) {
+    p.Add("analysis.levelTwo",
+          absl::StrCat("WELCH needs at least 2 task and 2 baseline prompts "
+                       "per run; the design has ",
+                       task, " and ", baseline));
+  } else if (task + baseline < 3) {
+    p.Add("design.promptsPerBlock",
+          "a run needs at least 3 prompts for a level-two test");
+  }
+  if (a.threshold().method() != v1::ThresholdSpec::PERMUTATION) return;
+  const double alpha = a.threshold().alpha() > 0 ? a.threshold().alpha() : 0.05;
+  const int permutations =
+      a.threshold().permutations() > 0 ? a.threshold().permutations() : 1000;
+  analysis::PromptSample run;
+  run.values.zeros(task + baseline, 1);
+  run.task.assign(task + baseline, 0);
+  std::fill(run.task.begin(), run.task.begin() + task, 1);
+  run.run.assign(task + baseline, 0);
+  const double distinct = analysis::DistinctLabellings(run);
+  const double smallest =
+      analysis::SmallestPermutationP(distinct, task == baseline, permutations);
+  if (smallest > alpha) {
+    p.Add("analysis.threshold",
+          absl::StrFormat(
+              "PERMUTATION cannot reach alpha %g: a run of %d task and %d "
+              "baseline prompts allows %.0f labellings (with %d "
+              "permutations), so its smallest p-value is %.3g; use more "
+              "promptsPerBlock, more permutations, a larger alpha, or FDR",
+              alpha, task, baseline, distinct, permutations, smallest));
   }
 }
 
@@ -200,7 +296,13 @@ std::vector<SpecProblem> FindSpecProblems(const v1::ExperimentSpec& spec) {
     CheckPool(field, spec.conditions(c), p);
   }
   CheckDesign(spec, p);
+  CheckPromptsDisjoint(spec, p);
   CheckAnalysis(spec.analysis(), p);
+  if (spec.analysis().inference() == v1::InferenceLevel::PROMPT) {
+    CheckPromptInference(spec, p);
+  } else if (spec.analysis().level_two() != v1::LevelTwoModel::RUN_OLS) {
+    p.Add("analysis.levelTwo", "applies to PROMPT inference only");
+  }
   return p.Take();
 }
 

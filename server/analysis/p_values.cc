@@ -1,5 +1,6 @@
 #include "server/analysis/p_values.h"
 
+#include <boost/math/distributions/binomial.hpp>
 #include <boost/math/distributions/fisher_f.hpp>
 #include <boost/math/distributions/students_t.hpp>
 #include <boost/math/policies/policy.hpp>
@@ -57,6 +58,16 @@ arma::vec FPValues(const arma::vec& f, double df1, double df2) {
 
 double TQuantileUpper(double alpha, double df) {
   return boost::math::quantile(boost::math::complement(StudentT(df), alpha));
+}
+
+double BinomialUpperTail(int k, int n, double p) {
+  if (k <= 0) return 1.0;
+  if (k > n) return 0.0;
+  if (p <= 0) return 0.0;
+  if (p >= 1) return 1.0;
+  const boost::math::binomial_distribution<double> dist(n, p);
+  // P(X >= k) = P(X > k - 1), through the complement for precision.
+  return boost::math::cdf(boost::math::complement(dist, k - 1));
 }
 
 }  // namespace fnprobe::analysis

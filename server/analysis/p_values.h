@@ -24,6 +24,11 @@ arma::vec FPValues(const arma::vec& f, double df1, double df2);
 // The (1 - alpha) quantile of Student's t with df degrees of freedom.
 double TQuantileUpper(double alpha, double df);
 
+// P(X >= k) for X ~ Binomial(n, p): the one-sided p-value of k successes
+// in n trials at chance p (held-out identification against chance). 1 for
+// k <= 0; 0 for k > n. REQUIRES: n >= 0, p in [0, 1].
+double BinomialUpperTail(int k, int n, double p);
+
 }  // namespace fnprobe::analysis
 
 #endif  // FNPROBE_SERVER_ANALYSIS_P_VALUES_H_

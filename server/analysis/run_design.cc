@@ -49,8 +49,10 @@ DriftModel ToDrift(v1::DriftModel::Kind kind) {
   }
 }
 
-absl::StatusOr<DesignOptions> OptionsFor(const v1::ExperimentSpec& spec,
-                                         const RunPlan& plan) {
+}  // namespace
+
+absl::StatusOr<DesignOptions> RunDesignOptions(const v1::ExperimentSpec& spec,
+                                               const RunPlan& plan) {
   const v1::AnalysisSpec& a = spec.analysis();
   if (!(a.tokens_per_second() > 0)) {
     return absl::InvalidArgumentError(
@@ -70,6 +72,8 @@ absl::StatusOr<DesignOptions> OptionsFor(const v1::ExperimentSpec& spec,
   options.polynomial_order = a.drift_order();
   return options;
 }
+
+namespace {
 
 // The task blocks only: baseline blocks are what the intercept absorbs, and
 // a baseline regressor next to the intercept would make X singular.
@@ -101,7 +105,7 @@ arma::vec TaskIndicator(const v1::ExperimentSpec& spec, const RunPlan& plan) {
 
 absl::StatusOr<RunDesign> BuildRunDesign(const v1::ExperimentSpec& spec,
                                          const RunPlan& plan) {
-  FNPROBE_ASSIGN_OR_RETURN(DesignOptions options, OptionsFor(spec, plan));
+  FNPROBE_ASSIGN_OR_RETURN(DesignOptions options, RunDesignOptions(spec, plan));
   const std::vector<Event> events = TaskEvents(plan);
   if (events.empty()) {
     return absl::InvalidArgumentError(

@@ -21,13 +21,18 @@
 namespace fnprobe::analysis {
 
 struct RunDesign {
-  DesignMatrix design;        // T x p, T = plan.time_points
-  arma::vec contrast;         // p entries: 1 on the task column
-  std::string contrast_name;  // "<condition> > <baseline name>"
+  DesignMatrix design;           // T x p, T = plan.time_points
+  arma::vec contrast;            // p entries: 1 on the task column
+  std::string contrast_name;     // "<condition> > <baseline name>"
   arma::uvec condition_columns;  // the task column(s), for permutation
   arma::uword block_length = 0;  // frames per block (prompts_per_block x
                                  // tokens_per_prompt), for permutation
 };
+
+// The design builder's options for a run: frames, tokens per second, HRF,
+// drift. INVALID_ARGUMENT for tokens_per_second <= 0 or too many frames.
+absl::StatusOr<DesignOptions> RunDesignOptions(const v1::ExperimentSpec& spec,
+                                               const RunPlan& plan);
 
 // REQUIRES: spec validated with defaults applied (WithDefaults).
 // INVALID_ARGUMENT from the design builder (e.g. too few frames), for a plan

@@ -38,15 +38,28 @@ std::vector<int> Shuffled(int n, uint64_t seed) {
   return order;
 }
 
+// The baseline prompts of one run: repeat `repeat`'s share of the pool
+// (disjoint from every other repeat's), in an order of the run's own.
+std::vector<int> BaselineOrder(const v1::ExperimentSpec& spec,
+                               const std::vector<int>& pool_order, int repeat,
+                               int index) {
+  const int per_run = BaselinePromptsPerRun(spec.design());
+  std::vector<int> share(pool_order.begin() + repeat * per_run,
+                         pool_order.begin() + (repeat + 1) * per_run);
+  const std::vector<int> order =
+      Shuffled(per_run, spec.generation().seed() ^ HashName("baseline") ^
+                            (uint64_t(index) << 32));
+  std::vector<int> out;
+  for (int i : order) out.push_back(share[i]);
+  return out;
+}
+
 RunPlan PlanOne(const v1::ExperimentSpec& spec, int condition, int repeat,
-                const std::vector<int>& task_order, int index) {
+                const std::vector<int>& task_order,
+                const std::vector<int>& base_order, int index) {
   const v1::BlockDesign& d = spec.design();
   const v1::PromptPool& pool = spec.conditions(condition);
   const int ppb = d.prompts_per_block();
-  const uint64_t seed = spec.generation().seed();
-  std::vector<int> base_order =
-      Shuffled(spec.baseline().prompts_size(),
-               seed ^ HashName("baseline") ^ (uint64_t(index) << 32));
   int task_blocks = 0;
   for (const std::string& b : d.pattern()) task_blocks += b == "task";
   int next_task = repeat * task_blocks * ppb, next_base = 0;
@@ -77,7 +90,16 @@ RunPlan PlanOne(const v1::ExperimentSpec& spec, int condition, int repeat,
 
 }  // namespace
 
+int BaselinePromptsPerRun(const v1::BlockDesign& design) {
+  int blocks = 0;
+  for (const std::string& b : design.pattern()) blocks += b == "baseline";
+  return blocks * design.prompts_per_block();
+}
+
 std::vector<RunPlan> PlanRuns(const v1::ExperimentSpec& spec) {
+  const std::vector<int> baseline_order =
+      Shuffled(spec.baseline().prompts_size(),
+               spec.generation().seed() ^ HashName("baseline"));
   std::vector<std::vector<int>> task_orders;
   for (const v1::PromptPool& pool : spec.conditions()) {
     task_orders.push_back(Shuffled(
@@ -86,8 +108,10 @@ std::vector<RunPlan> PlanRuns(const v1::ExperimentSpec& spec) {
   std::vector<RunPlan> runs;
   for (int repeat = 0; repeat < spec.design().repeats(); ++repeat) {
     for (int c = 0; c < spec.conditions_size(); ++c) {
+      const int index = static_cast<int>(runs.size());
       runs.push_back(PlanOne(spec, c, repeat, task_orders[c],
-                             static_cast<int>(runs.size())));
+                             BaselineOrder(spec, baseline_order, repeat, index),
+                             index));
     }
   }
   return runs;

@@ -4,7 +4,11 @@
 //   - a condition's task prompts are drawn without replacement across its
 //     repeats, so a held-out run never reuses a prompt of the runs that
 //     define the network it is scored against;
-//   - baseline prompts are drawn without replacement within each run.
+//   - baseline prompts are drawn without replacement across repeats: the
+//     pool is shuffled once and repeat r takes its own share, which every
+//     condition's repeat-r run presents in an order of its own. A held-out
+//     repeat therefore shares no prompt with the runs whose networks it is
+//     scored against, and within a condition no prompt is counted twice.
 // Every prompt yields tokens_per_prompt time points, so each time point's
 // place in the design is known before generation starts (streaming GLM).
 //
@@ -45,7 +49,11 @@ struct RunPlan {
   int64_t time_points = 0;        // prompts x tokens_per_prompt
 };
 
-// REQUIRES: ValidateSpec(spec).ok(); defaults applied (WithDefaults).
+// Baseline prompts one run presents: baseline blocks x prompts per block.
+int BaselinePromptsPerRun(const v1::BlockDesign& design);
+
+// REQUIRES: ValidateSpec(spec).ok() (so the baseline pool holds repeats x
+// BaselinePromptsPerRun prompts); defaults applied (WithDefaults).
 // Runs ordered by repeat, then condition, so that an interrupted experiment
 // has every condition's first repeat before any second.
 std::vector<RunPlan> PlanRuns(const v1::ExperimentSpec& spec);

@@ -53,6 +53,12 @@ absl::StatusOr<StatMap> FixedEffects(const std::vector<const StatMap*>& maps);
 std::string EncodeStatMap(const StatMap& map);
 absl::StatusOr<StatMap> DecodeStatMap(absl::string_view bytes);
 
+// A run's level-one prompt values (P x V; prompt_values.values_blob) in the
+// same style (magic "FNPV", sizes, float64 values prompt by prompt, FNV-1a
+// checksum) and back; DATA_LOSS for anything malformed.
+std::string EncodePromptValues(const arma::mat& values);
+absl::StatusOr<arma::mat> DecodePromptValues(absl::string_view bytes);
+
 }  // namespace fnprobe::analysis
 
 #endif  // FNPROBE_SERVER_ANALYSIS_STAT_MAP_H_

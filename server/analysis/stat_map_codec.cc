@@ -9,6 +9,15 @@
 //   effect, variance, t, p   V f64 each
 //   checksum          u64 FNV-1a 64 of every byte before it
 //
+// Prompt values (level one of prompt-level inference; prompt_values.blob),
+// version 1, little-endian:
+//
+//   "FNPV"            4 bytes magic
+//   version           u32 (1)
+//   prompts P, units V   u64 each
+//   values            P x V f64, prompt-major (row by row)
+//   checksum          u64 FNV-1a 64 of every byte before it
+//
 // The checksum makes a flipped bit in the arrays DATA_LOSS instead of a
 // silently wrong map. FNV-1a rather than the store's CRC-32C because
 // fnprobe_analysis does not link the storage library (SQLite).
@@ -129,7 +138,58 @@ absl::StatusOr<StatMap> DecodeBody(Reader& r) {
   return map;
 }
 
+constexpr char kPromptMagic[4] = {'F', 'N', 'P', 'V'};
+
+absl::Status PromptLoss(absl::string_view what) {
+  return absl::DataLossError(absl::StrCat("prompt values blob: ", what));
+}
+
 }  // namespace
+
+std::string EncodePromptValues(const arma::mat& values) {
+  const uint64_t rows = values.n_rows, cols = values.n_cols;
+  std::string out;
+  out.reserve(24 + rows * cols * 8 + 8);
+  out.append(kPromptMagic, 4);
+  PutU32(out, kVersion);
+  PutU64(out, rows);
+  PutU64(out, cols);
+  for (uint64_t r = 0; r < rows; ++r) {
+    for (uint64_t c = 0; c < cols; ++c) PutF64(out, values(r, c));
+  }
+  PutU64(out, Fnv1a64(out));
+  return out;
+}
+
+absl::StatusOr<arma::mat> DecodePromptValues(absl::string_view bytes) {
+  if (bytes.size() < 32) return PromptLoss("truncated");
+  Reader r(bytes);
+  absl::string_view magic;
+  uint32_t version = 0;
+  uint64_t rows = 0, cols = 0;
+  if (!r.Bytes(magic, 4) || magic != absl::string_view(kPromptMagic, 4)) {
+    return PromptLoss("bad magic");
+  }
+  if (!r.U32(version) || version != kVersion) {
+    return PromptLoss("unknown version");
+  }
+  if (!r.U64(rows) || !r.U64(cols)) return PromptLoss("truncated header");
+  // Checked before allocating, so a corrupt count cannot ask for terabytes.
+  if (rows == 0 || cols == 0 || rows > r.remaining() / 8 / cols ||
+      r.remaining() != rows * cols * 8 + 8) {
+    return PromptLoss(absl::StrCat("size disagrees with ", rows, " x ", cols));
+  }
+  uint64_t checksum = 0;
+  Reader(bytes.substr(bytes.size() - 8)).U64(checksum);
+  if (checksum != Fnv1a64(bytes.substr(0, bytes.size() - 8))) {
+    return PromptLoss("checksum mismatch");
+  }
+  arma::mat values(rows, cols);
+  for (uint64_t i = 0; i < rows; ++i) {
+    for (uint64_t c = 0; c < cols; ++c) r.F64(values(i, c));
+  }
+  return values;
+}
 
 std::string EncodeStatMap(const StatMap& map) {
   const uint64_t v = map.effect.n_elem;

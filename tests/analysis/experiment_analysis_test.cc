@@ -10,6 +10,7 @@
 #include <armadillo>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -17,10 +18,12 @@
 #include "gtest/gtest.h"
 #include "server/analysis/experiment_spec.h"
 #include "server/analysis/held_out_classifier.h"
+#include "server/analysis/level_two.h"
 #include "server/analysis/network_overlap.h"
 #include "server/analysis/network_threshold.h"
 #include "server/analysis/ols_fit.h"
 #include "server/analysis/p_values.h"
+#include "server/analysis/prompt_accumulator.h"
 #include "server/analysis/run_design.h"
 #include "server/analysis/run_planner.h"
 #include "server/analysis/thresholds.h"
@@ -42,15 +45,18 @@ void AddPrompts(v1::PromptPool* pool, const std::string& stem, int n) {
 // Conditions `names` against "rest"; baseline/task/baseline blocks of 4
 // prompts x 10 tokens (120 frames), boxcar, linear drift, 3 repeats. (A
 // cosine drift would need a cut-off above the 80-frame block cycle, or it
-// absorbs the task.)
-v1::ExperimentSpec MakeSpec(const std::vector<std::string>& names,
-                            v1::ThresholdSpec::Method method, bool classify) {
+// absorbs the task.) TOKEN inference unless asked otherwise: most tests here
+// are about the mechanics shared by both (networks, overlaps, held-out).
+v1::ExperimentSpec MakeSpec(
+    const std::vector<std::string>& names, v1::ThresholdSpec::Method method,
+    bool classify,
+    v1::InferenceLevel::Kind inference = v1::InferenceLevel::TOKEN) {
   v1::ExperimentSpec spec;
   spec.set_name("sim");
   spec.set_model("m");
   spec.mutable_generation()->set_tokens_per_prompt(10);
   spec.mutable_baseline()->set_name("rest");
-  AddPrompts(spec.mutable_baseline(), "base ", 8);
+  AddPrompts(spec.mutable_baseline(), "base ", 24);
   for (const std::string& n : names) {
     v1::PromptPool* c = spec.add_conditions();
     c->set_name(n);
@@ -66,6 +72,7 @@ v1::ExperimentSpec MakeSpec(const std::vector<std::string>& names,
   a->set_drift_order(1);
   a->mutable_threshold()->set_method(method);
   a->set_classify(classify);
+  a->set_inference(inference);
   EXPECT_OK(ValidateSpec(spec));
   return WithDefaults(spec);
 }
@@ -89,27 +96,68 @@ arma::vec Effects(const std::string& condition) {
   return e;
 }
 
-std::vector<RunInput> SimulateRuns(const v1::ExperimentSpec& spec) {
-  arma::arma_rng::set_seed(2023);
+// Each prompt's effect on every unit (SD `prompt_sd`), the same wherever
+// the prompt is presented: what the random draw of prompts repeats.
+arma::rowvec PromptEffect(const std::string& prompt, double prompt_sd,
+                          uint64_t seed) {
+  arma::arma_rng::set_seed(std::hash<std::string>()(prompt) ^ seed);
+  return prompt_sd * arma::randn<arma::rowvec>(kUnits);
+}
+
+// Runs of `spec` as the worker would store them: the token GLM's map
+// (TOKEN) or the level-two map over the prompts' means (PROMPT), and the
+// prompts' values. With prompt_sd > 0 every prompt has an effect of its own
+// and the run no linear trend (a language model's prompts are independent
+// contexts: nothing drifts along a run); with 0, a trend of 0..2 that the
+// token GLM's drift removes. `planted` false simulates the null: task
+// prompts differ from baseline prompts only through their own effects.
+std::vector<RunInput> SimulateRuns(const v1::ExperimentSpec& spec,
+                                   double prompt_sd = 0.0, bool planted = true,
+                                   uint64_t seed = 2023) {
   std::vector<RunInput> runs;
+  const int tpp = spec.generation().tokens_per_prompt();
+  int index = 0;
+  arma::arma_rng::set_seed(seed);
   for (const RunPlan& plan : PlanRuns(spec)) {
     auto design = BuildRunDesign(spec, plan);
     EXPECT_OK(design);
     const arma::mat& x = design->design.x;
-    const arma::vec trend = arma::linspace(0.0, 2.0, x.n_rows);
-    arma::mat y = arma::randn(x.n_rows, kUnits) + 3.0;
+    arma::mat prompt_part(x.n_rows, kUnits, arma::fill::zeros);
+    arma::vec trend = arma::linspace(0.0, 2.0, x.n_rows);
+    if (prompt_sd > 0) {
+      trend.zeros();
+      for (size_t p = 0; p < plan.prompts.size(); ++p) {
+        prompt_part.rows(p * tpp, (p + 1) * tpp - 1).each_row() =
+            PromptEffect(plan.prompts[p], prompt_sd, seed);
+      }
+      arma::arma_rng::set_seed(seed + 7919 * ++index);
+    }
+    arma::mat y = arma::randn(x.n_rows, kUnits) + 3.0 + prompt_part;
     y.each_col() += trend;
-    y += x.col(0) * Effects(plan.condition_name).t();
-    auto fit = FitOls(x, y);
-    EXPECT_OK(fit);
-    auto map = MapFromOls(*fit, design->contrast, design->contrast_name);
-    EXPECT_OK(map);
+    if (planted) y += x.col(0) * Effects(plan.condition_name).t();
     RunInput run;
     run.run_id = 100 + plan.index;
     run.index = plan.index;
     run.condition = plan.condition_name;
     run.repeat = plan.repeat;
-    run.map = *map;
+    arma::mat means(plan.prompts.size(), kUnits);
+    for (size_t p = 0; p < plan.prompts.size(); ++p) {
+      means.row(p) = arma::mean(y.rows(p * tpp, (p + 1) * tpp - 1), 0);
+    }
+    auto prompts = MakeRunPrompts(plan, std::move(means));
+    EXPECT_OK(prompts);
+    run.prompts = *std::move(prompts);
+    if (spec.analysis().inference() == v1::InferenceLevel::PROMPT) {
+      auto map = PromptRunMap(spec, plan, run.prompts);
+      EXPECT_OK(map);
+      run.map = *map;
+    } else {
+      auto fit = FitOls(x, y);
+      EXPECT_OK(fit);
+      auto map = MapFromOls(*fit, design->contrast, design->contrast_name);
+      EXPECT_OK(map);
+      run.map = *map;
+    }
     runs.push_back(std::move(run));
   }
   return runs;
@@ -220,6 +268,119 @@ TEST(AnalyzeExperimentTest, LeaveOneOutMapsExcludeTheirRun) {
       EXPECT_EQ(excluded->repeat, runs[r].repeat);
     }
   }
+}
+
+// PROMPT inference: the same planted networks from the prompts' means.
+TEST(AnalyzeExperimentTest, PromptInferenceRecoversPlantedNetworks) {
+  const v1::ExperimentSpec spec =
+      MakeSpec({"A", "B", "C"}, v1::ThresholdSpec::FDR, true,
+               v1::InferenceLevel::PROMPT);
+  const std::vector<RunInput> runs = SimulateRuns(spec, 0.3);
+  auto result = AnalyzeExperiment(spec, runs);
+  ASSERT_THAT(result, IsOk());
+  ASSERT_EQ(result->networks.size(), 21u);
+  for (int c = 0; c < 3; ++c) {
+    const Network& n = result->networks[c];
+    const std::string name = spec.conditions(c).name();
+    EXPECT_EQ(n.inference, "prompt");
+    EXPECT_EQ(n.contrast, name + " > rest");
+    // 12 task and 24 baseline prompts in 3 runs: df = 36 - 3 - 1.
+    EXPECT_DOUBLE_EQ(n.dof, 32.0);
+    EXPECT_GE(Recall(n, Planted(name)), 0.95) << name;
+
+    EXPECT_GE(Precision(n, Planted(name)), 0.9) << name;
+  }
+  for (size_t r = 0; r < runs.size(); ++r) {
+    EXPECT_EQ(result->held_out[r].predicted, runs[r].condition) << r;
+  }
+}
+
+// The condition map is the level-two test of the pooled prompts: the
+// condition's leave-one-out map equals LevelTwoMap over the other runs.
+TEST(AnalyzeExperimentTest, PromptInferenceMapsAreLevelTwoOverPooledPrompts) {
+  const v1::ExperimentSpec spec = MakeSpec({"A", "B"}, v1::ThresholdSpec::FDR,
+                                           true, v1::InferenceLevel::PROMPT);
+  const std::vector<RunInput> runs = SimulateRuns(spec, 0.3);
+  auto result = AnalyzeExperiment(spec, runs);
+  ASSERT_THAT(result, IsOk());
+  for (const Network& n : result->networks) {
+    if (n.kind != NetworkKind::kLeaveOneOut) continue;
+    std::vector<const RunPrompts*> others;
+    for (const RunInput& r : runs) {
+      if (r.condition == n.condition && r.run_id != n.excluded_run_id) {
+        others.push_back(&r.prompts);
+      }
+    }
+    auto sample = PoolRuns(others);
+    ASSERT_THAT(sample, IsOk());
+    EXPECT_EQ(sample->values.n_rows, 24u);  // 2 runs x 12 distinct prompts
+    auto expected = LevelTwoMap(*sample, LevelTwoModel::kRunOls, "x");
+    ASSERT_THAT(expected, IsOk());
+    EXPECT_TRUE(arma::approx_equal(result->condition_maps[n.map_index].t,
+                                   expected->t, "absdiff", 0.0));
+  }
+  std::vector<RunInput> missing = runs;
+  missing[1].prompts = RunPrompts();
+  EXPECT_THAT(AnalyzeExperiment(spec, missing),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("prompt-level inference needs")));
+}
+
+// The null of issue #12 in miniature: every prompt has an effect of its own
+// (shared by its tokens), task and baseline prompts differ in nothing else.
+// Tokens as observations call units in nearly every experiment; prompts as
+// observations at the nominal rate.
+TEST(AnalyzeExperimentTest, PromptInferenceSurvivesTheNullThatTokensFail) {
+  int token_nonempty = 0, prompt_nonempty = 0, networks = 0;
+  for (uint64_t seed = 0; seed < 10; ++seed) {
+    for (auto inference :
+         {v1::InferenceLevel::TOKEN, v1::InferenceLevel::PROMPT}) {
+      v1::ExperimentSpec spec =
+          MakeSpec({"A", "B"}, v1::ThresholdSpec::FDR, false, inference);
+      spec.mutable_generation()->set_seed(seed);  // another draw of prompts
+      auto result = AnalyzeExperiment(
+          spec, SimulateRuns(spec, 0.5, /*planted=*/false, 1000 * seed));
+      ASSERT_THAT(result, IsOk());
+      for (int c = 0; c < 2; ++c) {
+        const bool nonempty = !result->networks[c].units.empty();
+        if (inference == v1::InferenceLevel::TOKEN) {
+          token_nonempty += nonempty;
+        } else {
+          prompt_nonempty += nonempty;
+          ++networks;
+        }
+      }
+    }
+  }
+  EXPECT_EQ(networks, 20);
+  EXPECT_GE(token_nonempty, 18);  // the bug this inference fixes
+  EXPECT_LE(prompt_nonempty, 3);  // FDR 0.05: binomial 99% bound of 20
+}
+
+// PERMUTATION under PROMPT inference: every map gets its own max-|t| cut-off
+// from exchanging prompt labels within runs, and its p the per-unit
+// permutation p-values.
+TEST(AnalyzeExperimentTest, PromptPermutationThresholdsEveryMap) {
+  v1::ExperimentSpec spec = MakeSpec({"A", "B"}, v1::ThresholdSpec::PERMUTATION,
+                                     false, v1::InferenceLevel::PROMPT);
+  spec.mutable_analysis()->mutable_threshold()->set_permutations(200);
+  const std::vector<RunInput> runs = SimulateRuns(spec, 0.3);
+  auto result = AnalyzeExperiment(spec, runs);
+  ASSERT_THAT(result, IsOk());
+  for (const Network& n : result->networks) {
+    EXPECT_EQ(n.threshold_method, "permutation");
+    if (n.kind == NetworkKind::kRun) continue;  // 4 task prompts: weak
+    // Family-wise error control is stricter than FDR: networks of all three
+    // runs find nearly all planted units, those of two (leave-one-out) most.
+    EXPECT_GE(Recall(n, Planted(n.condition)),
+              n.kind == NetworkKind::kCondition ? 0.9 : 0.5)
+        << n.condition;
+    EXPECT_GE(Precision(n, Planted(n.condition)), 0.95) << n.condition;
+  }
+  // 201 labellings: a permutation p-value is a multiple of 1/201.
+  const arma::vec& p = result->condition_maps[0].p;
+  EXPECT_NEAR(p.min(), 1.0 / 201, 1e-12);
+  EXPECT_NEAR(arma::max(arma::abs(p * 201 - arma::round(p * 201))), 0, 1e-9);
 }
 
 // ---------------------------------------------------------------------------

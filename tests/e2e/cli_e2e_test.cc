@@ -76,7 +76,10 @@ constexpr char kSpecJson[] = R"({
   "baseline": {"name": "rest", "prompts": [
     "Tell me about sailing.", "Describe a harbor.", "How do you tack a boat?",
     "What knots should sailors know?", "What is a spinnaker?",
-    "How do sailors use a compass?"]},
+    "How do sailors use a compass?", "What is a keel for?",
+    "How do you reef a sail?", "What is a mooring?",
+    "How do tides affect sailing?", "What is a jib?",
+    "How do you dock a sailboat?"]},
   "conditions": [
     {"name": "cooking", "prompts": [
       "How do you make pasta?", "What is a good soup?", "How do I bake bread?",
@@ -89,8 +92,10 @@ constexpr char kSpecJson[] = R"({
   ],
   "design": {"pattern": ["baseline", "task", "baseline"],
              "promptsPerBlock": 3, "repeats": 2},
-  "analysis": {"classify": true}
+  "analysis": {"classify": true, "inference": "TOKEN"}
 })";
+// TOKEN: on a random model prompt-level networks are (rightly) empty, and
+// these tests are about showing networks; the CLI labels them descriptive.
 
 // kSpecJson with an empty second condition name and zero repeats.
 constexpr char kInvalidSpecJson[] = R"({
@@ -305,6 +310,7 @@ TEST_F(CliE2eTest, NetworksListsEachConditionNetworkWithTopUnits) {
                                              "[0-9]+ units by [|]t[|]")));
   }
   EXPECT_THAT(r.out, HasRegex("unit +name +t +beta +p +q"));
+  EXPECT_THAT(r.out, HasSubstr("inference: token-level (descriptive only"));
   EXPECT_EQ(r.err, "");
 
   // One condition, at most 5 units, in the order of `networks --json`.

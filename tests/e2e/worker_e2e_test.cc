@@ -83,6 +83,22 @@ v1::ExperimentSpec SmallSpec(int conditions, int repeats, int tokens) {
   return spec;
 }
 
+// Condition maps' t by condition.
+std::map<std::string, std::vector<double>> ConditionT(
+    v1::ExperimentService::Stub* stub, const v1::Experiment& e) {
+  std::map<std::string, std::vector<double>> out;
+  for (const v1::PromptPool& c : e.spec().conditions()) {
+    v1::GetStatMapRequest request;
+    request.set_experiment_id(e.id());
+    request.set_condition(c.name());
+    v1::StatMap map;
+    EXPECT_TRUE(
+        stub->GetStatMap(CallContext(kAlice).get(), request, &map).ok());
+    out[c.name()].assign(map.t().begin(), map.t().end());
+  }
+  return out;
+}
+
 // Condition networks' units by condition.
 std::map<std::string, std::vector<int64_t>> ConditionUnits(
     v1::ExperimentService::Stub* stub, int64_t id) {
@@ -332,6 +348,8 @@ TEST_F(WorkerE2eTest, ReanalysisRunsFromTheStoreWithoutInference) {
 
   v1::ReanalyzeExperimentRequest request;
   request.set_experiment_id(e.id());
+  // Token-level AR(1) (prompt-level inference has no time series to whiten).
+  request.mutable_analysis()->set_inference(v1::InferenceLevel::TOKEN);
   request.mutable_analysis()->set_noise(v1::NoiseModel::AR1);
   request.mutable_analysis()->mutable_threshold()->set_method(
       v1::ThresholdSpec::BONFERRONI);
@@ -359,7 +377,9 @@ TEST_F(WorkerE2eTest, ReanalysisRunsFromTheStoreWithoutInference) {
       stub->GetStatMap(CallContext(kAlice).get(), map_request, &map).ok());
   EXPECT_EQ(map.t_size(), e.layout().width());
 
-  // Again with OLS (streamed from the store) and block permutation.
+  // Again at prompt level (level one streamed from the store) with a
+  // permutation test over prompt labels.
+  request.mutable_analysis()->set_inference(v1::InferenceLevel::PROMPT);
   request.mutable_analysis()->set_noise(v1::NoiseModel::OLS);
   request.mutable_analysis()->mutable_threshold()->set_method(
       v1::ThresholdSpec::PERMUTATION);
@@ -367,8 +387,8 @@ TEST_F(WorkerE2eTest, ReanalysisRunsFromTheStoreWithoutInference) {
   s = stub->ReanalyzeExperiment(CallContext(kAlice).get(), request,
                                 &reanalyzing);
   ASSERT_TRUE(s.ok()) << s.error_message();
-  ASSERT_OK_AND_ASSIGN(e, WaitForExperiment(stub.get(), kAlice, e.id(),
-                                            absl::Minutes(3)));
+  ASSERT_OK_AND_ASSIGN(
+      e, WaitForExperiment(stub.get(), kAlice, e.id(), absl::Minutes(3)));
   ASSERT_EQ(e.phase(), v1::PHASE_DONE) << e.error();
   list.set_kind(v1::NETWORK_RUN);
   ASSERT_TRUE(
@@ -381,7 +401,8 @@ TEST_F(WorkerE2eTest, ReanalysisRunsFromTheStoreWithoutInference) {
   ASSERT_TRUE(
       stub->GetStatMap(CallContext(kAlice).get(), map_request, &ols_map).ok());
   ASSERT_EQ(ols_map.t_size(), map.t_size());
-  EXPECT_NE(ols_map.t(0), map.t(0));  // OLS again, not the AR(1) map
+  EXPECT_NE(ols_map.t(0), map.t(0));  // prompt level, not the AR(1) map
+  EXPECT_EQ(ols_map.dof(), 12 - 2);   // 4 task + 8 baseline prompts, 1 run
 }
 
 // Runs one experiment uninterrupted and the same spec again with `crash`
@@ -439,12 +460,17 @@ void ExpectSameNetworksAfterCrash(
     ++files;
   }
   EXPECT_EQ(files, 6);
-  const auto expected = ConditionUnits(stub.get(), first.id());
-  const auto actual = ConditionUnits(stub.get(), second.id());
-  EXPECT_EQ(actual, expected);
-  size_t total = 0;
-  for (const auto& [condition, units] : expected) total += units.size();
-  EXPECT_GT(total, 0u) << "networks are empty: the comparison proves little";
+  EXPECT_EQ(ConditionUnits(stub.get(), second.id()),
+            ConditionUnits(stub.get(), first.id()));
+  // On a random model prompt-level networks are (rightly) empty, so the
+  // maps behind them are compared too, value for value.
+  const auto expected = ConditionT(stub.get(), first);
+  EXPECT_EQ(ConditionT(stub.get(), second), expected);
+  double largest = 0;
+  for (const auto& [condition, t] : expected) {
+    for (double v : t) largest = std::max(largest, std::abs(v));
+  }
+  EXPECT_GT(largest, 1.0) << "maps are flat: the comparison proves little";
 }
 
 TEST_F(WorkerE2eTest, WorkerKilledMidRunCompletesWithTheSameNetworks) {

@@ -386,32 +386,49 @@ absl::Status ExperimentRunner::AnalyzeOrError(int64_t id, Active* a,
   FNPROBE_RETURN_IF_ERROR(store_->SetPhase(id, v1::PHASE_ANALYZING));
   hub_->Notify(id);
   const v1::ExperimentSpec& spec = a->spec;
-  const bool ar1 = spec.analysis().noise() == v1::NoiseModel::AR1;
-  const bool permutation =
-      spec.analysis().threshold().method() == v1::ThresholdSpec::PERMUTATION;
-  absl::flat_hash_map<int64_t, double> thresholds;
-  if (refit || ar1 || permutation) {
-    FNPROBE_ASSIGN_OR_RETURN(std::vector<v1::Run> runs, store_->ListRuns(id));
-    for (const v1::Run& run : runs) {
-      FNPROBE_ASSIGN_OR_RETURN(
-          StoredRunFit fit,
-          FitStoredRun(spec, a->plans[run.index()], run.activation_path()));
-      thresholds[run.id()] = fit.permutation_threshold;
-      if (refit || ar1) {
-        FNPROBE_RETURN_IF_ERROR(store_->ReplaceRunMap(run.id(), fit.map));
-      }
-    }
-  }
+  FNPROBE_ASSIGN_OR_RETURN(const auto thresholds, RefitRuns(id, a, refit));
   FNPROBE_ASSIGN_OR_RETURN(std::vector<analysis::RunInput> inputs,
                            store_->LoadRunInputs(id));
+  const bool prompt = spec.analysis().inference() == v1::InferenceLevel::PROMPT;
   for (analysis::RunInput& input : inputs) {
     auto it = thresholds.find(input.run_id);
     if (it != thresholds.end()) input.permutation_threshold = it->second;
+    if (!prompt) continue;
+    // Labels and texts from the plan; the values stored with the run.
+    FNPROBE_ASSIGN_OR_RETURN(
+        input.prompts,
+        analysis::MakeRunPrompts(a->plans[input.index],
+                                 std::move(input.prompts.values)));
   }
   FNPROBE_ASSIGN_OR_RETURN(analysis::AnalysisResult result,
                            analysis::AnalyzeExperiment(spec, inputs));
   FNPROBE_ASSIGN_OR_RETURN(Layout layout, store_->ExperimentLayout(id));
   return store_->SaveAnalysis(id, result, layout);
+}
+
+absl::StatusOr<absl::flat_hash_map<int64_t, double>>
+ExperimentRunner::RefitRuns(int64_t id, Active* a, bool refit) {
+  const v1::ExperimentSpec& spec = a->spec;
+  const bool prompt = spec.analysis().inference() == v1::InferenceLevel::PROMPT;
+  const bool ar1 = spec.analysis().noise() == v1::NoiseModel::AR1;
+  const bool permutation =
+      spec.analysis().threshold().method() == v1::ThresholdSpec::PERMUTATION;
+  absl::flat_hash_map<int64_t, double> thresholds;
+  // PROMPT inference permutes prompts at level two (AnalyzeExperiment); its
+  // runs need a refit only when re-analysed (the level one may change).
+  if (!(refit || (!prompt && (ar1 || permutation)))) return thresholds;
+  FNPROBE_ASSIGN_OR_RETURN(std::vector<v1::Run> runs, store_->ListRuns(id));
+  for (const v1::Run& run : runs) {
+    FNPROBE_ASSIGN_OR_RETURN(
+        StoredRunFit fit,
+        FitStoredRun(spec, a->plans[run.index()], run.activation_path()));
+    thresholds[run.id()] = fit.permutation_threshold;
+    if (refit || ar1) {
+      FNPROBE_RETURN_IF_ERROR(store_->ReplaceRunMap(
+          run.id(), fit.map, fit.permutation_threshold, fit.prompt_values));
+    }
+  }
+  return thresholds;
 }
 
 }  // namespace fnprobe::worker

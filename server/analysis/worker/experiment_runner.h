@@ -6,9 +6,11 @@
 //             with exponential backoff while servers are unreachable or
 //             restart; the finished run (activation file, tokens, map) is
 //             recorded in one transaction;
-//   analysis: once every run is done: AR(1) / permutation refits from the
-//             activation store when the spec asks for them, then
-//             AnalyzeExperiment and SaveAnalysis; the experiment is done.
+//   analysis: once every run is done: refits from the activation store
+//             when the spec asks for them (TOKEN inference with AR(1) or
+//             block permutation; re-analysis), then AnalyzeExperiment over
+//             the runs' maps and prompt values, and SaveAnalysis; the
+//             experiment is done.
 //
 // Crash safety comes from the store: a run counts only once MarkRunDone has
 // committed; at Start, runs left RUN_RUNNING by a dead process are reset to
@@ -33,6 +35,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "fnprobe/v1/experiment_spec.pb.h"
@@ -95,6 +98,12 @@ class ExperimentRunner {
   void ExecuteRun(const Job& job);
   void Analyze(const Job& job);
   absl::Status AnalyzeOrError(int64_t experiment_id, Active* a, bool refit);
+  // Refits runs from the activation store where the analysis needs it
+  // (re-analysis; TOKEN inference with AR(1) or block permutation), storing
+  // the new run maps (and prompt values); returns the runs' block-permutation
+  // cut-offs.
+  absl::StatusOr<absl::flat_hash_map<int64_t, double>> RefitRuns(
+      int64_t experiment_id, Active* a, bool refit);
   void OnRunDone(int64_t experiment_id);
   void FailExperiment(int64_t experiment_id, int64_t run_id,
                       const std::string& error);

@@ -27,7 +27,7 @@
 #include "nlohmann/json.hpp"
 #include "server/analysis/experiment_spec.h"
 #include "server/analysis/network_overlap.h"
-#include "server/analysis/network_overlap.h"
+#include "server/analysis/p_values.h"
 #include "server/analysis/storage/embedded_migrations.h"
 #include "server/analysis/storage/migration_runner.h"
 #include "server/analysis/storage/sqlite_status.h"
@@ -743,7 +743,32 @@ absl::Status CheckFinishedRun(int64_t run_id, const FinishedRun& run) {
                        t.step, ", id ", t.token_id, ") has a negative field"));
     }
   }
+  if (!run.prompt_values.is_empty() &&
+      static_cast<int64_t>(run.prompt_values.n_cols) != run.layout.width()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": prompt values over ", run.prompt_values.n_cols,
+                     " units, the layout ", run.layout.width()));
+  }
   return CheckMap(run.map, run.layout.width(), what);
+}
+
+// Inserts or replaces a run's level-one prompt values (none: removes them).
+void PutPromptValues(Database& db, int64_t run_id, const arma::mat& values) {
+  if (values.is_empty()) {
+    Statement remove(db, "DELETE FROM prompt_values WHERE run_id = ?");
+    remove.bind(1, run_id);
+    remove.exec();
+    return;
+  }
+  const std::string blob = analysis::EncodePromptValues(values);
+  Statement insert(db,
+                   "INSERT OR REPLACE INTO prompt_values (run_id, "
+                   "num_prompts, num_units, values_blob) VALUES (?, ?, ?, ?)");
+  insert.bind(1, run_id);
+  insert.bind(2, static_cast<int64_t>(values.n_rows));
+  insert.bind(3, static_cast<int64_t>(values.n_cols));
+  insert.bindNoCopy(4, blob.data(), static_cast<int>(blob.size()));
+  insert.exec();
 }
 
 void InsertGenerations(Database& db, int64_t run_id,
@@ -854,6 +879,7 @@ absl::Status MarkRunDoneIn(Database& db, int64_t run_id,
   InsertGenerations(db, run_id, run.tokens);
   InsertRunMap(db, experiment_id, run_id, condition, run.layout, run.map,
                run.permutation_threshold);
+  PutPromptValues(db, run_id, run.prompt_values);
   tx.commit();
   return absl::OkStatus();
 }
@@ -919,6 +945,21 @@ absl::Status LoadRunMap(Statement& q, analysis::RunInput* input) {
   return absl::OkStatus();
 }
 
+// Reads run `input->run_id`'s prompt values, if it has any, into
+// input->prompts.values (labels and texts come from the plan).
+absl::Status LoadPromptValues(Statement& q, analysis::RunInput* input) {
+  q.reset();
+  q.bind(1, input->run_id);
+  if (!q.executeStep()) return absl::OkStatus();
+  absl::StatusOr<arma::mat> values =
+      analysis::DecodePromptValues(BlobView(q, 0));
+  if (!values.ok()) {
+    return Annotate(values.status(), absl::StrCat("run ", input->run_id));
+  }
+  input->prompts.values = *std::move(values);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<analysis::RunInput>> LoadRunInputsIn(
     Database& db, int64_t experiment_id) {
   FNPROBE_RETURN_IF_ERROR(CheckOwner(db, experiment_id, ""));
@@ -929,6 +970,8 @@ absl::StatusOr<std::vector<analysis::RunInput>> LoadRunInputsIn(
   Statement map(db,
                 "SELECT stats_blob, permutation_threshold FROM glm_maps "
                 "WHERE run_id = ? ORDER BY id LIMIT 1");
+  Statement prompts(db,
+                    "SELECT values_blob FROM prompt_values WHERE run_id = ?");
   std::vector<analysis::RunInput> inputs;
   for (int index = 0; runs.executeStep(); ++index) {
     if (runs.getColumn(3).getString() != "done") continue;
@@ -938,6 +981,7 @@ absl::StatusOr<std::vector<analysis::RunInput>> LoadRunInputsIn(
     input.condition = runs.getColumn(1).getString();
     input.repeat = runs.getColumn(2).getInt();
     FNPROBE_RETURN_IF_ERROR(LoadRunMap(map, &input));
+    FNPROBE_RETURN_IF_ERROR(LoadPromptValues(prompts, &input));
     inputs.push_back(std::move(input));
   }
   return inputs;
@@ -945,7 +989,8 @@ absl::StatusOr<std::vector<analysis::RunInput>> LoadRunInputsIn(
 
 absl::Status ReplaceRunMapIn(Database& db, int64_t run_id,
                              const analysis::StatMap& map,
-                             double permutation_threshold) {
+                             double permutation_threshold,
+                             const arma::mat& prompt_values) {
   SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
   Statement q(db, "SELECT status, num_units FROM runs WHERE id = ?");
   q.bind(1, run_id);
@@ -957,6 +1002,13 @@ absl::Status ReplaceRunMapIn(Database& db, int64_t run_id,
   }
   FNPROBE_RETURN_IF_ERROR(
       CheckMap(map, q.getColumn(1).getInt64(), absl::StrCat("run ", run_id)));
+  if (!prompt_values.is_empty() &&
+      static_cast<int64_t>(prompt_values.n_cols) != q.getColumn(1).getInt64()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "run ", run_id, ": prompt values over ", prompt_values.n_cols,
+        " units, the run ", q.getColumn(1).getInt64()));
+  }
+  PutPromptValues(db, run_id, prompt_values);
   const std::string blob = analysis::EncodeStatMap(map);
   Statement update(db,
                    "UPDATE glm_maps SET contrast = ?, dof = ?, "
@@ -1187,6 +1239,7 @@ void BindNetwork(Statement& insert, int64_t experiment_id,
   insert.bind(10, n.threshold);
   insert.bind(11, static_cast<int64_t>(n.units.size()));
   insert.bind(12, Dump(Json(HookCounts(layout, n.units))));
+  insert.bind(13, n.inference);
 }
 
 std::vector<int64_t> InsertNetworks(
@@ -1197,8 +1250,8 @@ std::vector<int64_t> InsertNetworks(
       db,
       "INSERT INTO networks (experiment_id, run_id, condition, "
       "excluded_run_id, glm_map_id, method, contrast, layout_hash, "
-      "threshold_method, alpha, threshold, size, hook_counts_json) "
-      "VALUES (?, ?, ?, ?, ?, 'glm', ?, ?, ?, ?, ?, ?, ?)");
+      "threshold_method, alpha, threshold, size, hook_counts_json, "
+      "inference) VALUES (?, ?, ?, ?, ?, 'glm', ?, ?, ?, ?, ?, ?, ?, ?)");
   std::vector<int64_t> ids;
   ids.reserve(result.networks.size());
   for (const analysis::Network& n : result.networks) {
@@ -1328,8 +1381,9 @@ absl::Status SaveAnalysisIn(Database& db, int64_t experiment_id,
 constexpr char kSummaryColumns[] =
     "n.id, n.experiment_id, n.run_id, n.condition, n.excluded_run_id, "
     "n.contrast, n.threshold_method, n.alpha, n.threshold, n.size, "
-    "n.layout_hash, r.repeat_index, g.dof, n.hook_counts_json";
-constexpr int kNumSummaryColumns = 14;
+    "n.layout_hash, r.repeat_index, g.dof, n.hook_counts_json, "
+    "COALESCE(n.inference, 'token')";
+constexpr int kNumSummaryColumns = 15;
 constexpr char kSummaryJoins[] =
     " LEFT JOIN runs r ON r.id = n.run_id "
     "LEFT JOIN glm_maps g ON g.id = n.glm_map_id";
@@ -1369,6 +1423,7 @@ v1::NetworkSummary ReadSummary(const Statement& q, const Layout* layout) {
   s.set_layout_hash(ParseHexHash(q.getColumn(10).getString()));
   s.set_dof(q.getColumn(12).getDouble());
   if (layout != nullptr) FillHookCounts(TextOrEmpty(q, 13), *layout, &s);
+  s.set_inference(TextOrEmpty(q, 14));
   return s;
 }
 
@@ -1755,6 +1810,10 @@ void Tally(const v1::ExperimentSpec& spec, v1::GetClassificationResponse* r) {
   r->set_accuracy(n > 0 ? correct / n : 0.0);
   r->set_accuracy_by_correlation(n > 0 ? correct_by_correlation / n : 0.0);
   r->set_chance(c > 0 ? 1.0 / c : 0.0);
+  r->set_correct(correct);
+  r->set_p_value(c > 0 ? analysis::BinomialUpperTail(
+                             correct, r->predictions_size(), 1.0 / c)
+                       : 1.0);
 }
 
 absl::StatusOr<v1::GetClassificationResponse> GetClassificationIn(
@@ -2059,10 +2118,12 @@ absl::StatusOr<std::vector<analysis::RunInput>> ExperimentStore::LoadRunInputs(
 
 absl::Status ExperimentStore::ReplaceRunMap(int64_t run_id,
                                             const analysis::StatMap& map,
-                                            double permutation_threshold) {
+                                            double permutation_threshold,
+                                            const arma::mat& prompt_values) {
   absl::MutexLock lock(&mu_);
   return Guard("ReplaceRunMap", [&] {
-    return ReplaceRunMapIn(*db_, run_id, map, permutation_threshold);
+    return ReplaceRunMapIn(*db_, run_id, map, permutation_threshold,
+                           prompt_values);
   });
 }
 

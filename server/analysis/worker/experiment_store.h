@@ -9,7 +9,8 @@
 // `user` means "any user" (the worker's own bookkeeping, or a worker without
 // authentication); CreateExperiment stores it as kAnonymousUser.
 //
-// Schema: migrations/0001_init.sql and 0002_worker_store.sql. Enums map to
+// Schema: migrations/0001_init.sql, 0002_worker_store.sql and
+// 0003_prompt_inference.sql. Enums map to
 // the CHECKed status texts (PHASE_QUEUED 'pending', _GENERATING 'running',
 // _ANALYZING 'analyzing', _DONE 'done', ...; RUN_PENDING 'pending', ...).
 // Runs are inserted in plan order, so their row ids order them (Run.index).
@@ -71,6 +72,9 @@ struct FinishedRun {
   int64_t time_points = 0;
   std::vector<GeneratedToken> tokens;
   analysis::StatMap map;
+  // PROMPT inference: the run's level one (P x V, presentation order);
+  // empty under TOKEN. LoadRunInputs returns it as RunInput::prompts.values.
+  arma::mat prompt_values;
   // RunInput::permutation_threshold of this run (0 unless the threshold is
   // PERMUTATION); LoadRunInputs returns it.
   double permutation_threshold = 0.0;
@@ -151,14 +155,18 @@ class ExperimentStore {
   // --- analysis ---
 
   // The finished runs' maps, in plan order (for AnalyzeExperiment), with
-  // RunInput::index the run's place in the plan.
+  // RunInput::index the run's place in the plan and, where stored, the
+  // runs' prompt values (RunInput::prompts.values only: labels and texts
+  // come from the plan).
   absl::StatusOr<std::vector<analysis::RunInput>> LoadRunInputs(
       int64_t experiment_id);
-  // Replaces a run's stored map (re-analysis from the activation store).
+  // Replaces a run's stored map and prompt values (re-analysis from the
+  // activation store; empty values remove them), in one transaction.
   // FAILED_PRECONDITION unless the run is done; INVALID_ARGUMENT for a map
-  // of another size.
+  // or values of another size.
   absl::Status ReplaceRunMap(int64_t run_id, const analysis::StatMap& map,
-                             double permutation_threshold = 0.0);
+                             double permutation_threshold = 0.0,
+                             const arma::mat& prompt_values = arma::mat());
   // Replaces the experiment's condition maps, networks, overlaps and
   // classifications with `result`, in one transaction. `layout` names the
   // units (layout hash on every row). Which condition (and excluded run) a

@@ -18,6 +18,7 @@
 #include "common/portable_hash.h"
 #include "common/status_util.h"
 #include "server/analysis/glm_accumulator.h"
+#include "server/analysis/prompt_accumulator.h"
 #include "server/analysis/run_design.h"
 #include "server/analysis/storage/activation_store.h"
 
@@ -51,8 +52,11 @@ struct Stream {
   Layout layout;
   v1::Encoding encoding = v1::ENCODING_F16;
   std::unique_ptr<ActivationWriter> writer;
+  // TOKEN inference: the run's GLM over its token time series.
   std::unique_ptr<analysis::GlmAccumulator> accumulator;
   analysis::RunDesign design;
+  // PROMPT inference: the run's level one (one value per prompt and unit).
+  std::unique_ptr<analysis::PromptAccumulator> prompts;
   std::vector<float> values;
   std::vector<GeneratedToken> tokens;
   RunAttemptStats stats;
@@ -69,12 +73,19 @@ absl::Status StartStream(const RunAttempt& a, const v1::StreamHeader& header,
     return absl::DataLossError("inference server sent an empty layout");
   }
   s->encoding = header.encoding();
-  FNPROBE_ASSIGN_OR_RETURN(s->design,
-                           analysis::BuildRunDesign(*a.spec, *a.plan));
-  FNPROBE_ASSIGN_OR_RETURN(
-      analysis::GlmAccumulator acc,
-      analysis::GlmAccumulator::Create(s->design.design.x, s->layout.width()));
-  s->accumulator = std::make_unique<analysis::GlmAccumulator>(std::move(acc));
+  if (a.spec->analysis().inference() == v1::InferenceLevel::PROMPT) {
+    FNPROBE_ASSIGN_OR_RETURN(analysis::PromptAccumulator acc,
+                             analysis::PromptAccumulator::Create(
+                                 *a.spec, *a.plan, s->layout.width()));
+    s->prompts = std::make_unique<analysis::PromptAccumulator>(std::move(acc));
+  } else {
+    FNPROBE_ASSIGN_OR_RETURN(s->design,
+                             analysis::BuildRunDesign(*a.spec, *a.plan));
+    FNPROBE_ASSIGN_OR_RETURN(analysis::GlmAccumulator acc,
+                             analysis::GlmAccumulator::Create(
+                                 s->design.design.x, s->layout.width()));
+    s->accumulator = std::make_unique<analysis::GlmAccumulator>(std::move(acc));
+  }
   // A file at the final path belongs to an attempt that finished writing but
   // was never recorded (the worker died in between): the run is not done,
   // so the file is stale.
@@ -110,12 +121,32 @@ absl::Status AddFrame(const RunAttempt& a, const v1::ActivationFrame& f,
   s->stats.store_s += SecondsSince(start);
   start = absl::Now();
   FNPROBE_RETURN_IF_ERROR(
-      s->accumulator->Add(t, s->values.data(), s->layout.width()));
+      s->prompts != nullptr
+          ? s->prompts->Add(t, s->values.data(), s->layout.width())
+          : s->accumulator->Add(t, s->values.data(), s->layout.width()));
   s->stats.accumulate_s += SecondsSince(start);
   ++s->stats.frames;
   s->tokens.push_back(
       GeneratedToken{f.prompt_index(), f.step(), f.token_id(), f.token_text()});
   return absl::OkStatus();
+}
+
+// The run's map from what was accumulated: the level-two test over its
+// prompts (PROMPT; their values go to *prompt_values) or the token GLM's.
+absl::StatusOr<analysis::StatMap> FitRun(const RunAttempt& a, Stream* s,
+                                         arma::mat* prompt_values) {
+  if (s->prompts != nullptr) {
+    FNPROBE_ASSIGN_OR_RETURN(arma::mat values, s->prompts->Values());
+    FNPROBE_ASSIGN_OR_RETURN(
+        analysis::RunPrompts prompts,
+        analysis::MakeRunPrompts(*a.plan, std::move(values)));
+    FNPROBE_ASSIGN_OR_RETURN(analysis::StatMap map,
+                             analysis::PromptRunMap(*a.spec, *a.plan, prompts));
+    *prompt_values = std::move(prompts.values);
+    return map;
+  }
+  FNPROBE_ASSIGN_OR_RETURN(analysis::OlsFit fit, s->accumulator->Fit());
+  return analysis::MapFromOls(fit, s->design.contrast, s->design.contrast_name);
 }
 
 absl::StatusOr<FinishedRun> FinishStream(const RunAttempt& a, Stream* s) {
@@ -128,12 +159,9 @@ absl::StatusOr<FinishedRun> FinishStream(const RunAttempt& a, Stream* s) {
                      a.plan->time_points, " time points"));
   }
   absl::Time start = absl::Now();
-  FNPROBE_ASSIGN_OR_RETURN(analysis::OlsFit fit, s->accumulator->Fit());
-  FNPROBE_ASSIGN_OR_RETURN(
-      analysis::StatMap map,
-      analysis::MapFromOls(fit, s->design.contrast, s->design.contrast_name));
-  s->stats.fit_s = SecondsSince(start);
   FinishedRun run;
+  FNPROBE_ASSIGN_OR_RETURN(run.map, FitRun(a, s, &run.prompt_values));
+  s->stats.fit_s = SecondsSince(start);
   start = absl::Now();
   FNPROBE_ASSIGN_OR_RETURN(run.file, s->writer->Finish());
   s->stats.store_s += SecondsSince(start);
@@ -141,7 +169,6 @@ absl::StatusOr<FinishedRun> FinishStream(const RunAttempt& a, Stream* s) {
   run.capture_dtype = StoredDType(s->encoding);
   run.time_points = a.plan->time_points;
   run.tokens = std::move(s->tokens);
-  run.map = std::move(map);
   return run;
 }
 

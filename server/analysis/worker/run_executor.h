@@ -1,9 +1,11 @@
 // One attempt at one run: a Generate stream carrying all of the run's prompts
 // to an inference server. Every frame is placed at its time point (prompt
 // index x tokens_per_prompt + step), appended to the run's activation file
-// and added to the streaming GLM as it arrives; when the stream has
-// delivered every time point, the file is finished (fsync, rename) and the
-// run's map is fitted from the accumulated sufficient statistics.
+// and added, as it arrives, to the run's level one (PROMPT inference:
+// per-prompt sums, PromptAccumulator) or streaming GLM (TOKEN); when the
+// stream has delivered every time point, the file is finished (fsync,
+// rename) and the run's prompt values and map are computed from the
+// accumulated sufficient statistics.
 //
 // An attempt either returns everything a finished run stores or an error,
 // leaving no activation file behind (the writer deletes its temporary). The

@@ -9,6 +9,7 @@
 #include "server/analysis/ar1.h"
 #include "server/analysis/block_permutation.h"
 #include "server/analysis/glm_accumulator.h"
+#include "server/analysis/prompt_accumulator.h"
 #include "server/analysis/run_design.h"
 #include "server/analysis/storage/activation_store.h"
 
@@ -63,6 +64,37 @@ absl::StatusOr<analysis::StatMap> FitOlsStreaming(
   return analysis::MapFromOls(*fit, d.contrast, d.contrast_name);
 }
 
+// PROMPT inference: the level-one values streamed from the stored chunks,
+// and the run's map over them.
+absl::StatusOr<StoredRunFit> FitPrompts(const v1::ExperimentSpec& spec,
+                                        const RunPlan& plan,
+                                        const ActivationReader& reader) {
+  if (reader.rows() != plan.time_points) {
+    return absl::DataLossError(absl::StrCat(reader.path(), ": holds ",
+                                            reader.rows(), " rows, the plan ",
+                                            plan.time_points, " time points"));
+  }
+  FNPROBE_ASSIGN_OR_RETURN(
+      analysis::PromptAccumulator acc,
+      analysis::PromptAccumulator::Create(spec, plan, reader.width()));
+  FNPROBE_RETURN_IF_ERROR(
+      reader.VisitChunks([&](const ActivationReader::Chunk& c) -> absl::Status {
+        return acc.AddRows(c.time_points, c.values, c.rows, reader.width());
+      }));
+  absl::StatusOr<arma::mat> values = acc.Values();
+  if (!values.ok()) {
+    return absl::DataLossError(
+        absl::StrCat(reader.path(), ": ", values.status().message()));
+  }
+  FNPROBE_ASSIGN_OR_RETURN(analysis::RunPrompts prompts,
+                           analysis::MakeRunPrompts(plan, *std::move(values)));
+  StoredRunFit out;
+  FNPROBE_ASSIGN_OR_RETURN(out.map,
+                           analysis::PromptRunMap(spec, plan, prompts));
+  out.prompt_values = std::move(prompts.values);
+  return out;
+}
+
 }  // namespace
 
 absl::StatusOr<StoredRunFit> FitStoredRun(const v1::ExperimentSpec& spec,
@@ -70,6 +102,9 @@ absl::StatusOr<StoredRunFit> FitStoredRun(const v1::ExperimentSpec& spec,
                                           const std::string& path) {
   FNPROBE_ASSIGN_OR_RETURN(std::unique_ptr<ActivationReader> reader,
                            ActivationReader::Open(path));
+  if (spec.analysis().inference() == v1::InferenceLevel::PROMPT) {
+    return FitPrompts(spec, plan, *reader);
+  }
   FNPROBE_ASSIGN_OR_RETURN(analysis::RunDesign d,
                            analysis::BuildRunDesign(spec, plan));
   const bool ar1 = spec.analysis().noise() == v1::NoiseModel::AR1;

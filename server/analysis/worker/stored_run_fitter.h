@@ -19,13 +19,15 @@ namespace fnprobe::worker {
 
 struct StoredRunFit {
   analysis::StatMap map;
-  double permutation_threshold = 0.0;  // when asked for
+  double permutation_threshold = 0.0;  // TOKEN inference, when asked for
+  arma::mat prompt_values;             // PROMPT inference: P x V level one
 };
 
 // Refits the run whose frames are in `activation_path` with the spec's
-// analysis (noise model; permutation threshold when the spec's threshold is
-// PERMUTATION). DATA_LOSS when the file is damaged or does not hold every
-// time point of the plan exactly once.
+// analysis: under PROMPT inference its level-one prompt values and the run's
+// level-two map; under TOKEN the noise model's map and the block-permutation
+// threshold when the spec's threshold is PERMUTATION. DATA_LOSS when the file
+// is damaged or does not hold every time point of the plan exactly once.
 absl::StatusOr<StoredRunFit> FitStoredRun(const v1::ExperimentSpec& spec,
                                           const RunPlan& plan,
                                           const std::string& activation_path);

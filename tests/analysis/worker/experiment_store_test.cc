@@ -9,6 +9,8 @@
 #include <cmath>
 #include <iostream>
 #include <memory>
+#include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -423,6 +425,7 @@ TEST_F(ExperimentStoreTest, PhasesSetTimestampsAndErrors) {
 TEST_F(ExperimentStoreTest, SetAnalysisSpecReplacesAnalysisAndEvents) {
   const int64_t id = Create();
   v1::AnalysisSpec analysis = spec_.analysis();
+  analysis.set_inference(v1::InferenceLevel::TOKEN);  // AR(1) is token-level
   analysis.set_noise(v1::NoiseModel::AR1);
   analysis.set_tokens_per_second(2);
   analysis.mutable_threshold()->set_alpha(0);  // Defaults are applied.
@@ -1184,6 +1187,9 @@ TEST_F(ExperimentStoreTest, ConcurrentCallsAreSafe) {
 TEST_F(ExperimentStoreTest, RoundTripsARealAnalysis) {
   const int64_t id = Create();
   const Layout layout = SmallLayout();
+  std::vector<arma::mat> stored;
+  std::mt19937_64 rng(42);
+  std::normal_distribution<double> wobble;
   for (int i = 0; i < 6; ++i) {
     FinishedRun run = Finished(i, layout);
     // Planted: alpha drives units 0-4, beta units 10-14, plus a small
@@ -1197,11 +1203,34 @@ TEST_F(ExperimentStoreTest, RoundTripsARealAnalysis) {
     run.map.dof = 20;
     run.map.p =
         analysis::TPValues(run.map.t, run.map.dof, analysis::Tail::kTwoSided);
+    // Level one (prompt-level inference, the default): task prompts respond
+    // on the planted units, every prompt wobbles.
+    const RunPlan& plan = plans_[i];
+    run.prompt_values.set_size(plan.prompts.size(), 20);
+    for (const RunBlock& b : plan.blocks) {
+      for (int p = b.first_prompt; p < b.first_prompt + b.num_prompts; ++p) {
+        for (int64_t u = 0; u < 20; ++u) {
+          const bool on = b.task && u >= first && u < first + 5;
+          run.prompt_values(p, u) = (on ? 9.0 : 0.0) + 0.3 * wobble(rng);
+        }
+      }
+    }
     ASSERT_OK(store_->MarkRunStarted(run_ids_[i]));
     ASSERT_OK(store_->MarkRunDone(run_ids_[i], run));
+    stored.push_back(run.prompt_values);
   }
   auto inputs = store_->LoadRunInputs(id);
   ASSERT_OK(inputs);
+  ASSERT_EQ(inputs->size(), 6u);
+  for (analysis::RunInput& input : *inputs) {
+    // The values come back bit for bit; labels and texts from the plan.
+    EXPECT_TRUE(arma::approx_equal(input.prompts.values, stored[input.index],
+                                   "absdiff", 0.0));
+    auto prompts = analysis::MakeRunPrompts(plans_[input.index],
+                                            std::move(input.prompts.values));
+    ASSERT_OK(prompts);
+    input.prompts = *std::move(prompts);
+  }
   auto result = analysis::AnalyzeExperiment(spec_, *inputs);
   ASSERT_OK(result);
   auto stored_layout = store_->ExperimentLayout(id);
@@ -1218,8 +1247,15 @@ TEST_F(ExperimentStoreTest, RoundTripsARealAnalysis) {
   auto alpha = store_->GetNetwork(get, kAlice);
   ASSERT_OK(alpha);
   EXPECT_EQ(networks->networks(0).condition(), "alpha");
-  for (const v1::NetworkUnit& u : alpha->units()) EXPECT_LT(u.unit(), 5);
-  EXPECT_EQ(alpha->total_units(), 5);
+  // Stored as analysed: the planted units, and whatever FDR let through
+  // among the 15 null units of this small random sample.
+  std::set<int64_t> units;
+  for (const v1::NetworkUnit& u : alpha->units()) units.insert(u.unit());
+  const std::vector<int64_t>& analysed = result->networks[0].units;
+  EXPECT_EQ(units, std::set<int64_t>(analysed.begin(), analysed.end()));
+  for (int64_t u = 0; u < 5; ++u) EXPECT_EQ(units.count(u), 1u) << u;
+  EXPECT_EQ(alpha->total_units(), static_cast<int64_t>(analysed.size()));
+  EXPECT_EQ(networks->networks(0).inference(), "prompt");
   v1::GetClassificationRequest classify;
   classify.set_experiment_id(id);
   auto c = store_->GetClassification(classify, kAlice);
