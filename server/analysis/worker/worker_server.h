@@ -1,7 +1,9 @@
 // WorkerServer: everything fnprobe-worker runs, in start-up order — the
-// store (SQLite, migrated), the inference pool, the experiment runner and
-// the gRPC ExperimentService with health checking and reflection — and shut
-// down in reverse. main() and the tests both use it.
+// data directory's exclusive lock (a second worker on the same directory is
+// refused, naming the holder's pid), the store (SQLite, migrated), the
+// inference pool, the experiment runner and the gRPC ExperimentService with
+// health checking and reflection — and shut down in reverse. main() and the
+// tests both use it.
 //
 // Thread-safe: Shutdown may be called from any thread, more than once.
 #ifndef FNPROBE_SERVER_ANALYSIS_WORKER_WORKER_SERVER_H_
