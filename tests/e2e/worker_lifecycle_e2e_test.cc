@@ -1,6 +1,7 @@
 // The fnprobe-worker process's life cycle against an in-process fake
 // inference server (no model, no fnprobe-inference binary): one worker per
-// data directory.
+// data directory, and SIGTERM draining the runs in flight within
+// --drain-grace before the process exits.
 #include <memory>
 #include <string>
 #include <thread>
@@ -111,6 +112,68 @@ TEST_F(WorkerLifecycleTest, SecondWorkerOnTheSameDataDirIsRefused) {
   auto third = StartWorker();
   ASSERT_OK(third);
   EXPECT_EQ((*third)->Stop(), 0);
+}
+
+TEST_F(WorkerLifecycleTest, SigtermDrainsTheRunInFlight) {
+  fake_->Hold();
+  auto worker = StartWorker({"--drain-grace", "20"});
+  ASSERT_OK(worker);
+  const int64_t id = Submit(worker->get());
+  ASSERT_TRUE(fake_->WaitForHeld(1, absl::Seconds(20)));
+  std::thread release([&] {
+    absl::SleepFor(absl::Milliseconds(500));
+    fake_->Release();
+  });
+  const absl::Time start = absl::Now();
+  const int code = (*worker)->Stop(/*timeout_s=*/30);
+  const absl::Duration took = absl::Now() - start;
+  release.join();
+  EXPECT_EQ(code, 0);
+  EXPECT_GE(took, absl::Milliseconds(450));
+  std::cerr << "SIGTERM with a run in flight: exited after "
+            << absl::FormatDuration(took) << "\n";
+  // The run in flight finished; the others were never started.
+  v1::Experiment e = Stored(id);
+  ASSERT_EQ(e.runs_size(), 3);
+  EXPECT_EQ(e.runs(0).state(), v1::RUN_DONE);
+  EXPECT_EQ(e.runs(1).state(), v1::RUN_PENDING);
+  EXPECT_EQ(e.runs(2).state(), v1::RUN_PENDING);
+  EXPECT_EQ(e.phase(), v1::PHASE_GENERATING);
+
+  // The next start finishes the experiment.
+  worker = StartWorker();
+  ASSERT_OK(worker);
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  auto stub = v1::ExperimentService::NewStub(grpc::CreateChannel(
+      (*worker)->address(), grpc::InsecureChannelCredentials()));
+  do {
+    absl::SleepFor(absl::Milliseconds(50));
+    grpc::ClientContext context;
+    v1::GetExperimentRequest request;
+    request.set_experiment_id(id);
+    ASSERT_TRUE(stub->GetExperiment(&context, request, &e).ok());
+  } while (e.phase() != v1::PHASE_DONE && absl::Now() < deadline);
+  EXPECT_EQ(e.phase(), v1::PHASE_DONE) << e.error();
+  EXPECT_EQ((*worker)->Stop(), 0);
+}
+
+TEST_F(WorkerLifecycleTest, SigtermCancelsRunsPastTheDrainGrace) {
+  fake_->Hold();
+  auto worker = StartWorker({"--drain-grace", "0.5"});
+  ASSERT_OK(worker);
+  const int64_t id = Submit(worker->get());
+  ASSERT_TRUE(fake_->WaitForHeld(1, absl::Seconds(20)));
+  const absl::Time start = absl::Now();
+  EXPECT_EQ((*worker)->Stop(/*timeout_s=*/30), 0);
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_GE(took, absl::Milliseconds(450));
+  EXPECT_LT(took, absl::Seconds(10));
+  // Cancelled, and left pending for the next start.
+  const v1::Experiment e = Stored(id);
+  for (const v1::Run& run : e.runs()) {
+    EXPECT_EQ(run.state(), v1::RUN_PENDING) << run.index();
+  }
+  EXPECT_EQ(e.phase(), v1::PHASE_GENERATING);
 }
 
 }  // namespace

@@ -106,7 +106,7 @@ int WorkerServer::port() const { return rep_->port; }
 
 std::string WorkerServer::database_path() const { return rep_->database_path; }
 
-void WorkerServer::Shutdown(absl::Duration grace) {
+void WorkerServer::Shutdown(absl::Duration grace, absl::Duration drain) {
   {
     absl::MutexLock lock(&rep_->mu);
     if (rep_->shut_down) return;
@@ -116,7 +116,7 @@ void WorkerServer::Shutdown(absl::Duration grace) {
   rep_->server->Shutdown(std::chrono::system_clock::now() +
                          absl::ToChronoMilliseconds(grace));
   rep_->server->Wait();
-  rep_->runner->Stop();
+  rep_->runner->Stop(drain);
 }
 
 }  // namespace fnprobe::worker

@@ -41,9 +41,11 @@ class WorkerServer {
   int port() const;
   std::string database_path() const;
 
-  // Stops accepting calls, gives calls `grace`, stops the runner (runs in
-  // flight are redone at the next start).
-  void Shutdown(absl::Duration grace);
+  // Stops accepting calls, gives calls `grace`, then gives the runs and
+  // analyses in flight `drain` to finish before cancelling them (cancelled
+  // runs are left pending and redone at the next start).
+  void Shutdown(absl::Duration grace,
+                absl::Duration drain = absl::ZeroDuration());
 
  private:
   struct Rep;
