@@ -47,12 +47,10 @@ class WorkerLifecycleTest : public ::testing::Test {
                                 dir_.path() + "/worker.log");
   }
 
-  // Submits a one-condition, three-run experiment; returns its id.
-  int64_t Submit(ServerProcess* worker) {
-    auto stub = v1::ExperimentService::NewStub(grpc::CreateChannel(
-        worker->address(), grpc::InsecureChannelCredentials()));
-    v1::SubmitExperimentRequest request;
-    v1::ExperimentSpec* spec = request.mutable_spec();
+  // A one-condition, three-run experiment.
+  static v1::ExperimentSpec SmallSpec() {
+    v1::ExperimentSpec s;
+    v1::ExperimentSpec* spec = &s;
     spec->set_name("drain");
     spec->set_model(kModel);
     spec->mutable_generation()->set_tokens_per_prompt(4);
@@ -70,6 +68,15 @@ class WorkerLifecycleTest : public ::testing::Test {
     }
     spec->mutable_design()->set_prompts_per_block(2);
     spec->mutable_design()->set_repeats(3);
+    return s;
+  }
+
+  // Submits SmallSpec; returns its id.
+  int64_t Submit(ServerProcess* worker) {
+    auto stub = v1::ExperimentService::NewStub(grpc::CreateChannel(
+        worker->address(), grpc::InsecureChannelCredentials()));
+    v1::SubmitExperimentRequest request;
+    *request.mutable_spec() = SmallSpec();
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() +
                          std::chrono::seconds(30));
@@ -112,6 +119,31 @@ TEST_F(WorkerLifecycleTest, SecondWorkerOnTheSameDataDirIsRefused) {
   auto third = StartWorker();
   ASSERT_OK(third);
   EXPECT_EQ((*third)->Stop(), 0);
+}
+
+// 5,000 conditions used to come back as "received initial metadata size
+// exceeds limit": every condition's problems went into the status message.
+TEST_F(WorkerLifecycleTest, OversizedSpecIsRefusedNamingTheLimit) {
+  auto worker = StartWorker();
+  ASSERT_OK(worker);
+  auto stub = v1::ExperimentService::NewStub(grpc::CreateChannel(
+      (*worker)->address(), grpc::InsecureChannelCredentials()));
+  v1::SubmitExperimentRequest request;
+  *request.mutable_spec() = SmallSpec();
+  for (int c = 0; c < 5000; ++c) {
+    v1::PromptPool* pool = request.mutable_spec()->add_conditions();
+    pool->set_name(absl::StrCat("c", c));
+    pool->add_prompts("one prompt");
+  }
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(30));
+  v1::Experiment e;
+  const grpc::Status s = stub->SubmitExperiment(&context, request, &e);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(),
+              HasSubstr("conditions: 5001 conditions exceed the limit of 64"));
+  EXPECT_EQ((*worker)->Stop(), 0);
 }
 
 TEST_F(WorkerLifecycleTest, SigtermDrainsTheRunInFlight) {
