@@ -32,26 +32,185 @@ bool IsNameChar(char c) {
          c == '-' || c == '.';
 }
 
+// --- text: names and prompts ---
+
+// The code point of the UTF-8 sequence at text[*i], advancing *i past it;
+// -1 (advancing one byte) for a malformed, overlong or surrogate sequence.
+int32_t NextCodePoint(absl::string_view text, size_t* i) {
+  const auto byte = [&](size_t k) {
+    return static_cast<unsigned char>(text[k]);
+  };
+  const unsigned char b0 = byte(*i);
+  int length = 0;
+  int32_t c = 0;
+  if (b0 < 0x80) {
+    ++*i;
+    return b0;
+  } else if ((b0 & 0xE0) == 0xC0) {
+    length = 2;
+    c = b0 & 0x1F;
+  } else if ((b0 & 0xF0) == 0xE0) {
+    length = 3;
+    c = b0 & 0x0F;
+  } else if ((b0 & 0xF8) == 0xF0) {
+    length = 4;
+    c = b0 & 0x07;
+  } else {
+    ++*i;
+    return -1;
+  }
+  if (*i + length > text.size()) {
+    ++*i;
+    return -1;
+  }
+  for (int k = 1; k < length; ++k) {
+    if ((byte(*i + k) & 0xC0) != 0x80) {
+      ++*i;
+      return -1;
+    }
+    c = (c << 6) | (byte(*i + k) & 0x3F);
+  }
+  constexpr int32_t kMinForLength[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (c < kMinForLength[length] || c > 0x10FFFF ||
+      (c >= 0xD800 && c <= 0xDFFF)) {
+    ++*i;
+    return -1;
+  }
+  *i += length;
+  return c;
+}
+
+std::string CodePointName(int32_t c) {
+  return absl::StrCat(
+      "U+", absl::AsciiStrToUpper(absl::StrCat(absl::Hex(c, absl::kZeroPad4))));
+}
+
+bool IsControl(int32_t c) { return c < 0x20 || (c >= 0x7F && c <= 0x9F); }
+
+// Bidirectional controls (embeddings, overrides, isolates and marks): they
+// reorder how a name displays, so that one condition can pass for another
+// ("Trojan Source").
+bool IsBidiControl(int32_t c) {
+  return c == 0x061C || c == 0x200E || c == 0x200F ||
+         (c >= 0x202A && c <= 0x202E) || (c >= 0x2066 && c <= 0x2069);
+}
+
+// Characters that display as nothing, or as a space.
+bool IsInvisibleOrSpace(int32_t c) {
+  return c == 0x00A0 || c == 0x00AD || c == 0x1680 || c == 0x180E ||
+         (c >= 0x2000 && c <= 0x200D) || c == 0x2028 || c == 0x2029 ||
+         c == 0x202F || (c >= 0x205F && c <= 0x2064) || c == 0x3000 ||
+         c == 0xFEFF;
+}
+
+// A name is printable text in any script: ASCII letters, digits, '_', '-'
+// and '.', and any other Unicode character except controls, bidirectional
+// controls, invisible characters and spaces. Only the first problem of a
+// name is reported, and a refused name is not echoed (it may be what
+// misleads the reader).
 void CheckName(const std::string& field, const std::string& name, Problems& p) {
   if (name.empty()) return p.Add(field, "is empty");
-  if (name.size() > 128) return p.Add(field, "is longer than 128 characters");
-  for (char c : name) {
-    if (!IsNameChar(c)) {
+  int characters = 0;
+  for (size_t i = 0; i < name.size();) {
+    const size_t at = i;
+    const int32_t c = NextCodePoint(name, &i);
+    ++characters;
+    if (c < 0) {
+      return p.Add(field, absl::StrCat("is not valid UTF-8 (byte ", at, ")"));
+    }
+    if (IsControl(c)) {
+      return p.Add(field, absl::StrCat("contains the control character ",
+                                       CodePointName(c), " (byte ", at, ")"));
+    }
+    if (IsBidiControl(c)) {
+      return p.Add(field,
+                   absl::StrCat("contains the bidirectional control ",
+                                CodePointName(c), " (byte ", at,
+                                "), which can make it display as another "
+                                "name"));
+    }
+    if (IsInvisibleOrSpace(c)) {
+      return p.Add(field, absl::StrCat("contains the invisible or space "
+                                       "character ",
+                                       CodePointName(c), " (byte ", at, ")"));
+    }
+    if (c < 0x80 && !IsNameChar(static_cast<char>(c))) {
       return p.Add(field, absl::StrCat("'", name,
                                        "' may use only letters, digits, '_', "
                                        "'-' and '.'"));
     }
   }
+  if (characters > kMaxNameCharacters) {
+    p.Add(field,
+          absl::StrCat("is longer than ", kMaxNameCharacters, " characters"));
+  }
+}
+
+// Prompts are free text, but a control character other than newline and
+// tab (a NUL above all) is never what a researcher meant, and some
+// tokenizers and terminals treat it specially.
+void CheckPromptText(const std::string& field, const std::string& text,
+                     Problems& p) {
+  for (size_t i = 0; i < text.size();) {
+    const size_t at = i;
+    const int32_t c = NextCodePoint(text, &i);
+    if (c < 0) {
+      return p.Add(field, absl::StrCat("is not valid UTF-8 (byte ", at, ")"));
+    }
+    if (IsControl(c) && c != '\n' && c != '\t') {
+      return p.Add(field, absl::StrCat("contains the control character ",
+                                       CodePointName(c), " (byte ", at,
+                                       "); only newline and tab are allowed"));
+    }
+  }
+}
+
+// The limits on a spec's size, before anything looks at its contents.
+// Returns whether one was exceeded.
+bool CheckSizeLimits(const v1::ExperimentSpec& spec, Problems& p) {
+  bool exceeded = false;
+  const size_t bytes = spec.ByteSizeLong();
+  if (bytes > static_cast<size_t>(kMaxSpecBytes)) {
+    p.Add("", absl::StrCat("the spec is ", bytes, " bytes; the limit is ",
+                           kMaxSpecBytes));
+    exceeded = true;
+  }
+  if (spec.conditions_size() > kMaxConditions) {
+    p.Add("conditions",
+          absl::StrCat(spec.conditions_size(),
+                       " conditions exceed the limit of ", kMaxConditions));
+    exceeded = true;
+  }
+  int64_t total = spec.baseline().prompts_size();
+  const auto check_pool = [&](const std::string& field,
+                              const v1::PromptPool& pool) {
+    if (pool.prompts_size() > kMaxPromptsPerPool) {
+      p.Add(field + ".prompts",
+            absl::StrCat(pool.prompts_size(), " prompts exceed the limit of ",
+                         kMaxPromptsPerPool));
+      exceeded = true;
+    }
+  };
+  check_pool("baseline", spec.baseline());
+  for (int c = 0; c < spec.conditions_size(); ++c) {
+    total += spec.conditions(c).prompts_size();
+    if (c < kMaxConditions) {
+      check_pool(absl::StrCat("conditions[", c, "]"), spec.conditions(c));
+    }
+  }
+  if (total > kMaxPromptsTotal) {
+    p.Add("conditions", absl::StrCat(total,
+                                     " prompts in all exceed the limit "
+                                     "of ",
+                                     kMaxPromptsTotal));
+    exceeded = true;
+  }
+  return exceeded;
 }
 
 void CheckPool(const std::string& field, const v1::PromptPool& pool,
                Problems& p) {
   if (pool.prompts_size() == 0) p.Add(field + ".prompts", "is empty");
-  if (pool.prompts_size() > kMaxPromptsPerPool) {
-    p.Add(field + ".prompts",
-          absl::StrCat(pool.prompts_size(), " prompts exceed the limit of ",
-                       kMaxPromptsPerPool));
-  }
   absl::flat_hash_set<std::string> seen;
   for (int i = 0; i < pool.prompts_size(); ++i) {
     const std::string& text = pool.prompts(i);
@@ -61,6 +220,7 @@ void CheckPool(const std::string& field, const v1::PromptPool& pool,
       p.Add(f, absl::StrCat("is ", text.size(), " bytes; the limit is ",
                             kMaxPromptBytes));
     }
+    CheckPromptText(f, text, p);
     if (!seen.insert(text).second) p.Add(f, "repeats an earlier prompt");
   }
 }
@@ -266,6 +426,7 @@ absl::StatusOr<v1::ExperimentSpec> ParseSpecJson(absl::string_view json,
 
 std::vector<SpecProblem> FindSpecProblems(const v1::ExperimentSpec& spec) {
   Problems p;
+  if (CheckSizeLimits(spec, p)) return p.Take();
   CheckName("name", spec.name(), p);
   if (spec.model().empty()) p.Add("model", "is empty");
   CheckGeneration(spec.generation(), p);
@@ -277,11 +438,6 @@ std::vector<SpecProblem> FindSpecProblems(const v1::ExperimentSpec& spec) {
   CheckName("baseline.name", spec.baseline().name(), p);
   CheckPool("baseline", spec.baseline(), p);
   if (spec.conditions_size() == 0) p.Add("conditions", "is empty");
-  if (spec.conditions_size() > kMaxConditions) {
-    p.Add("conditions",
-          absl::StrCat(spec.conditions_size(),
-                       " conditions exceed the limit of ", kMaxConditions));
-  }
   absl::flat_hash_set<std::string> names = {spec.baseline().name()};
   for (int c = 0; c < spec.conditions_size(); ++c) {
     const std::string field = absl::StrCat("conditions[", c, "]");
@@ -310,8 +466,17 @@ absl::Status ValidateSpec(const v1::ExperimentSpec& spec) {
   std::vector<SpecProblem> problems = FindSpecProblems(spec);
   if (problems.empty()) return absl::OkStatus();
   std::vector<std::string> lines;
+  size_t bytes = 0;
   for (const SpecProblem& p : problems) {
-    lines.push_back(absl::StrCat(p.field, ": ", p.problem));
+    if (static_cast<int>(lines.size()) == kMaxReportedProblems ||
+        bytes > kMaxProblemReportBytes) {
+      lines.push_back(
+          absl::StrCat("... and ", problems.size() - lines.size(), " more"));
+      break;
+    }
+    lines.push_back(p.field.empty() ? p.problem
+                                    : absl::StrCat(p.field, ": ", p.problem));
+    bytes += lines.back().size() + 1;
   }
   return absl::InvalidArgumentError(
       absl::StrCat("invalid experiment spec (", problems.size(),

@@ -5,6 +5,8 @@
 #ifndef FNPROBE_SERVER_ANALYSIS_EXPERIMENT_SPEC_H_
 #define FNPROBE_SERVER_ANALYSIS_EXPERIMENT_SPEC_H_
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -22,6 +24,17 @@ inline constexpr int kMaxPromptBytes = 4096;
 inline constexpr int kMaxTokensPerPrompt = 4096;
 inline constexpr int kMaxRepeats = 100;
 inline constexpr int kMaxPermutations = 100000;
+// Across all pools, and of the whole spec (its proto encoding): checked
+// before anything else, so that an oversized spec costs nothing more.
+inline constexpr int kMaxPromptsTotal = 100000;
+inline constexpr int64_t kMaxSpecBytes = 8 << 20;
+// Of a condition or baseline name, in Unicode characters.
+inline constexpr int kMaxNameCharacters = 128;
+// Problems listed in ValidateSpec's message, and its size; the rest are
+// counted. The message must fit in gRPC's metadata (8 KiB by default), or
+// the client sees "metadata size exceeds limit" instead of it.
+inline constexpr int kMaxReportedProblems = 40;
+inline constexpr size_t kMaxProblemReportBytes = 3000;
 
 // One problem: the field path as the JSON names it ("conditions[2].name")
 // and what is wrong with it.
@@ -35,11 +48,14 @@ struct SpecProblem {
 absl::StatusOr<v1::ExperimentSpec> ParseSpecJson(absl::string_view json,
                                                  absl::string_view source);
 
-// Every problem of `spec`, in field order; empty when valid.
+// Every problem of `spec`, in field order; empty when valid. When a size
+// limit (conditions, prompts per pool or in all, bytes) is exceeded, only
+// those problems: the rest is not looked at.
 std::vector<SpecProblem> FindSpecProblems(const v1::ExperimentSpec& spec);
 
-// OK, or INVALID_ARGUMENT whose message lists every problem, one
-// "field: problem" per line.
+// OK, or INVALID_ARGUMENT whose message lists the problems, one
+// "field: problem" per line (the first kMaxReportedProblems, then how many
+// more).
 absl::Status ValidateSpec(const v1::ExperimentSpec& spec);
 
 // The cosine drift cut-off used when the spec gives none: twice a run's

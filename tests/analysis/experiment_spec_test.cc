@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/analysis/run_planner.h"
@@ -111,6 +112,134 @@ TEST(ExperimentSpecTest, TooFewPromptsSaysHowManyAreNeeded) {
 }
 
 // One run per condition x repeat, off/on/off, 30 prompts x 24 tokens.
+std::vector<std::string> ProblemsOf(const v1::ExperimentSpec& spec) {
+  std::vector<std::string> out;
+  for (const SpecProblem& p : FindSpecProblems(spec)) {
+    out.push_back(p.field + ": " + p.problem);
+  }
+  return out;
+}
+
+TEST(ExperimentSpecTest, ControlCharactersInPromptsAreRefusedNamingTheField) {
+  v1::ExperimentSpec spec = Paper();
+  spec.mutable_conditions(0)->set_prompts(2, std::string("Explain\0 it", 11));
+  spec.mutable_conditions(1)->set_prompts(0, "Describe\r a biopsy");
+  spec.mutable_conditions(1)->set_prompts(1, "Describe \x1b[2J a biopsy");
+  spec.mutable_conditions(1)->set_prompts(2, "Describe \xC2\x85 a biopsy");
+  spec.mutable_baseline()->set_prompts(0, "Tell me\xff about sailing");
+  // Newlines and tabs are text.
+  spec.mutable_conditions(1)->set_prompts(3, "Describe\n\ta biopsy");
+  EXPECT_THAT(
+      ProblemsOf(spec),
+      ::testing::UnorderedElementsAre(
+          HasSubstr("baseline.prompts[0]: is not valid UTF-8 (byte 7)"),
+          "conditions[0].prompts[2]: contains the control character U+0000 "
+          "(byte 7); only newline and tab are allowed",
+          HasSubstr("conditions[1].prompts[0]: contains the control "
+                    "character U+000D"),
+          HasSubstr("conditions[1].prompts[1]: contains the control "
+                    "character U+001B"),
+          HasSubstr("conditions[1].prompts[2]: contains the control "
+                    "character U+0085")));
+  EXPECT_THAT(ValidateSpec(spec),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("conditions[0].prompts[2]: contains the "
+                                 "control character U+0000")));
+}
+
+TEST(ExperimentSpecTest, NamesInAnyScriptAreAccepted) {
+  v1::ExperimentSpec spec = Paper();
+  spec.mutable_conditions(0)->set_name("патология");
+  spec.mutable_conditions(1)->set_name("病理学_2");
+  spec.mutable_baseline()->set_name("علم-الأمراض");
+  spec.set_name("Ελληνικά.v1");
+  EXPECT_OK(ValidateSpec(spec));
+  spec.mutable_conditions(0)->set_name(std::string(128, 'a'));
+  std::string cyrillic;
+  for (int i = 0; i < 128; ++i) cyrillic += "ж";  // 256 bytes
+  spec.mutable_conditions(1)->set_name(cyrillic);
+  EXPECT_OK(ValidateSpec(spec));
+  spec.mutable_conditions(1)->set_name(cyrillic + "ж");
+  EXPECT_THAT(ProblemsOf(spec),
+              ::testing::ElementsAre(
+                  "conditions[1].name: is longer than 128 characters"));
+}
+
+TEST(ExperimentSpecTest, ControlBidiAndInvisibleCharactersInNamesAreRefused) {
+  struct Case {
+    std::string name;
+    std::string problem;
+  };
+  const Case cases[] = {
+      {"path\x01ology", "contains the control character U+0001 (byte 4)"},
+      {"path\nology", "contains the control character U+000A (byte 4)"},
+      {"alpha\xE2\x80\xAE"
+       "ygolohtap",
+       "contains the bidirectional control U+202E (byte 5)"},
+      {"\xE2\x81\xA6pathology\xE2\x81\xA9",
+       "contains the bidirectional control U+2066 (byte 0)"},
+      {"патология\xE2\x80\xAA", "contains the bidirectional control U+202A"},
+      {"path\xE2\x80\x8Bology",
+       "contains the invisible or space character "
+       "U+200B (byte 4)"},
+      {"path\xC2\xA0ology", "contains the invisible or space character U+00A0"},
+      {"path\xC0\xAFology", "is not valid UTF-8 (byte 4)"},
+      {"path ology", "'path ology' may use only letters, digits"},
+  };
+  for (const Case& c : cases) {
+    v1::ExperimentSpec spec = Paper();
+    spec.mutable_conditions(1)->set_name(c.name);
+    const std::vector<std::string> problems = ProblemsOf(spec);
+    ASSERT_EQ(problems.size(), 1u) << c.problem;
+    EXPECT_THAT(problems[0], HasSubstr("conditions[1].name: " + c.problem));
+    // A refused name with a control is not echoed back.
+    if (c.problem.find("may use") == std::string::npos) {
+      EXPECT_THAT(problems[0], ::testing::Not(HasSubstr("ology")));
+    }
+  }
+}
+
+// 5,000 conditions: one problem naming the limit, found without looking at
+// any pool, in a message that fits gRPC's metadata.
+TEST(ExperimentSpecTest, SizeLimitsAreCheckedFirst) {
+  v1::ExperimentSpec spec = Paper();
+  const v1::PromptPool pool = spec.conditions(0);
+  for (int c = 0; c < 5000; ++c) {
+    v1::PromptPool* added = spec.add_conditions();
+    added->add_prompts(pool.prompts(0));
+    added->set_name("");  // would be a problem of its own
+  }
+  EXPECT_THAT(ProblemsOf(spec),
+              ::testing::ElementsAre(
+                  "conditions: 5002 conditions exceed the limit of 64"));
+  const absl::Status status = ValidateSpec(spec);
+  EXPECT_THAT(status, StatusIs(absl::StatusCode::kInvalidArgument,
+                               HasSubstr("exceed the limit of 64")));
+  EXPECT_LT(status.message().size(), 200u);
+
+  v1::ExperimentSpec big = Paper();
+  for (int i = 0; i < kMaxPromptsPerPool + 1; ++i) {
+    big.mutable_baseline()->add_prompts(std::string(900, 'x'));
+  }
+  EXPECT_THAT(ProblemsOf(big),
+              ::testing::UnorderedElementsAre(
+                  HasSubstr("the spec is "),
+                  "baseline.prompts: 10121 prompts exceed the limit of 10000"));
+}
+
+TEST(ExperimentSpecTest, LongProblemListsAreCut) {
+  v1::ExperimentSpec spec = Paper();
+  for (int i = 0; i < 40; ++i) {
+    spec.mutable_conditions(0)->set_prompts(i, absl::StrCat("a\x01", i));
+    spec.mutable_conditions(1)->set_prompts(i, absl::StrCat("b\x01", i));
+  }
+  const absl::Status status = ValidateSpec(spec);
+  EXPECT_THAT(status.message(), HasSubstr("(80 problem(s))"));
+  EXPECT_THAT(status.message(), HasSubstr("\n... and "));
+  EXPECT_THAT(status.message(), HasSubstr("conditions[0].prompts[0]: "));
+  EXPECT_LT(status.message().size(), 4096u);
+}
+
 TEST(RunPlannerTest, PlansEveryConditionAndRepeat) {
   v1::ExperimentSpec spec = Paper();
   std::vector<RunPlan> runs = PlanRuns(spec);

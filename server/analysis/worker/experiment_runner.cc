@@ -10,32 +10,36 @@
 #include "common/status_util.h"
 #include "server/analysis/experiment_analysis.h"
 #include "server/analysis/storage/activation_store.h"
+#include "server/analysis/worker/experiment_phase.h"
 #include "server/analysis/worker/run_executor.h"
 #include "server/analysis/worker/stored_run_fitter.h"
 
 namespace fnprobe::worker {
 
-// An experiment the runner is working on. Guarded by the runner's mu_.
+// An experiment the runner is working on. Guarded by the runner's mu_;
+// spec and plans are fixed once the entry is in active_ (threads read them
+// without the lock).
 struct ExperimentRunner::Active {
   v1::ExperimentSpec spec;
   std::vector<RunPlan> plans;
   std::deque<Job> pending;
-  int in_flight = 0;
+  int in_flight = 0;       // run jobs held by threads
+  bool analyzing = false;  // the analysis job is queued or held
   bool cancelled = false;
   bool failed = false;
-  bool analyzing = false;
   absl::flat_hash_set<grpc::ClientContext*> contexts;
+
+  bool Idle() const { return in_flight == 0 && !analyzing; }
+  void Stop() {
+    pending.clear();
+    for (grpc::ClientContext* c : contexts) c->TryCancel();
+  }
 };
 
 namespace {
 
 void Log(const std::string& line) {
   std::cerr << "fnprobe-worker: " << line << std::endl;
-}
-
-bool IsTerminal(v1::ExperimentPhase phase) {
-  return phase == v1::PHASE_DONE || phase == v1::PHASE_FAILED ||
-         phase == v1::PHASE_CANCELLED;
 }
 
 }  // namespace
@@ -84,17 +88,38 @@ absl::Status ExperimentRunner::Start() {
   return absl::OkStatus();
 }
 
-void ExperimentRunner::Stop() {
+void ExperimentRunner::Stop(absl::Duration drain) {
   {
     absl::MutexLock lock(&mu_);
     if (stopping_ && threads_.empty()) return;
+    draining_ = true;
+    auto idle = [this]()
+                    ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return busy_ == 0; };
+    if (!mu_.AwaitWithTimeout(absl::Condition(&idle), drain)) {
+      Log(absl::StrCat(busy_, " job(s) still in flight after ",
+                       absl::FormatDuration(drain),
+                       "; cancelling them (their runs are redone at the next "
+                       "start)"));
+    }
     stopping_ = true;
     for (auto& [id, a] : active_) {
       for (grpc::ClientContext* c : a->contexts) c->TryCancel();
     }
   }
+  const bool started = !threads_.empty();
   for (std::thread& t : threads_) t.join();
   threads_.clear();
+  // This process holds the data directory alone, so every run still
+  // RUN_RUNNING is one its threads abandoned: pending again, as the next
+  // start would make it, so that the stored state says what will happen.
+  if (started) {
+    absl::StatusOr<int> reset = store_->ResetInterruptedRuns();
+    if (!reset.ok()) {
+      Log(absl::StrCat("at shutdown: ", reset.status().message()));
+    } else if (*reset > 0) {
+      Log(absl::StrCat(*reset, " interrupted run(s) left pending"));
+    }
+  }
 }
 
 absl::Status ExperimentRunner::Enqueue(int64_t experiment_id) {
@@ -110,62 +135,88 @@ absl::Status ExperimentRunner::EnqueueLocked(int64_t experiment_id,
   }
   FNPROBE_ASSIGN_OR_RETURN(v1::Experiment e,
                            store_->GetExperiment(experiment_id, ""));
+  Recovery recovery = DecideRecovery(e);
   auto a = std::make_unique<Active>();
-  a->spec = e.spec();
-  a->plans = PlanRuns(a->spec);
-  bool all_done = true;
-  for (const v1::Run& run : e.runs()) {
-    if (run.state() == v1::RUN_PENDING) {
-      a->pending.push_back(Job{experiment_id, run.id(), run.index(), false});
-    }
-    all_done = all_done && run.state() == v1::RUN_DONE;
-    if (run.index() < 0 || run.index() >= static_cast<int>(a->plans.size())) {
-      return absl::InternalError(absl::StrCat("experiment ", experiment_id,
-                                              ": run index ", run.index(),
-                                              " is not in its plan"));
+  if (recovery.action == Recovery::kGenerate ||
+      recovery.action == Recovery::kAnalyze) {
+    a->spec = e.spec();
+    a->plans = PlanRuns(a->spec);
+    for (const v1::Run& run : e.runs()) {
+      if (run.index() < 0 || run.index() >= static_cast<int>(a->plans.size())) {
+        recovery.action = Recovery::kFail;
+        recovery.error = absl::StrCat("run index ", run.index(),
+                                      " is not in the experiment's plan");
+        break;
+      }
+      if (run.state() == v1::RUN_PENDING || run.state() == v1::RUN_RUNNING) {
+        a->pending.push_back(Job{experiment_id, run.id(), run.index(), false});
+      }
     }
   }
-  if (!a->pending.empty()) {
-    rotation_.push_back(experiment_id);
-  } else if (all_done) {
-    a->analyzing = true;
-    analyses_.push_back(Job{experiment_id, 0, 0, refit});
-  } else {
-    return absl::FailedPreconditionError(
-        absl::StrCat("experiment ", experiment_id,
-                     " has runs that are neither pending "
-                     "nor done"));
+  switch (recovery.action) {
+    case Recovery::kNone:
+      return absl::FailedPreconditionError(absl::StrCat(
+          "experiment ", experiment_id, " is ",
+          v1::ExperimentPhase_Name(e.phase()), "; nothing to run"));
+    case Recovery::kFail:
+      Log(absl::StrCat("experiment ", experiment_id,
+                       " failed: ", recovery.error));
+      FNPROBE_RETURN_IF_ERROR(store_->EndExperiment(
+          experiment_id, v1::PHASE_FAILED, recovery.error));
+      hub_->Notify(experiment_id);
+      return absl::OkStatus();
+    case Recovery::kCancel:
+      Log(absl::StrCat("experiment ", experiment_id,
+                       " has cancelled runs; it is cancelled"));
+      FNPROBE_RETURN_IF_ERROR(
+          store_->EndExperiment(experiment_id, v1::PHASE_CANCELLED));
+      hub_->Notify(experiment_id);
+      return absl::OkStatus();
+    case Recovery::kGenerate:
+      rotation_.push_back(experiment_id);
+      break;
+    case Recovery::kAnalyze:
+      a->analyzing = true;
+      analyses_.push_back(Job{experiment_id, 0, 0, refit});
+      break;
   }
   active_[experiment_id] = std::move(a);
   return absl::OkStatus();
 }
 
 absl::Status ExperimentRunner::Cancel(int64_t experiment_id) {
-  FNPROBE_ASSIGN_OR_RETURN(v1::Experiment e,
-                           store_->GetExperiment(experiment_id, "", false));
-  if (IsTerminal(e.phase())) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "experiment ", experiment_id, " has finished (",
-        v1::ExperimentPhase_Name(e.phase()), "); nothing to cancel"));
-  }
+  // The store decides: once this commits, no run of the experiment can
+  // start or finish and its analysis cannot be stored; the threads notice
+  // and drop their work.
+  FNPROBE_RETURN_IF_ERROR(
+      store_->EndExperiment(experiment_id, v1::PHASE_CANCELLED));
   {
     absl::MutexLock lock(&mu_);
     auto it = active_.find(experiment_id);
     if (it != active_.end()) {
       Active* a = it->second.get();
       a->cancelled = true;
-      a->pending.clear();
-      for (grpc::ClientContext* c : a->contexts) c->TryCancel();
-      if (a->in_flight == 0 && !a->analyzing) active_.erase(it);
+      a->Stop();
+      if (a->Idle()) active_.erase(it);
     }
   }
-  FNPROBE_RETURN_IF_ERROR(store_->CancelPendingRuns(experiment_id));
-  FNPROBE_RETURN_IF_ERROR(store_->SetPhase(experiment_id, v1::PHASE_CANCELLED));
   hub_->Notify(experiment_id);
   return absl::OkStatus();
 }
 
 absl::Status ExperimentRunner::Reanalyze(int64_t experiment_id) {
+  absl::MutexLock lock(&mu_);
+  // Checked before the phase changes, so that the experiment is never left
+  // analyzing with no job. A finished analysis lets go of its entry right
+  // after committing PHASE_DONE: a client that saw done may be quicker, so
+  // wait for it a little rather than refuse.
+  auto gone = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return !active_.contains(experiment_id);
+  };
+  if (!mu_.AwaitWithTimeout(absl::Condition(&gone), absl::Seconds(5))) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "experiment ", experiment_id, " is still being worked on"));
+  }
   FNPROBE_ASSIGN_OR_RETURN(v1::Experiment e,
                            store_->GetExperiment(experiment_id, "", false));
   if (e.phase() != v1::PHASE_DONE) {
@@ -175,39 +226,62 @@ absl::Status ExperimentRunner::Reanalyze(int64_t experiment_id) {
         "; only a finished (PHASE_DONE) experiment can be reanalyzed"));
   }
   FNPROBE_RETURN_IF_ERROR(store_->SetPhase(experiment_id, v1::PHASE_ANALYZING));
-  absl::MutexLock lock(&mu_);
   return EnqueueLocked(experiment_id, /*refit=*/true);
 }
 
 bool ExperimentRunner::NextJob(Job* job) {
   absl::MutexLock lock(&mu_);
   auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return stopping_ || !analyses_.empty() || !rotation_.empty();
+    return draining_ || !analyses_.empty() || !rotation_.empty();
   };
-  mu_.Await(absl::Condition(&ready));
-  if (stopping_) return false;
-  if (!analyses_.empty()) {
-    *job = analyses_.front();
-    analyses_.pop_front();
-    return true;
+  for (;;) {
+    mu_.Await(absl::Condition(&ready));
+    if (draining_) return false;
+    if (!analyses_.empty()) {
+      *job = analyses_.front();
+      analyses_.pop_front();
+      ++busy_;
+      return true;
+    }
+    while (!rotation_.empty()) {
+      const int64_t id = rotation_.front();
+      rotation_.pop_front();
+      auto it = active_.find(id);
+      // Gone, or cancelled or failed since it was queued: skip it.
+      if (it == active_.end()) continue;
+      Active* a = it->second.get();
+      if (a->pending.empty() || a->cancelled || a->failed) continue;
+      *job = a->pending.front();
+      a->pending.pop_front();
+      ++a->in_flight;
+      if (!a->pending.empty()) rotation_.push_back(id);
+      ++busy_;
+      return true;
+    }
   }
-  const int64_t id = rotation_.front();
-  rotation_.pop_front();
-  Active* a = active_.at(id).get();
-  *job = a->pending.front();
-  a->pending.pop_front();
-  ++a->in_flight;
-  if (!a->pending.empty()) rotation_.push_back(id);
-  return true;
 }
 
 void ExperimentRunner::Loop() {
   Job job;
   while (NextJob(&job)) {
-    if (job.run_id == 0) {
-      Analyze(job);
-    } else {
-      ExecuteRun(job);
+    Outcome outcome;
+    const char* what = job.run_id == 0 ? "analysis" : "run";
+    // Whatever a job throws (a bug, bad_alloc, a library's exception) costs
+    // its experiment, never the worker.
+    try {
+      outcome = job.run_id == 0 ? Analyze(job) : ExecuteRun(job);
+    } catch (const std::exception& e) {
+      outcome = {Outcome::kFailed,
+                 absl::StrCat(what, ": internal error: ", e.what())};
+    } catch (...) {
+      outcome = {Outcome::kFailed,
+                 absl::StrCat(what, ": internal error (unknown exception)")};
+    }
+    try {
+      FinishJob(job, outcome);
+    } catch (const std::exception& e) {
+      Log(absl::StrCat("experiment ", job.experiment_id,
+                       ": internal error after a job: ", e.what()));
     }
   }
 }
@@ -216,6 +290,11 @@ bool ExperimentRunner::ShouldAbandon(int64_t experiment_id) {
   auto it = active_.find(experiment_id);
   return stopping_ || it == active_.end() || it->second->cancelled ||
          it->second->failed;
+}
+
+bool ExperimentRunner::Abandoned(int64_t experiment_id) {
+  absl::MutexLock lock(&mu_);
+  return ShouldAbandon(experiment_id);
 }
 
 bool ExperimentRunner::Backoff(int64_t experiment_id, absl::Duration d) {
@@ -227,19 +306,27 @@ bool ExperimentRunner::Backoff(int64_t experiment_id, absl::Duration d) {
   return !ShouldAbandon(experiment_id);
 }
 
-void ExperimentRunner::ExecuteRun(const Job& job) {
+ExperimentRunner::Outcome ExperimentRunner::ExecuteRun(const Job& job) {
   const int64_t id = job.experiment_id;
   Active* a;
   {
     absl::MutexLock lock(&mu_);
+    if (ShouldAbandon(id)) return {};
     a = active_.at(id).get();  // stays while in_flight > 0
   }
   const RunPlan& plan = a->plans[job.plan_index];
-  absl::Status started = store_->SetPhase(id, v1::PHASE_GENERATING);
-  if (started.ok()) started = store_->MarkRunStarted(job.run_id);
+  const std::string where =
+      absl::StrCat("run ", plan.index, " (", plan.condition_name, ", repeat ",
+                   plan.repeat, ")");
+  absl::Status started = store_->StartRun(id, job.run_id);
+  if (absl::IsFailedPrecondition(started)) {
+    // The experiment ended, or the run is not pending: nothing to do.
+    Log(absl::StrCat("experiment ", id, ": ", where,
+                     " not started: ", started.message()));
+    return {};
+  }
   if (!started.ok()) {
-    FailExperiment(id, job.run_id, std::string(started.message()));
-    return;
+    return {Outcome::kFailed, absl::StrCat(where, ": ", started.message())};
   }
   hub_->Notify(id);
   RunAttempt attempt;
@@ -263,7 +350,7 @@ void ExperimentRunner::ExecuteRun(const Job& job) {
       grpc::ClientContext context;
       {
         absl::MutexLock lock(&mu_);
-        if (ShouldAbandon(id)) break;
+        if (ShouldAbandon(id)) return {};
         a->contexts.insert(&context);
       }
       absl::StatusOr<FinishedRun> run =
@@ -282,111 +369,115 @@ void ExperimentRunner::ExecuteRun(const Job& job) {
             stats.wall_s, 1e3 * stats.accumulate_s,
             100 * stats.accumulate_s / stats.wall_s, 1e3 * stats.store_s,
             100 * stats.store_s / stats.wall_s, 1e3 * stats.fit_s));
-        OnRunDone(id);
-        return;
+        return {Outcome::kDone, ""};
       }
       if (!run.ok()) status = run.status();
       if (IsRetryable(status)) pool_->Forget(target->address);
     }
-    {
-      absl::MutexLock lock(&mu_);
-      if (ShouldAbandon(id)) break;
-    }
-    const std::string where =
-        absl::StrCat("run ", plan.index, " (", plan.condition_name, ", repeat ",
-                     plan.repeat, ")");
+    // A cancellation or shutdown surfaces as an error of the stream (or of
+    // MarkRunDone on a cancelled run): not the run's fault.
+    if (Abandoned(id)) return {};
     if (!IsRetryable(status) || n >= options_.max_attempts) {
-      FailExperiment(id, job.run_id,
-                     absl::StrCat(where, " failed after ", n,
-                                  " attempt(s): ", status.message()));
-      return;
+      return {Outcome::kFailed,
+              absl::StrCat(where, " failed after ", n,
+                           " attempt(s): ", status.message())};
     }
     Log(absl::StrCat("experiment ", id, ": ", where, " attempt ", n, ": ",
                      status.ToString(), "; retrying in ",
                      absl::FormatDuration(backoff)));
-    if (!Backoff(id, backoff)) break;
+    if (!Backoff(id, backoff)) return {};
     backoff = std::min(backoff * 2, options_.max_backoff);
-    if (store_->MarkRunStarted(job.run_id).ok()) hub_->Notify(id);
-  }
-  // Stopped or cancelled: the run stays as it is (reset at the next start,
-  // or already cancelled).
-  absl::MutexLock lock(&mu_);
-  --a->in_flight;
-  if (a->in_flight == 0 && (a->cancelled || a->failed) && !a->analyzing) {
-    active_.erase(id);
+    absl::Status restarted = store_->StartRun(id, job.run_id);
+    if (absl::IsFailedPrecondition(restarted)) return {};
+    if (!restarted.ok()) {
+      return {Outcome::kFailed, absl::StrCat(where, ": ", restarted.message())};
+    }
+    hub_->Notify(id);
   }
 }
 
-void ExperimentRunner::OnRunDone(int64_t experiment_id) {
-  {
-    absl::MutexLock lock(&mu_);
-    Active* a = active_.at(experiment_id).get();
-    --a->in_flight;
-    if (a->cancelled || a->failed) {
-      if (a->in_flight == 0) active_.erase(experiment_id);
-    } else if (a->pending.empty() && a->in_flight == 0) {
-      a->analyzing = true;
-      analyses_.push_back(Job{experiment_id, 0, 0, false});
+void ExperimentRunner::FinishJob(const Job& job, const Outcome& outcome) {
+  const int64_t id = job.experiment_id;
+  if (outcome.kind == Outcome::kFailed) {
+    // One transaction: the experiment and the run fail, the other runs are
+    // cancelled. Refused when the experiment ended meanwhile (a
+    // cancellation won the race): its end stands.
+    absl::Status s =
+        store_->EndExperiment(id, v1::PHASE_FAILED, outcome.error, job.run_id);
+    if (s.ok()) {
+      Log(absl::StrCat("experiment ", id, " failed: ", outcome.error));
+    } else {
+      Log(absl::StrCat("experiment ", id, ": ", outcome.error,
+                       " (not stored: ", s.message(), ")"));
     }
   }
-  hub_->Notify(experiment_id);
-}
-
-void ExperimentRunner::FailExperiment(int64_t experiment_id, int64_t run_id,
-                                      const std::string& error) {
-  Log(absl::StrCat("experiment ", experiment_id, " failed: ", error));
   {
     absl::MutexLock lock(&mu_);
-    auto it = active_.find(experiment_id);
+    --busy_;
+    auto it = active_.find(id);
     if (it != active_.end()) {
       Active* a = it->second.get();
-      a->failed = true;
-      a->pending.clear();
-      for (grpc::ClientContext* c : a->contexts) c->TryCancel();
-      if (run_id != 0) --a->in_flight;
-      if (a->in_flight == 0 && !a->analyzing) active_.erase(it);
+      if (job.run_id != 0) {
+        --a->in_flight;
+      } else {
+        a->analyzing = false;
+      }
+      if (outcome.kind == Outcome::kFailed) {
+        a->failed = true;
+        a->Stop();
+      }
+      const bool ended = a->cancelled || a->failed;
+      if (job.run_id != 0 && outcome.kind == Outcome::kDone && !ended &&
+          !stopping_ && a->pending.empty() && a->in_flight == 0) {
+        a->analyzing = true;
+        analyses_.push_back(Job{id, 0, 0, false});
+      }
+      if (a->Idle() && (ended || a->pending.empty() || stopping_)) {
+        active_.erase(it);
+      }
     }
   }
-  if (run_id != 0) {
-    store_->MarkRunFinished(run_id, v1::RUN_FAILED, error).IgnoreError();
-  }
-  store_->CancelPendingRuns(experiment_id).IgnoreError();
-  store_->SetPhase(experiment_id, v1::PHASE_FAILED, error).IgnoreError();
-  hub_->Notify(experiment_id);
+  hub_->Notify(id);
 }
 
-void ExperimentRunner::Analyze(const Job& job) {
+ExperimentRunner::Outcome ExperimentRunner::Analyze(const Job& job) {
   const int64_t id = job.experiment_id;
   Active* a;
   {
     absl::MutexLock lock(&mu_);
-    a = active_.at(id).get();
+    if (ShouldAbandon(id)) return {};
+    a = active_.at(id).get();  // stays while analyzing
   }
   absl::Status status = AnalyzeOrError(id, a, job.refit);
-  bool cancelled;
-  {
-    absl::MutexLock lock(&mu_);
-    cancelled = a->cancelled;
-    active_.erase(id);
+  // A cancellation (or shutdown) shows as CANCELLED from the checks between
+  // steps, or as FAILED_PRECONDITION from the store; either way the
+  // experiment's state is not this job's to change any more.
+  if (Abandoned(id)) return {};
+  if (status.ok()) return {Outcome::kDone, ""};
+  if (absl::IsFailedPrecondition(status)) {
+    absl::StatusOr<v1::Experiment> e = store_->GetExperiment(id, "", false);
+    if (e.ok() && IsTerminalPhase(e->phase())) return {};
   }
-  if (cancelled) return;
-  if (status.ok()) {
-    status = store_->SetPhase(id, v1::PHASE_DONE);
-  }
-  if (!status.ok()) {
-    const std::string error = absl::StrCat("analysis: ", status.message());
-    Log(absl::StrCat("experiment ", id, " failed: ", error));
-    store_->SetPhase(id, v1::PHASE_FAILED, error).IgnoreError();
-  }
-  hub_->Notify(id);
+  return {Outcome::kFailed, absl::StrCat("analysis: ", status.message())};
 }
 
 absl::Status ExperimentRunner::AnalyzeOrError(int64_t id, Active* a,
                                               bool refit) {
+  // Checked between steps: a cancelled experiment's analysis stops at the
+  // next step rather than fitting to the end for nothing.
+  auto check = [&]() -> absl::Status {
+    if (Abandoned(id)) {
+      return absl::CancelledError(
+          absl::StrCat("experiment ", id, ": analysis abandoned"));
+    }
+    return absl::OkStatus();
+  };
   FNPROBE_RETURN_IF_ERROR(store_->SetPhase(id, v1::PHASE_ANALYZING));
   hub_->Notify(id);
   const v1::ExperimentSpec& spec = a->spec;
-  FNPROBE_ASSIGN_OR_RETURN(const auto thresholds, RefitRuns(id, a, refit));
+  FNPROBE_ASSIGN_OR_RETURN(const auto thresholds,
+                           RefitRuns(id, a, refit, check));
+  FNPROBE_RETURN_IF_ERROR(check());
   FNPROBE_ASSIGN_OR_RETURN(std::vector<analysis::RunInput> inputs,
                            store_->LoadRunInputs(id));
   const bool prompt = spec.analysis().inference() == v1::InferenceLevel::PROMPT;
@@ -402,12 +493,17 @@ absl::Status ExperimentRunner::AnalyzeOrError(int64_t id, Active* a,
   }
   FNPROBE_ASSIGN_OR_RETURN(analysis::AnalysisResult result,
                            analysis::AnalyzeExperiment(spec, inputs));
+  FNPROBE_RETURN_IF_ERROR(check());
   FNPROBE_ASSIGN_OR_RETURN(Layout layout, store_->ExperimentLayout(id));
-  return store_->SaveAnalysis(id, result, layout);
+  if (options_.before_finish_analysis) options_.before_finish_analysis(id);
+  // Results and PHASE_DONE together; refused if a cancellation committed
+  // first.
+  return store_->FinishAnalysis(id, result, layout);
 }
 
 absl::StatusOr<absl::flat_hash_map<int64_t, double>>
-ExperimentRunner::RefitRuns(int64_t id, Active* a, bool refit) {
+ExperimentRunner::RefitRuns(int64_t id, Active* a, bool refit,
+                            const std::function<absl::Status()>& check) {
   const v1::ExperimentSpec& spec = a->spec;
   const bool prompt = spec.analysis().inference() == v1::InferenceLevel::PROMPT;
   const bool ar1 = spec.analysis().noise() == v1::NoiseModel::AR1;
@@ -419,6 +515,7 @@ ExperimentRunner::RefitRuns(int64_t id, Active* a, bool refit) {
   if (!(refit || (!prompt && (ar1 || permutation)))) return thresholds;
   FNPROBE_ASSIGN_OR_RETURN(std::vector<v1::Run> runs, store_->ListRuns(id));
   for (const v1::Run& run : runs) {
+    FNPROBE_RETURN_IF_ERROR(check());
     FNPROBE_ASSIGN_OR_RETURN(
         StoredRunFit fit,
         FitStoredRun(spec, a->plans[run.index()], run.activation_path()));

@@ -9,13 +9,26 @@
 //   analysis: once every run is done: refits from the activation store
 //             when the spec asks for them (TOKEN inference with AR(1) or
 //             block permutation; re-analysis), then AnalyzeExperiment over
-//             the runs' maps and prompt values, and SaveAnalysis; the
-//             experiment is done.
+//             the runs' maps and prompt values; the results and PHASE_DONE
+//             are stored in one transaction (ExperimentStore::FinishAnalysis).
+//
+// The state machine is the store's (experiment_phase.h): every phase change
+// — a run starting, the experiment failing, a cancellation, the analysis
+// finishing — is one checked transaction, so whichever of two racing
+// changes commits first wins and the other is refused (FAILED_PRECONDITION)
+// and dropped. A run whose experiment has ended is never started, and a
+// run or analysis that finds its experiment ended abandons quietly.
+//
+// Invariants (under mu_): an Active entry lives while a thread holds one of
+// its jobs (in_flight > 0, or analyzing) or it has pending runs; ids in
+// rotation_ may name entries that are gone or have nothing pending (they
+// are skipped). No exception leaves a thread: a job that throws fails its
+// experiment with the exception's text, and the worker goes on.
 //
 // Crash safety comes from the store: a run counts only once MarkRunDone has
 // committed; at Start, runs left RUN_RUNNING by a dead process are reset to
-// pending and redone (generation is deterministic per run), and experiments
-// whose runs are all done are analyzed (analysis replaces, never appends).
+// pending and each unfinished experiment is resumed, analyzed, failed or
+// cancelled from its runs' states (DecideRecovery).
 //
 // Thread-safe: public methods may be called from any thread (the gRPC
 // service's).
@@ -26,6 +39,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -53,6 +67,9 @@ struct ExperimentRunnerOptions {
   absl::Duration max_backoff = absl::Seconds(5);
   int max_attempts = 60;  // per run, before the experiment fails
   std::string inference_token;
+  // For tests of cancellation races: called on the analysis thread right
+  // before the results are stored. Empty in production.
+  std::function<void(int64_t experiment_id)> before_finish_analysis;
 };
 
 class ExperimentRunner {
@@ -68,14 +85,17 @@ class ExperimentRunner {
   // Cleans up partial activation files, resets interrupted runs, queues
   // every unfinished experiment and starts the threads.
   absl::Status Start();
-  // Cancels streams in flight (their runs are redone after a restart) and
-  // joins the threads. Idempotent.
-  void Stop();
+  // Takes no new job, gives the jobs in flight up to `drain` to finish,
+  // then cancels the streams still open, joins the threads and puts the
+  // runs they left RUN_RUNNING back to RUN_PENDING for the next start.
+  // Idempotent.
+  void Stop(absl::Duration drain = absl::ZeroDuration());
 
   // Queues a stored experiment's pending runs (or its analysis).
   absl::Status Enqueue(int64_t experiment_id);
-  // Stops the experiment's runs; the experiment becomes cancelled.
-  // FAILED_PRECONDITION if it is finished already.
+  // The experiment becomes cancelled (its unfinished runs too) and its
+  // streams are cancelled; a running analysis is abandoned and stores
+  // nothing. FAILED_PRECONDITION if it is finished already.
   absl::Status Cancel(int64_t experiment_id);
   // Queues a refit from the activation store with the stored spec's
   // (already replaced) analysis. FAILED_PRECONDITION unless done.
@@ -93,20 +113,30 @@ class ExperimentRunner {
     bool refit = false;
   };
 
+  // How a job ended.
+  struct Outcome {
+    enum Kind { kDone, kAbandoned, kFailed };
+    Kind kind = kAbandoned;
+    std::string error;  // kFailed: why the experiment fails
+  };
+
   void Loop();
   bool NextJob(Job* job);
-  void ExecuteRun(const Job& job);
-  void Analyze(const Job& job);
+  Outcome ExecuteRun(const Job& job);
+  Outcome Analyze(const Job& job);
   absl::Status AnalyzeOrError(int64_t experiment_id, Active* a, bool refit);
   // Refits runs from the activation store where the analysis needs it
   // (re-analysis; TOKEN inference with AR(1) or block permutation), storing
   // the new run maps (and prompt values); returns the runs' block-permutation
-  // cut-offs.
+  // cut-offs. `check` is asked before each run (cancellation).
   absl::StatusOr<absl::flat_hash_map<int64_t, double>> RefitRuns(
-      int64_t experiment_id, Active* a, bool refit);
-  void OnRunDone(int64_t experiment_id);
-  void FailExperiment(int64_t experiment_id, int64_t run_id,
-                      const std::string& error);
+      int64_t experiment_id, Active* a, bool refit,
+      const std::function<absl::Status()>& check);
+  // Books a job's end: fails the experiment for kFailed, queues the
+  // analysis after the last run, retires the Active entry when idle.
+  void FinishJob(const Job& job, const Outcome& outcome);
+  // Whether a job of the experiment should stop now (locks mu_).
+  bool Abandoned(int64_t experiment_id);
   // Sleeps `d` unless the runner stops or the experiment ends first;
   // returns whether the run should go on.
   bool Backoff(int64_t experiment_id, absl::Duration d);
@@ -120,7 +150,9 @@ class ExperimentRunner {
   const ExperimentRunnerOptions options_;
 
   absl::Mutex mu_;
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;  // Stop: take no new job
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;  // Stop: abandon jobs
+  int busy_ ABSL_GUARDED_BY(mu_) = 0;           // jobs held by threads
   absl::flat_hash_map<int64_t, std::unique_ptr<Active>> active_
       ABSL_GUARDED_BY(mu_);
   std::deque<int64_t> rotation_ ABSL_GUARDED_BY(mu_);  // with pending runs

@@ -31,6 +31,7 @@
 #include "server/analysis/storage/embedded_migrations.h"
 #include "server/analysis/storage/migration_runner.h"
 #include "server/analysis/storage/sqlite_status.h"
+#include "server/analysis/worker/experiment_phase.h"
 
 // The current time as the schema's ISO-8601 UTC text, inside SQL literals.
 #define FNPROBE_SQL_NOW "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
@@ -116,11 +117,6 @@ v1::RunState RunStateFromText(absl::string_view text) {
     if (text == r.text) return r.state;
   }
   return v1::RUN_STATE_UNSPECIFIED;
-}
-
-bool IsTerminal(v1::ExperimentPhase phase) {
-  return phase == v1::PHASE_DONE || phase == v1::PHASE_FAILED ||
-         phase == v1::PHASE_CANCELLED;
 }
 
 // --- small row helpers ---
@@ -579,8 +575,25 @@ std::vector<int64_t> UnfinishedExperimentsIn(Database& db) {
 
 // --- experiments: writes ---
 
-absl::Status SetPhaseIn(Database& db, int64_t id, v1::ExperimentPhase phase,
-                        const std::string& error) {
+// The stored phase of experiment `id`; NOT_FOUND if there is none.
+absl::StatusOr<v1::ExperimentPhase> ReadPhase(Database& db, int64_t id) {
+  Statement q(db, "SELECT status FROM experiments WHERE id = ?");
+  q.bind(1, id);
+  if (!q.executeStep()) return ExperimentNotFound(id);
+  const std::string text = q.getColumn(0).getString();
+  const v1::ExperimentPhase phase = PhaseFromText(text);
+  if (phase == v1::PHASE_UNSPECIFIED) {
+    return absl::DataLossError(
+        absl::StrCat("experiment ", id, ": unknown status '", text, "'"));
+  }
+  return phase;
+}
+
+// Moves experiment `id` to `phase` if the state machine allows it from the
+// stored phase. REQUIRES: a transaction is open, so that the check and the
+// write see the same row.
+absl::Status TransitionIn(Database& db, int64_t id, v1::ExperimentPhase phase,
+                          const std::string& error) {
   const char* text = PhaseToText(phase);
   if (text == nullptr) {
     return absl::InvalidArgumentError(
@@ -591,6 +604,8 @@ absl::Status SetPhaseIn(Database& db, int64_t id, v1::ExperimentPhase phase,
     return absl::InvalidArgumentError(
         absl::StrCat("experiment ", id, ": PHASE_FAILED needs an error"));
   }
+  FNPROBE_ASSIGN_OR_RETURN(const v1::ExperimentPhase from, ReadPhase(db, id));
+  FNPROBE_RETURN_IF_ERROR(CheckPhaseTransition(id, from, phase));
   Statement update(
       db,
       "UPDATE experiments SET status = ?1, error = NULLIF(?2, ''), "
@@ -601,9 +616,17 @@ absl::Status SetPhaseIn(Database& db, int64_t id, v1::ExperimentPhase phase,
   update.bind(1, text);
   update.bind(2, error);
   update.bind(3, phase == v1::PHASE_GENERATING ? 1 : 0);
-  update.bind(4, IsTerminal(phase) ? 1 : 0);
+  update.bind(4, IsTerminalPhase(phase) ? 1 : 0);
   update.bind(5, id);
   if (update.exec() == 0) return ExperimentNotFound(id);
+  return absl::OkStatus();
+}
+
+absl::Status SetPhaseIn(Database& db, int64_t id, v1::ExperimentPhase phase,
+                        const std::string& error) {
+  SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
+  FNPROBE_RETURN_IF_ERROR(TransitionIn(db, id, phase, error));
+  tx.commit();
   return absl::OkStatus();
 }
 
@@ -920,6 +943,55 @@ absl::Status CancelPendingRunsIn(Database& db, int64_t experiment_id) {
                    "status IN ('pending', 'running')");
   update.bind(1, experiment_id);
   update.exec();
+  return absl::OkStatus();
+}
+
+// --- experiment transitions that involve runs ---
+
+// RUN_PENDING (or a retried RUN_RUNNING) -> RUN_RUNNING, and the experiment
+// to PHASE_GENERATING, together: a run of a finished experiment never starts.
+absl::Status StartRunIn(Database& db, int64_t experiment_id, int64_t run_id) {
+  SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
+  Statement q(db, "SELECT experiment_id FROM runs WHERE id = ?");
+  q.bind(1, run_id);
+  if (!q.executeStep() || q.getColumn(0).getInt64() != experiment_id) {
+    return RunNotFound(run_id);
+  }
+  FNPROBE_RETURN_IF_ERROR(
+      TransitionIn(db, experiment_id, v1::PHASE_GENERATING, ""));
+  FNPROBE_RETURN_IF_ERROR(MarkRunStartedIn(db, run_id));
+  tx.commit();
+  return absl::OkStatus();
+}
+
+// The experiment to PHASE_FAILED or PHASE_CANCELLED with, in the same
+// transaction, `failed_run_id` (if not 0) RUN_FAILED and every other pending
+// or running run RUN_CANCELLED: no run outlives its experiment's end.
+absl::Status EndExperimentIn(Database& db, int64_t id,
+                             v1::ExperimentPhase phase,
+                             const std::string& error, int64_t failed_run_id) {
+  if (phase != v1::PHASE_FAILED && phase != v1::PHASE_CANCELLED) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("experiment ", id,
+                     ": EndExperiment takes PHASE_FAILED or "
+                     "PHASE_CANCELLED, not ",
+                     v1::ExperimentPhase_Name(phase)));
+  }
+  SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
+  FNPROBE_RETURN_IF_ERROR(TransitionIn(db, id, phase, error));
+  if (failed_run_id != 0) {
+    Statement update(db,
+                     "UPDATE runs SET status = 'failed', error = ?, "
+                     "finished_at = " FNPROBE_SQL_NOW
+                     " WHERE id = ? AND experiment_id = ? AND "
+                     "status IN ('pending', 'running')");
+    update.bind(1, error);
+    update.bind(2, failed_run_id);
+    update.bind(3, id);
+    update.exec();
+  }
+  FNPROBE_RETURN_IF_ERROR(CancelPendingRunsIn(db, id));
+  tx.commit();
   return absl::OkStatus();
 }
 
@@ -1345,10 +1417,10 @@ void InsertClassifications(Database& db, int64_t experiment_id,
   }
 }
 
-absl::Status SaveAnalysisIn(Database& db, int64_t experiment_id,
-                            const analysis::AnalysisResult& result,
-                            const Layout& layout) {
-  SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
+// SaveAnalysis's writes. REQUIRES: a transaction is open.
+absl::Status WriteAnalysisIn(Database& db, int64_t experiment_id,
+                             const analysis::AnalysisResult& result,
+                             const Layout& layout) {
   FNPROBE_ASSIGN_OR_RETURN(const v1::ExperimentSpec spec,
                            LoadSpec(db, experiment_id));
   FNPROBE_ASSIGN_OR_RETURN(const std::optional<Layout> runs_layout,
@@ -1371,6 +1443,44 @@ absl::Status SaveAnalysisIn(Database& db, int64_t experiment_id,
   InsertNetworkUnits(db, result, network_ids);
   InsertOverlaps(db, result, network_ids);
   InsertClassifications(db, experiment_id, result, network_ids);
+  return absl::OkStatus();
+}
+
+absl::Status SaveAnalysisIn(Database& db, int64_t experiment_id,
+                            const analysis::AnalysisResult& result,
+                            const Layout& layout) {
+  SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
+  FNPROBE_RETURN_IF_ERROR(WriteAnalysisIn(db, experiment_id, result, layout));
+  tx.commit();
+  return absl::OkStatus();
+}
+
+// The analysis and PHASE_ANALYZING -> PHASE_DONE in one transaction, so that
+// a cancellation either comes first (and nothing is stored) or finds the
+// experiment done. An experiment is done only with every run done.
+absl::Status FinishAnalysisIn(Database& db, int64_t experiment_id,
+                              const analysis::AnalysisResult& result,
+                              const Layout& layout) {
+  SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
+  FNPROBE_ASSIGN_OR_RETURN(const v1::ExperimentPhase phase,
+                           ReadPhase(db, experiment_id));
+  if (phase != v1::PHASE_ANALYZING) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "experiment ", experiment_id, " is ", v1::ExperimentPhase_Name(phase),
+        "; its analysis is not stored"));
+  }
+  Statement q(db,
+              "SELECT count(*) FROM runs WHERE experiment_id = ? AND "
+              "status != 'done'");
+  q.bind(1, experiment_id);
+  q.executeStep();
+  if (const int64_t missing = q.getColumn(0).getInt64(); missing > 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("experiment ", experiment_id, " has ", missing,
+                     " run(s) not done; it cannot be done"));
+  }
+  FNPROBE_RETURN_IF_ERROR(WriteAnalysisIn(db, experiment_id, result, layout));
+  FNPROBE_RETURN_IF_ERROR(TransitionIn(db, experiment_id, v1::PHASE_DONE, ""));
   tx.commit();
   return absl::OkStatus();
 }
@@ -2054,6 +2164,22 @@ absl::Status ExperimentStore::SetPhase(int64_t id, v1::ExperimentPhase phase,
   return Guard("SetPhase", [&] { return SetPhaseIn(*db_, id, phase, error); });
 }
 
+absl::Status ExperimentStore::StartRun(int64_t experiment_id, int64_t run_id) {
+  absl::MutexLock lock(&mu_);
+  return Guard("StartRun",
+               [&] { return StartRunIn(*db_, experiment_id, run_id); });
+}
+
+absl::Status ExperimentStore::EndExperiment(int64_t id,
+                                            v1::ExperimentPhase phase,
+                                            const std::string& error,
+                                            int64_t failed_run_id) {
+  absl::MutexLock lock(&mu_);
+  return Guard("EndExperiment", [&] {
+    return EndExperimentIn(*db_, id, phase, error, failed_run_id);
+  });
+}
+
 absl::Status ExperimentStore::SetAnalysisSpec(
     int64_t id, const v1::AnalysisSpec& analysis) {
   absl::MutexLock lock(&mu_);
@@ -2133,6 +2259,15 @@ absl::Status ExperimentStore::SaveAnalysis(
   absl::MutexLock lock(&mu_);
   return Guard("SaveAnalysis", [&] {
     return SaveAnalysisIn(*db_, experiment_id, result, layout);
+  });
+}
+
+absl::Status ExperimentStore::FinishAnalysis(
+    int64_t experiment_id, const analysis::AnalysisResult& result,
+    const Layout& layout) {
+  absl::MutexLock lock(&mu_);
+  return Guard("FinishAnalysis", [&] {
+    return FinishAnalysisIn(*db_, experiment_id, result, layout);
   });
 }
 

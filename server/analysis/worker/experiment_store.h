@@ -118,8 +118,25 @@ class ExperimentStore {
   // PHASE_FAILED needs a non-empty error (INVALID_ARGUMENT otherwise); other
   // phases clear the error. Terminal phases set finished_at, others clear it
   // (a re-analysis is not finished); GENERATING sets started_at once.
+  // FAILED_PRECONDITION for a change the state machine does not allow from
+  // the stored phase (experiment_phase.h: nothing leaves failed or
+  // cancelled; done only for a re-analysis); checked and written in one
+  // transaction.
   absl::Status SetPhase(int64_t id, v1::ExperimentPhase phase,
                         const std::string& error = "");
+  // A run of the experiment starts: the experiment becomes PHASE_GENERATING
+  // and the run RUN_RUNNING (as MarkRunStarted), in one transaction.
+  // FAILED_PRECONDITION (changing nothing) when the experiment has finished
+  // or the run cannot start; NOT_FOUND for a run of another experiment.
+  absl::Status StartRun(int64_t experiment_id, int64_t run_id);
+  // Ends an unfinished experiment: `phase` PHASE_FAILED (error required) or
+  // PHASE_CANCELLED; `failed_run_id` (0: none) becomes RUN_FAILED with
+  // `error`, every other pending or running run RUN_CANCELLED; one
+  // transaction. FAILED_PRECONDITION (changing nothing) when the
+  // experiment has finished already.
+  absl::Status EndExperiment(int64_t id, v1::ExperimentPhase phase,
+                             const std::string& error = "",
+                             int64_t failed_run_id = 0);
   // Replaces the stored spec's analysis (ReanalyzeExperiment), and the runs'
   // events, which depend on analysis.tokens_per_second.
   absl::Status SetAnalysisSpec(int64_t id, const v1::AnalysisSpec& analysis);
@@ -178,6 +195,12 @@ class ExperimentStore {
   absl::Status SaveAnalysis(int64_t experiment_id,
                             const analysis::AnalysisResult& result,
                             const Layout& layout);
+  // SaveAnalysis and PHASE_ANALYZING -> PHASE_DONE in one transaction.
+  // FAILED_PRECONDITION (storing nothing) unless the experiment is
+  // analyzing — e.g. it was cancelled meanwhile — or when a run is not done.
+  absl::Status FinishAnalysis(int64_t experiment_id,
+                              const analysis::AnalysisResult& result,
+                              const Layout& layout);
   // The layout of the experiment's runs; NOT_FOUND before any run is done.
   absl::StatusOr<Layout> ExperimentLayout(int64_t experiment_id);
 

@@ -1,7 +1,8 @@
 // fnprobe-worker: owns experiments. Serves fnprobe.v1.ExperimentService,
 // drives each experiment's runs on the named inference servers, fits and
 // stores networks in <data-dir>. Flags into options, start, wait for
-// SIGINT/SIGTERM, shut down; a restart picks up unfinished experiments.
+// SIGINT/SIGTERM, shut down (runs in flight get --drain-grace to finish);
+// a restart picks up unfinished experiments.
 #include <iostream>
 #include <string>
 #include <vector>
@@ -15,6 +16,7 @@ int main(int argc, char** argv) {
   o.listen = "127.0.0.1:7070";
   std::string port_file;
   double grace_seconds = 5;
+  double drain_seconds = 10;
   CLI::App app{
       "fnprobe-worker: run block-design experiments on fnprobe-inference "
       "servers, fit the GLM per unit and keep networks, overlaps and "
@@ -54,6 +56,12 @@ int main(int argc, char** argv) {
   app.add_option("--shutdown-grace", grace_seconds,
                  "Seconds in-flight calls get at shutdown")
       ->capture_default_str();
+  app.add_option("--drain-grace", drain_seconds,
+                 "Seconds the runs in flight get to finish at SIGTERM/SIGINT "
+                 "(after the calls' grace); runs still going are then "
+                 "cancelled and redone at the next start")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 3600.0));
   CLI11_PARSE(app, argc, argv);
 
   sigset_t stop_signals = fnprobe::BlockStopSignals();
@@ -72,6 +80,8 @@ int main(int argc, char** argv) {
   const int signal_number = fnprobe::WaitForStopSignal(stop_signals);
   std::cout << "fnprobe-worker: signal " << signal_number << ", shutting down"
             << std::endl;
-  (*server)->Shutdown(absl::Seconds(grace_seconds));
+  (*server)->Shutdown(absl::Seconds(grace_seconds),
+                      absl::Seconds(drain_seconds));
+  std::cout << "fnprobe-worker: stopped" << std::endl;
   return 0;
 }

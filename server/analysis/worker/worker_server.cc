@@ -13,6 +13,7 @@
 #include "common/auth.h"
 #include "common/credentials.h"
 #include "common/status_util.h"
+#include "server/analysis/storage/data_dir_lock.h"
 #include "server/analysis/worker/experiment_runner.h"
 #include "server/analysis/worker/experiment_service.h"
 #include "server/analysis/worker/experiment_store.h"
@@ -23,6 +24,7 @@ namespace fnprobe::worker {
 
 // Members in start-up order; destroyed in reverse.
 struct WorkerServer::Rep {
+  std::unique_ptr<DataDirLock> lock;  // released last
   std::string database_path;
   std::unique_ptr<ExperimentStore> store;
   std::unique_ptr<InferencePool> pool;
@@ -49,6 +51,9 @@ absl::StatusOr<std::unique_ptr<WorkerServer>> WorkerServer::Start(
         "--data-dir: cannot create '", o.data_dir, "': ", ec.message()));
   }
   auto rep = std::make_unique<Rep>();
+  // Before anything reads the directory: a second worker must not reset the
+  // first one's running runs or migrate its database under it.
+  FNPROBE_ASSIGN_OR_RETURN(rep->lock, DataDirLock::Acquire(o.data_dir));
   std::optional<TokenTable> tokens;
   if (!o.tokens_file.empty()) {
     FNPROBE_ASSIGN_OR_RETURN(tokens, TokenTable::LoadFile(o.tokens_file));
@@ -101,7 +106,7 @@ int WorkerServer::port() const { return rep_->port; }
 
 std::string WorkerServer::database_path() const { return rep_->database_path; }
 
-void WorkerServer::Shutdown(absl::Duration grace) {
+void WorkerServer::Shutdown(absl::Duration grace, absl::Duration drain) {
   {
     absl::MutexLock lock(&rep_->mu);
     if (rep_->shut_down) return;
@@ -111,7 +116,7 @@ void WorkerServer::Shutdown(absl::Duration grace) {
   rep_->server->Shutdown(std::chrono::system_clock::now() +
                          absl::ToChronoMilliseconds(grace));
   rep_->server->Wait();
-  rep_->runner->Stop();
+  rep_->runner->Stop(drain);
 }
 
 }  // namespace fnprobe::worker

@@ -1,7 +1,9 @@
 // WorkerServer: everything fnprobe-worker runs, in start-up order — the
-// store (SQLite, migrated), the inference pool, the experiment runner and
-// the gRPC ExperimentService with health checking and reflection — and shut
-// down in reverse. main() and the tests both use it.
+// data directory's exclusive lock (a second worker on the same directory is
+// refused, naming the holder's pid), the store (SQLite, migrated), the
+// inference pool, the experiment runner and the gRPC ExperimentService with
+// health checking and reflection — and shut down in reverse. main() and the
+// tests both use it.
 //
 // Thread-safe: Shutdown may be called from any thread, more than once.
 #ifndef FNPROBE_SERVER_ANALYSIS_WORKER_WORKER_SERVER_H_
@@ -39,9 +41,11 @@ class WorkerServer {
   int port() const;
   std::string database_path() const;
 
-  // Stops accepting calls, gives calls `grace`, stops the runner (runs in
-  // flight are redone at the next start).
-  void Shutdown(absl::Duration grace);
+  // Stops accepting calls, gives calls `grace`, then gives the runs and
+  // analyses in flight `drain` to finish before cancelling them (cancelled
+  // runs are left pending and redone at the next start).
+  void Shutdown(absl::Duration grace,
+                absl::Duration drain = absl::ZeroDuration());
 
  private:
   struct Rep;

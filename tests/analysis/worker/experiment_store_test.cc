@@ -417,9 +417,101 @@ TEST_F(ExperimentStoreTest, PhasesSetTimestampsAndErrors) {
   EXPECT_EQ(e->phase(), v1::PHASE_DONE);
   EXPECT_EQ(e->error(), "");
   EXPECT_TRUE(store_->UnfinishedExperiments()->empty());
-  ASSERT_OK(store_->SetPhase(other, v1::PHASE_CANCELLED));
-  EXPECT_EQ(store_->GetExperiment(other, "", false)->phase(),
+  // Terminal phases are final (a cancellation used to overwrite done).
+  EXPECT_THAT(store_->SetPhase(other, v1::PHASE_CANCELLED),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("cannot become PHASE_CANCELLED")));
+  EXPECT_EQ(store_->GetExperiment(other, "", false)->phase(), v1::PHASE_DONE);
+  for (v1::ExperimentPhase phase : {v1::PHASE_GENERATING, v1::PHASE_ANALYZING,
+                                    v1::PHASE_DONE, v1::PHASE_CANCELLED}) {
+    EXPECT_THAT(store_->SetPhase(id, phase),
+                StatusIs(absl::StatusCode::kFailedPrecondition));
+  }
+  e = store_->GetExperiment(id, kAlice, false);
+  EXPECT_EQ(e->phase(), v1::PHASE_FAILED);
+  EXPECT_EQ(e->error(), "inference unreachable");
+}
+
+TEST_F(ExperimentStoreTest, EndExperimentEndsItsRunsTogether) {
+  const int64_t id = Create();
+  ASSERT_OK(RunToDone(0, SmallLayout()));
+  ASSERT_OK(store_->StartRun(id, run_ids_[1]));
+  EXPECT_THAT(store_->EndExperiment(id, v1::PHASE_DONE),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(store_->EndExperiment(id, v1::PHASE_FAILED, ""),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  ASSERT_OK(
+      store_->EndExperiment(id, v1::PHASE_FAILED, "server gone", run_ids_[1]));
+  auto e = store_->GetExperiment(id, kAlice);
+  ASSERT_OK(e);
+  EXPECT_EQ(e->phase(), v1::PHASE_FAILED);
+  EXPECT_EQ(e->error(), "server gone");
+  EXPECT_EQ(e->runs(0).state(), v1::RUN_DONE);
+  EXPECT_EQ(e->runs(1).state(), v1::RUN_FAILED);
+  EXPECT_EQ(e->runs(1).error(), "server gone");
+  for (int i = 2; i < e->runs_size(); ++i) {
+    EXPECT_EQ(e->runs(i).state(), v1::RUN_CANCELLED);
+  }
+  // The first end stands.
+  EXPECT_THAT(store_->EndExperiment(id, v1::PHASE_CANCELLED),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_EQ(store_->GetExperiment(id, kAlice, false)->phase(),
+            v1::PHASE_FAILED);
+}
+
+// A run scheduled before a cancellation must not reopen the experiment
+// (SetPhase(GENERATING) used to overwrite cancelled, then the run failed to
+// start and the experiment ended failed, or stayed running).
+TEST_F(ExperimentStoreTest, NoRunStartsOnceTheExperimentEnded) {
+  const int64_t other = Create(kAlice, "other");
+  const int64_t id = Create();  // run_ids_ are id's
+  ASSERT_OK(store_->StartRun(id, run_ids_[0]));
+  EXPECT_EQ(store_->GetExperiment(id, kAlice, false)->phase(),
+            v1::PHASE_GENERATING);
+  EXPECT_THAT(store_->StartRun(other, run_ids_[0]),
+              StatusIs(absl::StatusCode::kNotFound));
+  ASSERT_OK(store_->EndExperiment(id, v1::PHASE_CANCELLED));
+  EXPECT_THAT(store_->StartRun(id, run_ids_[1]),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(store_->MarkRunDone(run_ids_[0], Finished(0, SmallLayout())),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  auto e = store_->GetExperiment(id, kAlice);
+  EXPECT_EQ(e->phase(), v1::PHASE_CANCELLED);
+  for (const v1::Run& run : e->runs()) {
+    EXPECT_EQ(run.state(), v1::RUN_CANCELLED);
+  }
+}
+
+TEST_F(ExperimentStoreTest, FinishAnalysisOnlyForAnAnalyzingCompleteRun) {
+  const int64_t id = Create();
+  for (int i = 0; i + 1 < static_cast<int>(run_ids_.size()); ++i) {
+    ASSERT_OK(RunToDone(i, SmallLayout()));
+  }
+  ASSERT_OK(store_->SetPhase(id, v1::PHASE_ANALYZING));
+  EXPECT_THAT(store_->FinishAnalysis(id, HandResult(), SmallLayout()),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("1 run(s) not done")));
+  ASSERT_OK(RunToDone(static_cast<int>(run_ids_.size()) - 1, SmallLayout()));
+  ASSERT_OK(store_->EndExperiment(id, v1::PHASE_CANCELLED));
+  // Cancelled first: the analysis is not stored.
+  EXPECT_THAT(store_->FinishAnalysis(id, HandResult(), SmallLayout()),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("PHASE_CANCELLED")));
+  EXPECT_EQ(Count("SELECT count(*) FROM networks"), 0);
+  EXPECT_EQ(store_->GetExperiment(id, kAlice, false)->phase(),
             v1::PHASE_CANCELLED);
+
+  const int64_t done = Create(kAlice, "done");
+  FinishAll(SmallLayout());
+  ASSERT_OK(store_->SetPhase(done, v1::PHASE_ANALYZING));
+  ASSERT_OK(store_->FinishAnalysis(done, HandResult(), SmallLayout()));
+  EXPECT_EQ(store_->GetExperiment(done, kAlice, false)->phase(),
+            v1::PHASE_DONE);
+  EXPECT_EQ(Count("SELECT count(*) FROM networks"), 7);
+  // Analyzing again (a re-analysis) is the only way out of done.
+  ASSERT_OK(store_->SetPhase(done, v1::PHASE_ANALYZING));
+  ASSERT_OK(store_->FinishAnalysis(done, HandResult(), SmallLayout()));
+  EXPECT_EQ(Count("SELECT count(*) FROM networks"), 7);
 }
 
 TEST_F(ExperimentStoreTest, SetAnalysisSpecReplacesAnalysisAndEvents) {
@@ -1143,6 +1235,7 @@ TEST_F(ExperimentStoreTest, InvalidAnalysisWritesNothing) {
 
 TEST_F(ExperimentStoreTest, ReopeningKeepsEverything) {
   const int64_t id = Analyzed();
+  ASSERT_OK(store_->SetPhase(id, v1::PHASE_ANALYZING));
   ASSERT_OK(store_->SetPhase(id, v1::PHASE_DONE));
   auto before = store_->GetExperiment(id, kAlice);
   ASSERT_OK(before);

@@ -1,0 +1,325 @@
+// ExperimentRunner against a real SQLite store and an in-process fake
+// inference server: experiments cancelled before, during and after their
+// runs, failing runs, exceptions in a job, recovery of stored states at
+// start-up, and draining at shutdown. The worker must survive all of them
+// and leave every experiment in a state the state machine allows.
+#include "server/analysis/worker/experiment_runner.h"
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/analysis/experiment_spec.h"
+#include "server/analysis/run_planner.h"
+#include "server/analysis/worker/experiment_phase.h"
+#include "tests/analysis/worker/fake_inference_server.h"
+#include "tests/support/reference_data.h"
+#include "tests/support/status_matchers.h"
+
+namespace fnprobe::worker {
+namespace {
+
+using ::fnprobe::testing::FakeInferenceServer;
+using ::fnprobe::testing::ScopedTempDir;
+using ::fnprobe::testing::StatusIs;
+using ::testing::Each;
+using ::testing::HasSubstr;
+
+constexpr char kModel[] = "fake-model";
+
+// One condition x `repeats` runs of baseline/task/baseline, two prompts per
+// block, four tokens per prompt.
+v1::ExperimentSpec SmallSpec(int repeats = 3) {
+  v1::ExperimentSpec spec;
+  spec.set_name("runner");
+  spec.set_model(kModel);
+  spec.mutable_generation()->set_tokens_per_prompt(4);
+  spec.mutable_generation()->set_seed(7);
+  spec.mutable_baseline()->set_name("rest");
+  for (int i = 0; i < 12; ++i) {
+    spec.mutable_baseline()->add_prompts(absl::StrCat("rest prompt ", i));
+  }
+  v1::PromptPool* pool = spec.add_conditions();
+  pool->set_name("alpha");
+  for (int i = 0; i < 8; ++i) {
+    pool->add_prompts(absl::StrCat("alpha prompt ", i));
+  }
+  v1::BlockDesign* d = spec.mutable_design();
+  for (const char* b : {"baseline", "task", "baseline"}) d->add_pattern(b);
+  d->set_prompts_per_block(2);
+  d->set_repeats(repeats);
+  EXPECT_OK(ValidateSpec(spec));
+  return WithDefaults(spec);
+}
+
+class ExperimentRunnerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fake_ = FakeInferenceServer::Start(kModel);
+    ASSERT_NE(fake_, nullptr);
+    auto store = ExperimentStore::Open(dir_.path() + "/fnprobe.db");
+    ASSERT_OK(store);
+    store_ = *std::move(store);
+    InferencePoolOptions pool;
+    pool.addresses = {fake_->address()};
+    auto created = InferencePool::Create(pool);
+    ASSERT_OK(created);
+    pool_ = *std::move(created);
+    options_.data_dir = dir_.path();
+    options_.max_concurrent_runs = 1;
+    options_.initial_backoff = absl::Milliseconds(5);
+    options_.max_backoff = absl::Milliseconds(20);
+    options_.max_attempts = 3;
+  }
+
+  void TearDown() override {
+    if (runner_ != nullptr) runner_->Stop();
+  }
+
+  void StartRunner() {
+    runner_ = std::make_unique<ExperimentRunner>(store_.get(), pool_.get(),
+                                                 &hub_, options_);
+    ASSERT_OK(runner_->Start());
+  }
+
+  int64_t Create(int repeats = 3) {
+    const v1::ExperimentSpec spec = SmallSpec(repeats);
+    auto id = store_->CreateExperiment("", spec, PlanRuns(spec));
+    EXPECT_OK(id);
+    return *id;
+  }
+
+  int64_t Submit(int repeats = 3) {
+    const int64_t id = Create(repeats);
+    EXPECT_OK(runner_->Enqueue(id));
+    return id;
+  }
+
+  // Polls until the experiment is in a terminal phase (or 20 s pass).
+  v1::Experiment WaitFinished(int64_t id) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(20);
+    for (;;) {
+      auto e = store_->GetExperiment(id, "");
+      EXPECT_OK(e);
+      if (!e.ok() || IsTerminalPhase(e->phase()) || absl::Now() > deadline) {
+        return e.ok() ? *e : v1::Experiment();
+      }
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+  }
+
+  std::vector<v1::RunState> RunStates(int64_t id) {
+    std::vector<v1::RunState> states;
+    for (const v1::Run& run : *store_->ListRuns(id)) {
+      states.push_back(run.state());
+    }
+    return states;
+  }
+
+  int NetworkCount(int64_t id) {
+    v1::ListNetworksRequest request;
+    request.set_experiment_id(id);
+    auto networks = store_->ListNetworks(request, "");
+    return networks.ok() ? networks->networks_size() : -1;
+  }
+
+  ScopedTempDir dir_;
+  std::unique_ptr<FakeInferenceServer> fake_;
+  std::unique_ptr<ExperimentStore> store_;
+  std::unique_ptr<InferencePool> pool_;
+  ProgressHub hub_;
+  ExperimentRunnerOptions options_;
+  std::unique_ptr<ExperimentRunner> runner_;
+};
+
+TEST_F(ExperimentRunnerTest, RunsAnExperimentToDone) {
+  StartRunner();
+  const int64_t id = Submit();
+  const v1::Experiment e = WaitFinished(id);
+  EXPECT_EQ(e.phase(), v1::PHASE_DONE) << e.error();
+  EXPECT_THAT(RunStates(id), Each(v1::RUN_DONE));
+  EXPECT_GT(NetworkCount(id), 0);
+}
+
+// A client that sees done may ask for a re-analysis before the analysis
+// thread has let go of the experiment.
+TEST_F(ExperimentRunnerTest, ReanalyzeRightAfterDone) {
+  StartRunner();
+  const int64_t id = Submit(1);
+  ASSERT_EQ(WaitFinished(id).phase(), v1::PHASE_DONE);
+  ASSERT_OK(runner_->Reanalyze(id));
+  EXPECT_EQ(WaitFinished(id).phase(), v1::PHASE_DONE);
+  EXPECT_GT(NetworkCount(id), 0);
+  const int64_t cancelled = Submit(1);
+  ASSERT_OK(runner_->Cancel(cancelled));
+  EXPECT_THAT(runner_->Reanalyze(cancelled),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+}
+
+// The worker used to abort (std::out_of_range from active_.at) when an
+// experiment was cancelled while its runs waited for a thread.
+TEST_F(ExperimentRunnerTest, CancelBeforeAnyRunStarts) {
+  fake_->Hold();
+  StartRunner();
+  const int64_t busy = Submit();  // holds the only thread
+  ASSERT_TRUE(fake_->WaitForHeld(1, absl::Seconds(10)));
+  const int64_t id = Submit();
+  ASSERT_OK(runner_->Cancel(id));
+  fake_->Release();
+  EXPECT_EQ(WaitFinished(busy).phase(), v1::PHASE_DONE);
+  const v1::Experiment e = WaitFinished(id);
+  EXPECT_EQ(e.phase(), v1::PHASE_CANCELLED);
+  EXPECT_THAT(RunStates(id), Each(v1::RUN_CANCELLED));
+  EXPECT_THAT(runner_->Cancel(id),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+}
+
+TEST_F(ExperimentRunnerTest, CancelMidRunStaysCancelled) {
+  options_.max_concurrent_runs = 2;
+  fake_->Hold();
+  StartRunner();
+  const int64_t id = Submit();
+  ASSERT_TRUE(fake_->WaitForHeld(2, absl::Seconds(10)));
+  ASSERT_OK(runner_->Cancel(id));
+  fake_->Release();
+  // Whatever the threads do with their cancelled streams, the experiment
+  // stays cancelled and no run is left to start.
+  absl::SleepFor(absl::Milliseconds(200));
+  EXPECT_EQ(WaitFinished(id).phase(), v1::PHASE_CANCELLED);
+  EXPECT_THAT(RunStates(id), Each(v1::RUN_CANCELLED));
+  // And the worker goes on.
+  const int64_t next = Submit();
+  EXPECT_EQ(WaitFinished(next).phase(), v1::PHASE_DONE);
+}
+
+TEST_F(ExperimentRunnerTest, CancelDuringAnalysisStoresNothing) {
+  absl::Status cancelled = absl::UnknownError("hook not called");
+  options_.before_finish_analysis = [&](int64_t id) {
+    cancelled = runner_->Cancel(id);
+  };
+  StartRunner();
+  const int64_t id = Submit(1);
+  const v1::Experiment e = WaitFinished(id);
+  runner_->Stop();  // the hook has run and the analysis thread let go
+  ASSERT_OK(cancelled);
+  EXPECT_EQ(e.phase(), v1::PHASE_CANCELLED);
+  EXPECT_EQ(store_->GetExperiment(id, "")->phase(), v1::PHASE_CANCELLED);
+  EXPECT_EQ(NetworkCount(id), 0);
+}
+
+TEST_F(ExperimentRunnerTest, ExceptionInAJobFailsOnlyItsExperiment) {
+  bool thrown = false;
+  options_.before_finish_analysis = [&](int64_t) {
+    if (!thrown) {
+      thrown = true;
+      throw std::runtime_error("injected");
+    }
+  };
+  StartRunner();
+  const int64_t id = Submit(1);
+  const v1::Experiment e = WaitFinished(id);
+  EXPECT_EQ(e.phase(), v1::PHASE_FAILED);
+  EXPECT_THAT(e.error(), HasSubstr("internal error: injected"));
+  const int64_t next = Submit(1);
+  EXPECT_EQ(WaitFinished(next).phase(), v1::PHASE_DONE);
+}
+
+// A server that never comes back fails the experiment: one run failed, the
+// others cancelled, never done with a run missing.
+TEST_F(ExperimentRunnerTest, RunOutOfAttemptsFailsTheExperiment) {
+  fake_->FailWith(grpc::Status(grpc::StatusCode::UNAVAILABLE, "gone"));
+  options_.max_concurrent_runs = 2;
+  StartRunner();
+  const int64_t id = Submit();
+  const v1::Experiment e = WaitFinished(id);
+  EXPECT_EQ(e.phase(), v1::PHASE_FAILED);
+  EXPECT_THAT(e.error(), HasSubstr("failed after 3 attempt(s)"));
+  runner_->Stop();
+  int failed = 0;
+  for (v1::RunState s : RunStates(id)) {
+    EXPECT_TRUE(s == v1::RUN_FAILED || s == v1::RUN_CANCELLED)
+        << v1::RunState_Name(s);
+    failed += s == v1::RUN_FAILED;
+  }
+  EXPECT_GE(failed, 1);
+  EXPECT_EQ(store_->GetExperiment(id, "")->phase(), v1::PHASE_FAILED);
+}
+
+// Stored states a crash can leave behind are finished at start-up instead
+// of staying unfinished for ever.
+TEST_F(ExperimentRunnerTest, StartRecoversEveryStoredState) {
+  const int64_t with_failed = Create();
+  const int64_t with_cancelled = Create();
+  const int64_t all_pending = Create();
+  auto runs = store_->ListRuns(with_failed);
+  ASSERT_OK(store_->StartRun(with_failed, (*runs)[0].id()));
+  ASSERT_OK(store_->MarkRunFinished((*runs)[0].id(), v1::RUN_FAILED, "boom"));
+  runs = store_->ListRuns(with_cancelled);
+  ASSERT_OK(store_->StartRun(with_cancelled, (*runs)[1].id()));
+  ASSERT_OK(store_->MarkRunFinished((*runs)[1].id(), v1::RUN_CANCELLED, ""));
+  runs = store_->ListRuns(all_pending);
+  ASSERT_OK(store_->StartRun(all_pending, (*runs)[2].id()));  // interrupted
+
+  StartRunner();
+  v1::Experiment e = WaitFinished(with_failed);
+  EXPECT_EQ(e.phase(), v1::PHASE_FAILED);
+  EXPECT_THAT(e.error(), HasSubstr("boom"));
+  EXPECT_EQ(WaitFinished(with_cancelled).phase(), v1::PHASE_CANCELLED);
+  EXPECT_EQ(WaitFinished(all_pending).phase(), v1::PHASE_DONE);
+  for (int64_t id : {with_failed, with_cancelled}) {
+    for (v1::RunState s : RunStates(id)) {
+      EXPECT_NE(s, v1::RUN_PENDING);
+      EXPECT_NE(s, v1::RUN_RUNNING);
+      EXPECT_NE(s, v1::RUN_DONE);
+    }
+  }
+}
+
+TEST_F(ExperimentRunnerTest, StopDrainsRunsInFlight) {
+  fake_->Hold();
+  StartRunner();
+  const int64_t id = Submit();
+  ASSERT_TRUE(fake_->WaitForHeld(1, absl::Seconds(10)));
+  std::thread release([&] {
+    absl::SleepFor(absl::Milliseconds(200));
+    fake_->Release();
+  });
+  runner_->Stop(absl::Seconds(10));
+  release.join();
+  // The run in flight finished; the others wait for the next start.
+  const std::vector<v1::RunState> states = RunStates(id);
+  EXPECT_EQ(states[0], v1::RUN_DONE);
+  for (size_t i = 1; i < states.size(); ++i) {
+    EXPECT_EQ(states[i], v1::RUN_PENDING);
+  }
+  EXPECT_EQ(store_->GetExperiment(id, "")->phase(), v1::PHASE_GENERATING);
+
+  fake_->Release();
+  StartRunner();
+  EXPECT_EQ(WaitFinished(id).phase(), v1::PHASE_DONE);
+}
+
+TEST_F(ExperimentRunnerTest, StopCancelsRunsPastTheGracePeriod) {
+  fake_->Hold();
+  StartRunner();
+  const int64_t id = Submit();
+  ASSERT_TRUE(fake_->WaitForHeld(1, absl::Seconds(10)));
+  const absl::Time start = absl::Now();
+  runner_->Stop(absl::Milliseconds(300));
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_GE(took, absl::Milliseconds(300));
+  EXPECT_LT(took, absl::Seconds(5));
+  // The interrupted run is pending again, not running.
+  EXPECT_THAT(RunStates(id), Each(v1::RUN_PENDING));
+  EXPECT_EQ(store_->GetExperiment(id, "")->phase(), v1::PHASE_GENERATING);
+}
+
+}  // namespace
+}  // namespace fnprobe::worker
