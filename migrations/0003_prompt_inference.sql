@@ -17,3 +17,12 @@ CREATE TABLE prompt_values (
 -- this migration, which were token-level.
 ALTER TABLE networks ADD COLUMN inference TEXT
   CHECK (inference IS NULL OR inference IN ('prompt', 'token'));
+
+-- The run planner's version (run_planner.h kPlanVersion) an experiment was
+-- planned with. Plans are recomputed from the spec, and version 2 draws
+-- baseline prompts without replacement across repeats where version 1 drew
+-- them per run: an experiment of version 1 is never resumed or re-analysed
+-- with version 2's prompts (the worker fails or refuses it; its stored
+-- results stay readable).
+ALTER TABLE experiments ADD COLUMN plan_version INTEGER NOT NULL DEFAULT 1
+  CHECK (plan_version >= 1);

@@ -49,6 +49,11 @@ struct RunPlan {
   int64_t time_points = 0;        // prompts x tokens_per_prompt
 };
 
+// The planner's version, stored with every experiment (plan_version). Bump
+// it whenever PlanRuns would plan a stored spec differently. 1: baseline
+// prompts drawn per run; 2: without replacement across repeats.
+inline constexpr int kPlanVersion = 2;
+
 // Baseline prompts one run presents: baseline blocks x prompts per block.
 int BaselinePromptsPerRun(const v1::BlockDesign& design);
 

@@ -141,6 +141,14 @@ absl::Status ExperimentRunner::EnqueueLocked(int64_t experiment_id,
       recovery.action == Recovery::kAnalyze) {
     a->spec = e.spec();
     a->plans = PlanRuns(a->spec);
+    if (e.plan_version() != kPlanVersion) {
+      recovery.action = Recovery::kFail;
+      recovery.error = absl::StrCat(
+          "planned by an earlier fnprobe (plan version ", e.plan_version(),
+          ", now ", kPlanVersion,
+          "); its remaining runs cannot be planned the same way: resubmit "
+          "the spec");
+    }
     for (const v1::Run& run : e.runs()) {
       if (run.index() < 0 || run.index() >= static_cast<int>(a->plans.size())) {
         recovery.action = Recovery::kFail;

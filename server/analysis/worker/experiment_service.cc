@@ -231,6 +231,14 @@ grpc::Status ExperimentServiceImpl::ReanalyzeExperiment(
           "experiment ", id, " is ", v1::ExperimentPhase_Name(e.phase()),
           "; only a finished experiment can be reanalyzed"));
     }
+    if (e.plan_version() != kPlanVersion) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "experiment ", id,
+          " was planned by an earlier fnprobe (plan "
+          "version ",
+          e.plan_version(), ", now ", kPlanVersion,
+          "): its prompts' labels cannot be re-derived; resubmit the spec"));
+    }
     v1::ExperimentSpec spec = e.spec();
     *spec.mutable_analysis() = request->analysis();
     absl::Status valid = ValidateSpec(spec);

@@ -312,7 +312,7 @@ int64_t UpsertUser(Database& db, const std::string& name) {
 // Columns read by ReadExperiment, in its order.
 constexpr char kExperimentSelect[] =
     "SELECT e.id, e.name, u.name, e.status, e.error, e.spec_json, "
-    "e.created_at, e.started_at, e.finished_at "
+    "e.created_at, e.started_at, e.finished_at, e.plan_version "
     "FROM experiments e JOIN users u ON u.id = e.user_id";
 
 absl::StatusOr<v1::Experiment> ReadExperiment(const Statement& q) {
@@ -328,6 +328,7 @@ absl::StatusOr<v1::Experiment> ReadExperiment(const Statement& q) {
   e.set_created_at(TextOrEmpty(q, 6));
   e.set_started_at(TextOrEmpty(q, 7));
   e.set_finished_at(TextOrEmpty(q, 8));
+  e.set_plan_version(q.getColumn(9).getInt());
   v1::ExperimentProgress* progress = e.mutable_progress();
   progress->set_experiment_id(e.id());
   progress->set_phase(e.phase());
@@ -487,11 +488,12 @@ absl::StatusOr<int64_t> CreateExperimentIn(Database& db,
   SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
   const int64_t user_id = UpsertUser(db, user.empty() ? kAnonymousUser : user);
   Statement insert(db,
-                   "INSERT INTO experiments (user_id, name, spec_json) "
-                   "VALUES (?, ?, ?)");
+                   "INSERT INTO experiments (user_id, name, spec_json, "
+                   "plan_version) VALUES (?, ?, ?, ?)");
   insert.bind(1, user_id);
   insert.bind(2, spec.name());
   insert.bind(3, spec_json);
+  insert.bind(4, kPlanVersion);
   insert.exec();
   const int64_t id = db.getLastInsertRowid();
   for (const RunPlan& plan : plans) {
@@ -1996,7 +1998,14 @@ absl::StatusOr<v1::GetRunEventsResponse> GetRunEventsIn(
   v1::GetRunEventsResponse response;
   *response.mutable_run() = std::move(runs[index]);
   AddEvents(db, &response);
-  // Prompts are not stored per run: the plan is a pure function of the spec.
+  // Prompts are not stored per run: the plan is a pure function of the spec
+  // and the planner's version. An experiment planned by an earlier planner
+  // gets no prompts rather than another plan's.
+  Statement version(db, "SELECT plan_version FROM experiments WHERE id = ?");
+  version.bind(1, id);
+  if (!version.executeStep() || version.getColumn(0).getInt() != kPlanVersion) {
+    return response;
+  }
   if (!ValidateSpec(spec).ok()) {
     return absl::DataLossError(
         absl::StrCat("experiment ", id, ": stored spec no longer validates"));
