@@ -4,6 +4,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -103,15 +104,53 @@ absl::StatusOr<std::string> ReadToken(const std::string& path) {
   return token;
 }
 
+// A bearer token travels in an HTTP/2 header, which holds printable ASCII
+// only; gRPC aborts the whole process (validate_metadata) on anything else,
+// so it is refused here, naming where it came from but not echoing it.
+absl::Status CheckToken(absl::string_view token, absl::string_view source) {
+  for (size_t i = 0; i < token.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(token[i]);
+    if (c < 0x20 || c > 0x7E) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          source,
+          ": the token has a character that is not printable ASCII "
+          "(byte 0x",
+          absl::Hex(c, absl::kZeroPad2), " at offset ", i,
+          "); a bearer token is printable ASCII"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// The token and where it came from (for CheckToken's message).
+absl::StatusOr<std::pair<std::string, std::string>> FindToken(
+    const ConnectionFlags& flags, const Environment& env,
+    const ConfigFile& config) {
+  using Found = std::pair<std::string, std::string>;
+  if (!flags.token.empty()) return Found{flags.token, "--token"};
+  if (!flags.token_file.empty()) {
+    FNPROBE_ASSIGN_OR_RETURN(std::string token, ReadToken(flags.token_file));
+    return Found{token, "token file " + flags.token_file};
+  }
+  if (auto token = env.Get("FNPROBE_TOKEN")) {
+    return Found{*token, "FNPROBE_TOKEN"};
+  }
+  if (auto token = config.Get("token")) {
+    return Found{*token, absl::StrCat("config file ", config.path, " (token)")};
+  }
+  if (auto path = config.GetPath("token_file")) {
+    FNPROBE_ASSIGN_OR_RETURN(std::string token, ReadToken(*path));
+    return Found{token, "token file " + *path};
+  }
+  return Found{};
+}
+
 absl::StatusOr<std::string> ResolveToken(const ConnectionFlags& flags,
                                          const Environment& env,
                                          const ConfigFile& config) {
-  if (!flags.token.empty()) return flags.token;
-  if (!flags.token_file.empty()) return ReadToken(flags.token_file);
-  if (auto token = env.Get("FNPROBE_TOKEN")) return *token;
-  if (auto token = config.Get("token")) return *token;
-  if (auto path = config.GetPath("token_file")) return ReadToken(*path);
-  return std::string();
+  FNPROBE_ASSIGN_OR_RETURN(auto found, FindToken(flags, env, config));
+  FNPROBE_RETURN_IF_ERROR(CheckToken(found.first, found.second));
+  return found.first;
 }
 
 void ResolveServer(const ConnectionFlags& flags, const Environment& env,

@@ -50,8 +50,9 @@ struct ConnectionSettings {
 
 // Resolves the settings. INVALID_ARGUMENT naming the file for an explicit
 // config file that is missing, a config file that is not a JSON object or
-// has unknown keys or non-string values, or an empty token file; the read
-// error naming the file for an unreadable token file.
+// has unknown keys or non-string values, an empty token file, or a token
+// with a character outside printable ASCII (naming its source, not echoing
+// it); the read error naming the file for an unreadable token file.
 absl::StatusOr<ConnectionSettings> ResolveConnectionSettings(
     const ConnectionFlags& flags, const Environment& env);
 

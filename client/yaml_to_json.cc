@@ -1,10 +1,14 @@
 #include "client/yaml_to_json.h"
 
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/parser.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <optional>
+#include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -74,12 +78,66 @@ Json Convert(const YAML::Node& node, std::string* error) {
   return nullptr;
 }
 
+// Finds the first anchor or alias of a document from the parser's events,
+// which never expand an alias.
+class AnchorFinder : public YAML::EventHandler {
+ public:
+  // Where the first one is, if any.
+  const std::optional<YAML::Mark>& found() const { return found_; }
+
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    Note(mark, anchor);
+  }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override {
+    Note(mark, 1);
+  }
+  void OnScalar(const YAML::Mark& mark, const std::string&,
+                YAML::anchor_t anchor, const std::string&) override {
+    Note(mark, anchor);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&,
+                       YAML::anchor_t anchor,
+                       YAML::EmitterStyle::value) override {
+    Note(mark, anchor);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& mark, const std::string&,
+                  YAML::anchor_t anchor, YAML::EmitterStyle::value) override {
+    Note(mark, anchor);
+  }
+  void OnMapEnd() override {}
+
+ private:
+  void Note(const YAML::Mark& mark, YAML::anchor_t anchor) {
+    if (anchor != YAML::NullAnchor && !found_.has_value()) found_ = mark;
+  }
+
+  std::optional<YAML::Mark> found_;
+};
+
 }  // namespace
 
 absl::StatusOr<std::string> YamlToJson(absl::string_view yaml,
                                        absl::string_view source) {
   YAML::Node root;
   try {
+    // Anchors and aliases first, from the parser's events alone: expanding
+    // aliases of aliases ("billion laughs") would take exponential time and
+    // memory, and a spec has no need for them.
+    std::istringstream in{std::string(yaml)};
+    YAML::Parser parser(in);
+    AnchorFinder finder;
+    while (!finder.found().has_value() && parser.HandleNextDocument(finder)) {
+    }
+    if (finder.found().has_value()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          source, ": line ", finder.found()->line + 1, ", column ",
+          finder.found()->column + 1,
+          ": YAML anchors and aliases (&name, *name) are not accepted in "
+          "experiment specs; write the values out"));
+    }
     root = YAML::Load(std::string(yaml));
   } catch (const YAML::Exception& e) {
     return absl::InvalidArgumentError(

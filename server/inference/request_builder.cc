@@ -1,6 +1,7 @@
 #include "server/inference/request_builder.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/request_limits.h"
 #include "common/status_util.h"
 #include "server/inference/hook_points.h"
 
@@ -25,9 +26,8 @@ absl::StatusOr<std::vector<std::vector<int64_t>>> TokenizePrompts(
                      limits.max_prompts_per_request, ")"));
   }
   const ModelConfig& c = model.config();
-  // The last generated token is never fed back.
-  const int64_t max_prompt =
-      c.max_positions - std::max<int64_t>(generated - 1, 0);
+  // The rule the worker checks specs against at submission.
+  const int64_t max_prompt = MaxPromptTokens(c.max_positions, generated);
   std::vector<std::vector<int64_t>> out;
   for (int i = 0; i < prompts.size(); ++i) {
     const v1::Prompt& p = prompts[i];

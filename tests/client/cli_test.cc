@@ -21,6 +21,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -206,6 +208,22 @@ TEST_F(CliTest, UsageErrorsExitTwo) {
   EXPECT_EQ(Bare({"export", "7", "--out", "x", "--format", "xls"}).exit_code,
             2);
   EXPECT_EQ(Bare({"--token", "a", "--token-file", "b", "list"}).exit_code, 2);
+}
+
+// A token that is not printable ASCII used to abort the CLI inside gRPC's
+// validate_metadata (exit 134); it is an error naming the token's source.
+TEST_F(CliTest, NonPrintableTokenIsAnErrorNotAnAbort) {
+  CliResult r = Bare({"--server", worker_->address(), "--token",
+                      "tok\x01"
+                      "en",
+                      "list"});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("--token: the token has a character that is "
+                               "not printable ASCII (byte 0x01 at offset 3)"));
+  r = Bare({"--server", worker_->address(), "--token-file",
+            WriteFile("token", "caf\xc3\xa9\n"), "list"});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("token file "));
 }
 
 // --- read commands ---
@@ -457,6 +475,26 @@ TEST_F(CliTest, SubmitUnknownFieldNamesIt) {
   r = Fnprobe({"submit", files_.path() + "/missing.json"});
   EXPECT_EQ(r.exit_code, 3);
   EXPECT_THAT(r.err, HasSubstr("missing.json"));
+}
+
+// A "billion laughs" YAML spec is refused locally, at once.
+TEST_F(CliTest, SubmitYamlWithAliasesIsRefusedAtOnce) {
+  const int before = fake().submit_count();
+  std::string yaml = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n";
+  for (char level = 'b'; level <= 'j'; ++level) {
+    const char prev = level - 1;
+    yaml += std::string(1, level) + ": &" + level + " [";
+    for (int i = 0; i < 9; ++i) yaml += std::string(i ? ", *" : "*") + prev;
+    yaml += "]\n";
+  }
+  const absl::Time start = absl::Now();
+  CliResult r = Fnprobe({"submit", WriteFile("laughs.yaml", yaml)});
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("laughs.yaml: line 1"));
+  EXPECT_THAT(r.err, HasSubstr("anchors and aliases"));
+  EXPECT_LT(took, absl::Seconds(1));
+  EXPECT_EQ(fake().submit_count(), before);
 }
 
 // The worker's INVALID_ARGUMENT lists every field, each on its own

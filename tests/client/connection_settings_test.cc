@@ -105,5 +105,35 @@ TEST_F(ConnectionSettingsTest, BadFilesAreNamed) {
       StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("is empty")));
 }
 
+// gRPC aborts the process (exit 134) on a header value that is not
+// printable ASCII: such a token is refused first, naming its source.
+TEST_F(ConnectionSettingsTest, NonPrintableTokensAreRefusedNamingTheSource) {
+  ConnectionFlags flags;
+  flags.token = "secret\x01";
+  EXPECT_THAT(ResolveConnectionSettings(flags, Environment::ForTest({})),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       ::testing::AllOf(HasSubstr("--token: "),
+                                        HasSubstr("byte 0x01 at offset 6"),
+                                        ::testing::Not(HasSubstr("secret")))));
+  flags.token = "";
+  flags.token_file = Write("utf8-token", "caf\xc3\xa9\n");
+  EXPECT_THAT(ResolveConnectionSettings(flags, Environment::ForTest({})),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("token file " + flags.token_file)));
+  // Inner newlines survive the file's trimming and are refused too.
+  flags.token_file = Write("two-lines", "abc\ndef\n");
+  EXPECT_THAT(ResolveConnectionSettings(flags, Environment::ForTest({})),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("byte 0x0a at offset 3")));
+  EXPECT_THAT(ResolveConnectionSettings(
+                  {}, Environment::ForTest({{"FNPROBE_TOKEN", "a\tb"}})),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("FNPROBE_TOKEN: ")));
+  flags.token_file = Write("fine", "  tok-EN_1.2~+/=  \n");
+  auto s = ResolveConnectionSettings(flags, Environment::ForTest({}));
+  ASSERT_THAT(s, IsOk());
+  EXPECT_EQ(s->token, "tok-EN_1.2~+/=");
+}
+
 }  // namespace
 }  // namespace fnprobe::client

@@ -1,5 +1,7 @@
 #include "client/spec_reader.h"
 
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "client/yaml_to_json.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -38,6 +40,35 @@ TEST(YamlToJsonTest, SyntaxErrorsNameFileAndLine) {
   EXPECT_THAT(YamlToJson("[1]: x\n", "k.yaml"),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("mapping keys must be scalars")));
+}
+
+// "Billion laughs": nine levels of nine aliases each would expand to 9^9
+// strings. Refused from the parser's events, long before any expansion.
+TEST(YamlToJsonTest, AnchorsAndAliasesAreRefusedUpFront) {
+  std::string yaml = "a: &a [\"lol\", \"lol\", \"lol\"]\n";
+  for (char level = 'b'; level <= 'j'; ++level) {
+    const char prev = level - 1;
+    yaml += std::string(1, level) + ": &" + level + " [";
+    for (int i = 0; i < 9; ++i) yaml += std::string(i ? ", *" : "*") + prev;
+    yaml += "]\n";
+  }
+  yaml += "name: *j\n";
+  const absl::Time start = absl::Now();
+  EXPECT_THAT(YamlToJson(yaml, "laughs.yaml"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("laughs.yaml: line 1, column 4"),
+                             HasSubstr("anchors and aliases"))));
+  EXPECT_LT(absl::Now() - start, absl::Milliseconds(500));
+  // An alias alone (of an anchor elsewhere) is refused too, with its line.
+  EXPECT_THAT(YamlToJson("name: n\nmodel: *m\n", "alias.yaml"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("alias.yaml: line 2")));
+  EXPECT_THAT(YamlToJson("name: &n x\n", "anchor.yaml"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("anchors and aliases")));
+  // Text that merely contains '&' or '*' is fine.
+  EXPECT_THAT(YamlToJson("name: \"R&D *draft*\"\nmodel: a&b\n", "ok.yaml"),
+              IsOk());
 }
 
 // JSON and YAML read into the same spec; enums by name, camelCase or proto

@@ -146,6 +146,50 @@ TEST_F(WorkerLifecycleTest, OversizedSpecIsRefusedNamingTheLimit) {
   EXPECT_EQ((*worker)->Stop(), 0);
 }
 
+// Hook selectors and prompt lengths are checked against the serving model
+// at submission, by the inference server's own rules, instead of failing
+// every run later.
+TEST_F(WorkerLifecycleTest, SpecIsCheckedAgainstTheServingModel) {
+  auto worker = StartWorker();
+  ASSERT_OK(worker);
+  auto stub = v1::ExperimentService::NewStub(grpc::CreateChannel(
+      (*worker)->address(), grpc::InsecureChannelCredentials()));
+  auto submit = [&](const v1::ExperimentSpec& spec) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(30));
+    v1::SubmitExperimentRequest request;
+    *request.mutable_spec() = spec;
+    v1::Experiment e;
+    return stub->SubmitExperiment(&context, request, &e);
+  };
+  v1::ExperimentSpec spec = SmallSpec();
+  spec.mutable_capture()->add_hooks("blocks.7.mlp_post");
+  grpc::Status s = submit(spec);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(),
+              HasSubstr("capture.hooks: hook selector 'blocks.7.mlp_post' "
+                        "matches no hook point"));
+
+  // The fake's context is 64 tokens; a word is a token, plus a start
+  // token: with 4 generated, 61 tokens fit and 62 do not.
+  spec = SmallSpec();
+  std::string fits = "alpha";
+  for (int i = 0; i < 59; ++i) fits += " w";
+  spec.mutable_conditions(0)->set_prompts(0, fits);      // 61 tokens
+  spec.mutable_baseline()->set_prompts(3, fits + " w");  // 62
+  s = submit(spec);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(),
+            "baseline.prompts[3]: 62 tokens; with 4 generated the limit is "
+            "61 (context 64 of model fake-model)");
+  spec.mutable_baseline()->set_prompts(3, "rest prompt 3");
+  spec.mutable_capture()->add_hooks("neurons");
+  s = submit(spec);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ((*worker)->Stop(), 0);
+}
+
 TEST_F(WorkerLifecycleTest, SigtermDrainsTheRunInFlight) {
   fake_->Hold();
   auto worker = StartWorker({"--drain-grace", "20"});

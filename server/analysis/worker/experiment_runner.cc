@@ -5,6 +5,7 @@
 #include <iostream>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/status_util.h"
@@ -361,11 +362,15 @@ ExperimentRunner::Outcome ExperimentRunner::ExecuteRun(const Job& job) {
         if (ShouldAbandon(id)) return {};
         a->contexts.insert(&context);
       }
-      absl::StatusOr<FinishedRun> run =
-          ExecuteRunAttempt(target->stub, &context, attempt);
+      // Unregistered however the attempt ends (an exception included):
+      // Cancel and Stop must never see a destroyed context.
+      absl::StatusOr<FinishedRun> run = absl::InternalError("not attempted");
       {
-        absl::MutexLock lock(&mu_);
-        a->contexts.erase(&context);
+        absl::Cleanup unregister = [&] {
+          absl::MutexLock lock(&mu_);
+          a->contexts.erase(&context);
+        };
+        run = ExecuteRunAttempt(target->stub, &context, attempt);
       }
       if (run.ok()) status = store_->MarkRunDone(job.run_id, *run);
       if (run.ok() && status.ok()) {

@@ -6,6 +6,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/grpc_status.h"
+#include "common/hook_selector.h"
+#include "common/request_limits.h"
 #include "common/status_util.h"
 #include "server/analysis/experiment_spec.h"
 #include "server/analysis/run_planner.h"
@@ -82,6 +84,23 @@ class RateMeter {
   std::deque<std::pair<absl::Time, int64_t>> samples_;
 };
 
+// Appends a line if the spec's hook selectors pick nothing of the model's
+// hook points, resolved by the inference server's own rules.
+void CheckHooks(const v1::ExperimentSpec& spec, const v1::ModelInfo& info,
+                std::string* problems) {
+  if (info.hook_points().empty()) return;
+  std::vector<std::string> names;
+  for (const v1::HookPoint& h : info.hook_points()) names.push_back(h.name());
+  const std::vector<std::string> selectors(spec.capture().hooks().begin(),
+                                           spec.capture().hooks().end());
+  absl::StatusOr<std::vector<std::string>> picked =
+      ResolveHookSelector(selectors, names);
+  if (!picked.ok()) {
+    absl::StrAppend(problems, "capture.hooks: ", picked.status().message(),
+                    " (model ", info.model(), ")\n");
+  }
+}
+
 }  // namespace
 
 ExperimentServiceImpl::ExperimentServiceImpl(ExperimentStore* store,
@@ -121,11 +140,55 @@ absl::Status ExperimentServiceImpl::CheckAgainstServer(
                     " prompts; the inference server takes at most ",
                     limits.max_prompts_per_request(), " per request\n");
   }
+  CheckHooks(spec, *info, &problems);
+  if (problems.empty()) CheckPromptLengths(spec, *info, &problems);
   if (!problems.empty()) {
     problems.pop_back();
     return absl::InvalidArgumentError(problems);
   }
   return absl::OkStatus();
+}
+
+void ExperimentServiceImpl::CheckPromptLengths(const v1::ExperimentSpec& spec,
+                                               const v1::ModelInfo& info,
+                                               std::string* problems) {
+  if (info.context_length() <= 0) return;
+  const int64_t generated = spec.generation().tokens_per_prompt();
+  const int64_t limit = MaxPromptTokens(info.context_length(), generated);
+  std::vector<std::string> fields;
+  std::vector<std::string> texts;
+  const auto add_pool = [&](const std::string& field,
+                            const v1::PromptPool& pool) {
+    for (int i = 0; i < pool.prompts_size(); ++i) {
+      fields.push_back(absl::StrCat(field, ".prompts[", i, "]"));
+      texts.push_back(pool.prompts(i));
+    }
+  };
+  add_pool("baseline", spec.baseline());
+  for (int c = 0; c < spec.conditions_size(); ++c) {
+    add_pool(absl::StrCat("conditions[", c, "]"), spec.conditions(c));
+  }
+  // Lengths come from the model's own tokenizer: a byte count says little
+  // (normalizers expand text, templates add special tokens). A server that
+  // cannot tell refuses nothing, as an unreachable one does not.
+  absl::StatusOr<std::vector<int64_t>> counts =
+      pool_->CountTokens(spec.model(), texts);
+  if (!counts.ok()) return;
+  constexpr int kMaxListed = 20;
+  int too_long = 0;
+  for (size_t i = 0; i < counts->size(); ++i) {
+    if ((*counts)[i] <= limit) continue;
+    if (++too_long <= kMaxListed) {
+      absl::StrAppend(problems, fields[i], ": ", (*counts)[i], " tokens; with ",
+                      generated, " generated the limit is ", limit,
+                      " (context ", info.context_length(), " of model ",
+                      info.model(), ")\n");
+    }
+  }
+  if (too_long > kMaxListed) {
+    absl::StrAppend(problems, "... and ", too_long - kMaxListed,
+                    " more prompts too long\n");
+  }
 }
 
 absl::StatusOr<v1::Experiment> ExperimentServiceImpl::Submit(

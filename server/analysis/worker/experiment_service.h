@@ -78,8 +78,16 @@ class ExperimentServiceImpl final : public v1::ExperimentService::Service {
  private:
   absl::StatusOr<v1::Experiment> Submit(const std::string& user,
                                         const v1::SubmitExperimentRequest& r);
+  // The spec against the serving model's GetModelInfo: limits, hook
+  // selectors (resolved as the inference server resolves them) and every
+  // prompt's length in tokens plus the generated tokens within the context
+  // (common/request_limits.h). INVALID_ARGUMENT listing the problems;
+  // what cannot be asked (servers unreachable) refuses nothing.
   absl::Status CheckAgainstServer(const v1::ExperimentSpec& spec,
                                   const std::vector<RunPlan>& plans);
+  // Appends a line per prompt too long for `info`'s context.
+  void CheckPromptLengths(const v1::ExperimentSpec& spec,
+                          const v1::ModelInfo& info, std::string* problems);
 
   ExperimentStore* const store_;
   ExperimentRunner* const runner_;

@@ -2,6 +2,8 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
+#include <chrono>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -134,6 +136,43 @@ std::optional<v1::ModelInfo> InferencePool::ModelInfoFor(
     if (s.info.has_value() && s.info->model() == model) return s.info;
   }
   return std::nullopt;
+}
+
+absl::StatusOr<std::vector<int64_t>> InferencePool::CountTokens(
+    const std::string& model, const std::vector<std::string>& texts) {
+  FNPROBE_ASSIGN_OR_RETURN(InferenceTarget target, Pick(model));
+  size_t batch = 256;
+  if (std::optional<v1::ModelInfo> info = ModelInfoFor(model);
+      info.has_value() && info->limits().max_prompts_per_request() > 0) {
+    batch = static_cast<size_t>(info->limits().max_prompts_per_request());
+  }
+  std::vector<int64_t> counts;
+  counts.reserve(texts.size());
+  for (size_t start = 0; start < texts.size(); start += batch) {
+    v1::TokenizeRequest request;
+    for (size_t i = start; i < std::min(texts.size(), start + batch); ++i) {
+      request.add_texts(texts[i]);
+    }
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(30));
+    AddBearerToken(&context, options_.token);
+    v1::TokenizeResponse response;
+    grpc::Status status = target.stub->Tokenize(&context, request, &response);
+    if (!status.ok()) {
+      return Annotate(ToAbslStatus(status),
+                      absl::StrCat(target.address, ": Tokenize"));
+    }
+    if (response.tokens_size() != request.texts_size()) {
+      return absl::DataLossError(absl::StrCat(
+          target.address, ": Tokenize answered ", response.tokens_size(),
+          " token lists for ", request.texts_size(), " texts"));
+    }
+    for (const v1::TokenIds& ids : response.tokens()) {
+      counts.push_back(ids.ids_size());
+    }
+  }
+  return counts;
 }
 
 void InferencePool::Forget(const std::string& address) {

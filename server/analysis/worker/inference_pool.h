@@ -61,6 +61,13 @@ class InferencePool {
   // The model info of a server that serves `model`, if one is known.
   std::optional<v1::ModelInfo> ModelInfoFor(const std::string& model);
 
+  // The number of tokens of each of `texts` as a server serving `model`
+  // tokenizes a Generate prompt (special tokens included), asked in
+  // batches of its max_prompts_per_request. Pick's errors, or the
+  // Tokenize call's (UNIMPLEMENTED from a server without it).
+  absl::StatusOr<std::vector<int64_t>> CountTokens(
+      const std::string& model, const std::vector<std::string>& texts);
+
   // Drops what is cached about `address` (after a failed call: the server
   // may come back serving another model).
   void Forget(const std::string& address);

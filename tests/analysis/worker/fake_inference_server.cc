@@ -5,6 +5,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/frame_codec.h"
 #include "common/layout.h"
 #include "common/layout_proto.h"
@@ -140,15 +141,30 @@ grpc::Status FakeInferenceServer::GetModelInfo(
   response->set_family("gpt2");
   response->set_num_layers(2);
   response->set_hidden_size(4);
-  response->set_context_length(256);
-  const Layout layout = FakeLayout();
-  for (const HookSpec& h : layout.hooks()) {
-    v1::HookPoint* point = response->add_hook_points();
-    point->set_name(h.name);
-    point->set_width(h.width);
+  response->set_context_length(kContextLength);
+  for (int layer = 0; layer < 2; ++layer) {
+    for (const char* hook : {"attn_out", "mlp_post", "mlp_out", "resid_post"}) {
+      v1::HookPoint* point = response->add_hook_points();
+      point->set_name(absl::StrCat("blocks.", layer, ".", hook));
+      point->set_width(4);
+    }
   }
   response->mutable_limits()->set_max_tokens_per_prompt(64);
   response->mutable_limits()->set_max_prompts_per_request(1000);
+  return grpc::Status::OK;
+}
+
+grpc::Status FakeInferenceServer::Tokenize(grpc::ServerContext* context,
+                                           const v1::TokenizeRequest* request,
+                                           v1::TokenizeResponse* response) {
+  for (const std::string& text : request->texts()) {
+    v1::TokenIds* ids = response->add_tokens();
+    ids->add_ids(1);  // the start token
+    for (absl::string_view word :
+         absl::StrSplit(text, ' ', absl::SkipEmpty())) {
+      ids->add_ids(static_cast<int64_t>(word.size()));
+    }
+  }
   return grpc::Status::OK;
 }
 

@@ -49,6 +49,13 @@ class FakeInferenceServer final : public v1::InferenceService::Service {
   grpc::Status GetModelInfo(grpc::ServerContext* context,
                             const v1::GetModelInfoRequest* request,
                             v1::ModelInfo* response) override;
+  // One token per space-separated word, plus a start token.
+  grpc::Status Tokenize(grpc::ServerContext* context,
+                        const v1::TokenizeRequest* request,
+                        v1::TokenizeResponse* response) override;
+
+  // What GetModelInfo reports.
+  static constexpr int kContextLength = 64;
 
  private:
   explicit FakeInferenceServer(std::string model) : model_(std::move(model)) {}
