@@ -359,7 +359,20 @@ ExperimentRunner::Outcome ExperimentRunner::ExecuteRun(const Job& job) {
         absl::MutexLock lock(&mu_);
         a->contexts.erase(&context);
       }
-      if (run.ok()) status = store_->MarkRunDone(job.run_id, *run);
+      if (run.ok()) {
+        if (options_.before_mark_run_done) {
+          options_.before_mark_run_done(id, job.run_id);
+        }
+        status = store_->MarkRunDone(job.run_id, *run);
+        if (!status.ok()) {
+          // The store refused the finished run (its experiment was
+          // cancelled or failed meanwhile, or the write failed): its
+          // complete file must go too, or the activation store keeps a
+          // file of a run that is not done. A retry writes it again.
+          std::error_code ec;
+          std::filesystem::remove(attempt.activation_path, ec);
+        }
+      }
       if (run.ok() && status.ok()) {
         Log(absl::StrFormat(
             "experiment %d: run %d (%s, repeat %d) done: %d frames in %.2f s; "
