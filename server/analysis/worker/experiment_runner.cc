@@ -149,6 +149,13 @@ absl::Status ExperimentRunner::EnqueueLocked(int64_t experiment_id,
         break;
       }
       if (run.state() == v1::RUN_PENDING || run.state() == v1::RUN_RUNNING) {
+        // A run that is not done owns no file. A process killed between
+        // finishing a run's file and storing the run leaves one, which
+        // would outlive the run if it is never redone (the experiment
+        // cancelled or failed first). No thread writes it: the experiment
+        // is not active.
+        std::error_code ec;
+        std::filesystem::remove(ActivationPath(experiment_id, run.id()), ec);
         a->pending.push_back(Job{experiment_id, run.id(), run.index(), false});
       }
     }

@@ -6,6 +6,7 @@
 #include "server/analysis/worker/experiment_runner.h"
 
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -236,6 +237,29 @@ TEST_F(ExperimentRunnerTest, CancelBeforeARunIsStoredLeavesNoFile) {
   ASSERT_OK(cancelled);
   EXPECT_EQ(e.phase(), v1::PHASE_CANCELLED);
   EXPECT_THAT(RunStates(id), Each(v1::RUN_CANCELLED));
+  EXPECT_FALSE(std::filesystem::exists(path)) << path;
+}
+
+// The same file left by a worker killed between finishing it and storing
+// the run: the next start removes it, so that a cancellation before the run
+// is redone leaves nothing behind either.
+TEST_F(ExperimentRunnerTest, StartRemovesTheFileOfARunNotDone) {
+  const int64_t id = Create(1);
+  fake_->Hold();
+  runner_ = std::make_unique<ExperimentRunner>(store_.get(), pool_.get(), &hub_,
+                                               options_);
+  const std::string path =
+      runner_->ActivationPath(id, store_->ListRuns(id)->at(0).id());
+  std::filesystem::create_directories(
+      std::filesystem::path(path).parent_path());
+  { std::ofstream(path) << "a finished file of a run never stored"; }
+  ASSERT_OK(runner_->Start());
+  ASSERT_TRUE(fake_->WaitForHeld(1, absl::Seconds(10)));
+  EXPECT_FALSE(std::filesystem::exists(path));
+  ASSERT_OK(runner_->Cancel(id));
+  fake_->Release();
+  EXPECT_EQ(WaitFinished(id).phase(), v1::PHASE_CANCELLED);
+  runner_->Stop();
   EXPECT_FALSE(std::filesystem::exists(path)) << path;
 }
 
