@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <fstream>
 #include <thread>
 
@@ -21,30 +22,41 @@ absl::StatusOr<std::unique_ptr<WorkerCluster>> WorkerCluster::Start(
     for (const std::string& line : cluster->options_.tokens)
       out << line << "\n";
   }
-  absl::Status s = cluster->StartInference();
+  const int n = std::max(1, cluster->options_.inference_servers);
+  cluster->inference_ports_.assign(n, 0);
+  cluster->inference_.resize(n);
+  absl::Status s = absl::OkStatus();
+  for (int i = 0; i < n && s.ok(); ++i) s = cluster->StartInference(i);
   if (s.ok()) s = cluster->StartWorker();
   if (!s.ok()) return s;
   return cluster;
 }
 
-absl::Status WorkerCluster::StartInference() {
+std::string WorkerCluster::inference_log(int i) const {
+  // The first server keeps the name it had when there was only one.
+  return i == 0 ? options_.dir + "/inference.log"
+                : absl::StrCat(options_.dir, "/inference-", i, ".log");
+}
+
+absl::Status WorkerCluster::StartInference(int i) {
   std::vector<std::string> args = {
       "--model-dir", options_.model_dir, "--device", "cpu", "--threads", "1"};
   args.insert(args.end(), options_.inference_flags.begin(),
               options_.inference_flags.end());
   auto p = ServerProcess::Start(FNPROBE_INFERENCE_BINARY, args, options_.dir,
-                                options_.dir + "/inference.log", 60,
-                                inference_port_);
+                                inference_log(i), 60, inference_ports_.at(i));
   if (!p.ok()) return p.status();
-  inference_ = std::move(*p);
-  inference_port_ = inference_->port();
+  inference_.at(i) = std::move(*p);
+  inference_ports_.at(i) = inference_.at(i)->port();
   return absl::OkStatus();
 }
 
 absl::Status WorkerCluster::StartWorker() {
-  std::vector<std::string> args = {"--inference",
-                                   absl::StrCat("127.0.0.1:", inference_port_),
-                                   "--data-dir", data_dir()};
+  std::vector<std::string> args = {"--data-dir", data_dir()};
+  for (int port : inference_ports_) {
+    args.push_back("--inference");
+    args.push_back(absl::StrCat("127.0.0.1:", port));
+  }
   if (!options_.tokens.empty()) {
     args.push_back("--tokens-file");
     args.push_back(options_.dir + "/tokens");
@@ -59,7 +71,7 @@ absl::Status WorkerCluster::StartWorker() {
   return absl::OkStatus();
 }
 
-void WorkerCluster::KillInference() { inference_->Kill(); }
+void WorkerCluster::KillInference(int i) { inference_.at(i)->Kill(); }
 void WorkerCluster::KillWorker() { worker_->Kill(); }
 int WorkerCluster::StopWorker() { return worker_->Stop(); }
 

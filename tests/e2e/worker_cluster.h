@@ -1,7 +1,7 @@
-// WorkerCluster: an fnprobe-inference process and an fnprobe-worker process
-// on loopback ports, for end-to-end tests of experiments. Either process can
-// be killed (SIGKILL, as in a crash) and restarted on the same port with the
-// same data directory.
+// WorkerCluster: fnprobe-inference processes (one unless asked for more) and
+// an fnprobe-worker process on loopback ports, for end-to-end tests of
+// experiments. Any process can be killed (SIGKILL, as in a crash) and
+// restarted on the same port with the same data directory.
 #ifndef FNPROBE_TESTS_E2E_WORKER_CLUSTER_H_
 #define FNPROBE_TESTS_E2E_WORKER_CLUSTER_H_
 
@@ -24,6 +24,9 @@ struct WorkerClusterOptions {
   std::vector<std::string> tokens;
   std::vector<std::string> worker_flags;     // extra fnprobe-worker flags
   std::vector<std::string> inference_flags;  // extra fnprobe-inference flags
+  // Inference servers of the same model; the worker gets one --inference
+  // flag for each.
+  int inference_servers = 1;
 };
 
 class WorkerCluster {
@@ -31,15 +34,18 @@ class WorkerCluster {
   static absl::StatusOr<std::unique_ptr<WorkerCluster>> Start(
       WorkerClusterOptions options);
 
-  absl::Status StartInference();
+  // Server `i` (0 .. inference_servers - 1), on its old port if it ran
+  // before.
+  absl::Status StartInference(int i = 0);
   absl::Status StartWorker();
-  void KillInference();
+  void KillInference(int i = 0);
   void KillWorker();
   int StopWorker();
 
   std::string worker_address() const;
   std::string data_dir() const { return options_.dir + "/data"; }
   std::string worker_log() const { return options_.dir + "/worker.log"; }
+  std::string inference_log(int i) const;
   ServerProcess* worker() { return worker_.get(); }
 
   // A stub on the worker; `token` empty sends none.
@@ -50,9 +56,9 @@ class WorkerCluster {
       : options_(std::move(options)) {}
 
   WorkerClusterOptions options_;
-  int inference_port_ = 0;
+  std::vector<int> inference_ports_;  // 0: not started yet
   int worker_port_ = 0;
-  std::unique_ptr<ServerProcess> inference_;
+  std::vector<std::unique_ptr<ServerProcess>> inference_;
   std::unique_ptr<ServerProcess> worker_;
 };
 

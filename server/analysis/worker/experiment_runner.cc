@@ -158,6 +158,13 @@ absl::Status ExperimentRunner::EnqueueLocked(int64_t experiment_id,
         break;
       }
       if (run.state() == v1::RUN_PENDING || run.state() == v1::RUN_RUNNING) {
+        // A run that is not done owns no file. A process killed between
+        // finishing a run's file and storing the run leaves one, which
+        // would outlive the run if it is never redone (the experiment
+        // cancelled or failed first). No thread writes it: the experiment
+        // is not active.
+        std::error_code ec;
+        std::filesystem::remove(ActivationPath(experiment_id, run.id()), ec);
         a->pending.push_back(Job{experiment_id, run.id(), run.index(), false});
       }
     }
@@ -372,7 +379,20 @@ ExperimentRunner::Outcome ExperimentRunner::ExecuteRun(const Job& job) {
         };
         run = ExecuteRunAttempt(target->stub, &context, attempt);
       }
-      if (run.ok()) status = store_->MarkRunDone(job.run_id, *run);
+      if (run.ok()) {
+        if (options_.before_mark_run_done) {
+          options_.before_mark_run_done(id, job.run_id);
+        }
+        status = store_->MarkRunDone(job.run_id, *run);
+        if (!status.ok()) {
+          // The store refused the finished run (its experiment was
+          // cancelled or failed meanwhile, or the write failed): its
+          // complete file must go too, or the activation store keeps a
+          // file of a run that is not done. A retry writes it again.
+          std::error_code ec;
+          std::filesystem::remove(attempt.activation_path, ec);
+        }
+      }
       if (run.ok() && status.ok()) {
         Log(absl::StrFormat(
             "experiment %d: run %d (%s, repeat %d) done: %d frames in %.2f s; "

@@ -70,6 +70,11 @@ struct ExperimentRunnerOptions {
   // For tests of cancellation races: called on the analysis thread right
   // before the results are stored. Empty in production.
   std::function<void(int64_t experiment_id)> before_finish_analysis;
+  // For tests of the same race for a run: called on the run's thread once
+  // its activation file is finished, right before the run is stored as
+  // done. Empty in production.
+  std::function<void(int64_t experiment_id, int64_t run_id)>
+      before_mark_run_done;
 };
 
 class ExperimentRunner {

@@ -5,6 +5,8 @@
 // and leave every experiment in a state the state machine allows.
 #include "server/analysis/worker/experiment_runner.h"
 
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -212,6 +214,53 @@ TEST_F(ExperimentRunnerTest, CancelDuringAnalysisStoresNothing) {
   EXPECT_EQ(e.phase(), v1::PHASE_CANCELLED);
   EXPECT_EQ(store_->GetExperiment(id, "")->phase(), v1::PHASE_CANCELLED);
   EXPECT_EQ(NetworkCount(id), 0);
+}
+
+// A run whose stream finished (its activation file complete) while the
+// experiment was being cancelled used to leave that file behind: the store
+// refused MarkRunDone, and the activation store kept a file of a cancelled
+// run. Found by the crash-test driver (tests/e2e/crash_e2e_test.cc).
+TEST_F(ExperimentRunnerTest, CancelBeforeARunIsStoredLeavesNoFile) {
+  absl::Status cancelled = absl::UnknownError("hook not called");
+  std::string path;
+  options_.before_mark_run_done = [&](int64_t id, int64_t run_id) {
+    path = runner_->ActivationPath(id, run_id);
+    if (cancelled.code() == absl::StatusCode::kUnknown) {
+      EXPECT_TRUE(std::filesystem::exists(path)) << path;
+      cancelled = runner_->Cancel(id);
+    }
+  };
+  StartRunner();
+  const int64_t id = Submit(1);
+  const v1::Experiment e = WaitFinished(id);
+  runner_->Stop();  // the run's thread has let go
+  ASSERT_OK(cancelled);
+  EXPECT_EQ(e.phase(), v1::PHASE_CANCELLED);
+  EXPECT_THAT(RunStates(id), Each(v1::RUN_CANCELLED));
+  EXPECT_FALSE(std::filesystem::exists(path)) << path;
+}
+
+// The same file left by a worker killed between finishing it and storing
+// the run: the next start removes it, so that a cancellation before the run
+// is redone leaves nothing behind either.
+TEST_F(ExperimentRunnerTest, StartRemovesTheFileOfARunNotDone) {
+  const int64_t id = Create(1);
+  fake_->Hold();
+  runner_ = std::make_unique<ExperimentRunner>(store_.get(), pool_.get(), &hub_,
+                                               options_);
+  const std::string path =
+      runner_->ActivationPath(id, store_->ListRuns(id)->at(0).id());
+  std::filesystem::create_directories(
+      std::filesystem::path(path).parent_path());
+  { std::ofstream(path) << "a finished file of a run never stored"; }
+  ASSERT_OK(runner_->Start());
+  ASSERT_TRUE(fake_->WaitForHeld(1, absl::Seconds(10)));
+  EXPECT_FALSE(std::filesystem::exists(path));
+  ASSERT_OK(runner_->Cancel(id));
+  fake_->Release();
+  EXPECT_EQ(WaitFinished(id).phase(), v1::PHASE_CANCELLED);
+  runner_->Stop();
+  EXPECT_FALSE(std::filesystem::exists(path)) << path;
 }
 
 TEST_F(ExperimentRunnerTest, ExceptionInAJobFailsOnlyItsExperiment) {
