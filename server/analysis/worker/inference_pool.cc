@@ -140,7 +140,23 @@ std::optional<v1::ModelInfo> InferencePool::ModelInfoFor(
 
 absl::StatusOr<std::vector<int64_t>> InferencePool::CountTokens(
     const std::string& model, const std::vector<std::string>& texts) {
-  FNPROBE_ASSIGN_OR_RETURN(InferenceTarget target, Pick(model));
+  // The first server of the model, without taking a turn in the runs'
+  // rotation: submissions must not change which server streams which run.
+  FNPROBE_RETURN_IF_ERROR(CheckModel(model));
+  std::optional<InferenceTarget> first;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const Server& s : servers_) {
+      if (s.info.has_value() && s.info->model() == model) {
+        first = InferenceTarget{s.address, s.stub.get()};
+        break;
+      }
+    }
+  }
+  if (!first.has_value()) {
+    return absl::UnavailableError("no inference server for model " + model);
+  }
+  const InferenceTarget target = *first;
   size_t batch = 256;
   if (std::optional<v1::ModelInfo> info = ModelInfoFor(model);
       info.has_value() && info->limits().max_prompts_per_request() > 0) {

@@ -63,7 +63,8 @@ class InferencePool {
 
   // The number of tokens of each of `texts` as a server serving `model`
   // tokenizes a Generate prompt (special tokens included), asked in
-  // batches of its max_prompts_per_request. Pick's errors, or the
+  // batches of its max_prompts_per_request, by the first such server (not
+  // a turn in the runs' rotation). CheckModel's errors, or the
   // Tokenize call's (UNIMPLEMENTED from a server without it).
   absl::StatusOr<std::vector<int64_t>> CountTokens(
       const std::string& model, const std::vector<std::string>& texts);
