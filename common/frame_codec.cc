@@ -24,6 +24,7 @@ constexpr size_t kChunk = 4096;
 
 // Stores n 16-bit values little-endian at dst.
 void StoreLittleEndian16(const uint16_t* src, size_t n, char* dst) {
+  if (n == 0) return;  // an empty span's data() may be null: no memcpy
   if (kHostLittleEndian) {
     std::memcpy(dst, src, n * sizeof(uint16_t));
     return;
@@ -35,6 +36,7 @@ void StoreLittleEndian16(const uint16_t* src, size_t n, char* dst) {
 }
 
 void LoadLittleEndian16(const char* src, size_t n, uint16_t* dst) {
+  if (n == 0) return;  // an empty span's data() may be null: no memcpy
   if (kHostLittleEndian) {
     std::memcpy(dst, src, n * sizeof(uint16_t));
     return;
@@ -46,6 +48,7 @@ void LoadLittleEndian16(const char* src, size_t n, uint16_t* dst) {
 }
 
 void StoreFloatsLittleEndian(const float* src, size_t n, char* dst) {
+  if (n == 0) return;  // an empty span's data() may be null: no memcpy
   if (kHostLittleEndian) {
     std::memcpy(dst, src, n * sizeof(float));
     return;
@@ -60,6 +63,7 @@ void StoreFloatsLittleEndian(const float* src, size_t n, char* dst) {
 }
 
 void LoadFloatsLittleEndian(const char* src, size_t n, float* dst) {
+  if (n == 0) return;  // an empty span's data() may be null: no memcpy
   if (kHostLittleEndian) {
     std::memcpy(dst, src, n * sizeof(float));
     return;
