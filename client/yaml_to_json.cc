@@ -153,7 +153,14 @@ absl::StatusOr<std::string> YamlToJson(absl::string_view yaml,
   if (!error.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(source, ": ", error));
   }
-  return json.dump();
+  // yaml-cpp passes bytes through unchecked; JSON text must be UTF-8, and
+  // dump() throws on anything else.
+  try {
+    return json.dump();
+  } catch (const Json::type_error& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ": not valid UTF-8: ", e.what()));
+  }
 }
 
 }  // namespace fnprobe::client
