@@ -79,6 +79,14 @@ TEST(YamlToJsonTest, RefusesTextThatIsNotUtf8) {
                        HasSubstr("latin1.yaml: not valid UTF-8")));
 }
 
+// Five bytes that made the anchor check loop forever (found by
+// tests/fuzz/spec_yaml_fuzzer).
+TEST(YamlToJsonTest, MalformedTextEnds) {
+  EXPECT_THAT(
+      YamlToJson(std::string(",\"cl\0", 5), "hang.yaml"),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("hang.yaml")));
+}
+
 // JSON and YAML read into the same spec; enums by name, camelCase or proto
 // field names.
 TEST(SpecReaderTest, JsonAndYamlGiveTheSameSpec) {
