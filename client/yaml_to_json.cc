@@ -129,8 +129,10 @@ absl::StatusOr<std::string> YamlToJson(absl::string_view yaml,
     std::istringstream in{std::string(yaml)};
     YAML::Parser parser(in);
     AnchorFinder finder;
-    while (!finder.found().has_value() && parser.HandleNextDocument(finder)) {
-    }
+    // The first document only: it is all YAML::Load reads, and on some
+    // malformed text (",\"cl\0") HandleNextDocument keeps returning true
+    // without consuming anything, so looping over documents never ends.
+    parser.HandleNextDocument(finder);
     if (finder.found().has_value()) {
       return absl::InvalidArgumentError(absl::StrCat(
           source, ": line ", finder.found()->line + 1, ", column ",
@@ -153,7 +155,14 @@ absl::StatusOr<std::string> YamlToJson(absl::string_view yaml,
   if (!error.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(source, ": ", error));
   }
-  return json.dump();
+  // yaml-cpp passes bytes through unchecked; JSON text must be UTF-8, and
+  // dump() throws on anything else.
+  try {
+    return json.dump();
+  } catch (const Json::type_error& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ": not valid UTF-8: ", e.what()));
+  }
 }
 
 }  // namespace fnprobe::client

@@ -19,8 +19,8 @@ namespace fnprobe::client {
 
 // The JSON text of the YAML document `yaml`. INVALID_ARGUMENT naming
 // `source`, the line and column and the parser's reason for YAML that does
-// not parse, and for a document that is empty, has a non-scalar key, or
-// has an anchor or alias.
+// not parse, and for a document that is empty, has a non-scalar key, has
+// an anchor or alias, or holds text that is not UTF-8.
 absl::StatusOr<std::string> YamlToJson(absl::string_view yaml,
                                        absl::string_view source);
 

@@ -43,7 +43,10 @@ message(STATUS "fnprobe: protobuf ${Protobuf_VERSION}, gRPC ${gRPC_VERSION}")
 
 # libtorch: Debian's libtorch-dev (CPU) or a CUDA build named by
 # -DTorch_DIR=/path/to/libtorch/share/cmake/Torch.
-find_package(Torch REQUIRED)
+# The fuzz build (FNPROBE_FUZZ) builds nothing that links it.
+if(NOT FNPROBE_FUZZ)
+  find_package(Torch REQUIRED)
+endif()
 # Torch's exported flags include -D_GLIBCXX_USE_CXX11_ABI; keep them on the
 # targets that link torch rather than globally.
 

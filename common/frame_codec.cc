@@ -8,6 +8,7 @@
 #include "common/half_float.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
 #include <immintrin.h>
 #define FNPROBE_FRAME_CODEC_X86 1
 #endif
@@ -23,6 +24,7 @@ constexpr size_t kChunk = 4096;
 
 // Stores n 16-bit values little-endian at dst.
 void StoreLittleEndian16(const uint16_t* src, size_t n, char* dst) {
+  if (n == 0) return;  // an empty span's data() may be null: no memcpy
   if (kHostLittleEndian) {
     std::memcpy(dst, src, n * sizeof(uint16_t));
     return;
@@ -34,6 +36,7 @@ void StoreLittleEndian16(const uint16_t* src, size_t n, char* dst) {
 }
 
 void LoadLittleEndian16(const char* src, size_t n, uint16_t* dst) {
+  if (n == 0) return;  // an empty span's data() may be null: no memcpy
   if (kHostLittleEndian) {
     std::memcpy(dst, src, n * sizeof(uint16_t));
     return;
@@ -45,6 +48,7 @@ void LoadLittleEndian16(const char* src, size_t n, uint16_t* dst) {
 }
 
 void StoreFloatsLittleEndian(const float* src, size_t n, char* dst) {
+  if (n == 0) return;  // an empty span's data() may be null: no memcpy
   if (kHostLittleEndian) {
     std::memcpy(dst, src, n * sizeof(float));
     return;
@@ -59,6 +63,7 @@ void StoreFloatsLittleEndian(const float* src, size_t n, char* dst) {
 }
 
 void LoadFloatsLittleEndian(const char* src, size_t n, float* dst) {
+  if (n == 0) return;  // an empty span's data() may be null: no memcpy
   if (kHostLittleEndian) {
     std::memcpy(dst, src, n * sizeof(float));
     return;
@@ -104,9 +109,15 @@ void Decode16(absl::string_view bytes, absl::Span<float> out, Convert convert) {
 // denormal results nor depend on MXCSR's FTZ/DAZ (f32 denormals become +-0 in
 // f16 anyway), so threads on which torch changed those flags encode alike.
 
+// F16C from CPUID leaf 1 (ECX bit 29) rather than
+// __builtin_cpu_supports("f16c"), which clang 14 (the fuzz build's
+// compiler) does not know; "avx2" also checks that the OS saves YMM state.
 bool HasAvx2F16c() {
-  static const bool has =
-      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+  static const bool has = [] {
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    return __builtin_cpu_supports("avx2") &&
+           __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0 && (ecx & bit_F16C) != 0;
+  }();
   return has;
 }
 

@@ -16,6 +16,8 @@ PACKAGES=(
   libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format python3 python3-numpy
+  # scripts/fuzz.sh: clang with libFuzzer and the sanitizer runtimes.
+  clang libclang-rt-14-dev
 )
 
 missing=()

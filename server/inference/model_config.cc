@@ -1,6 +1,8 @@
 #include "server/inference/model_config.h"
 
+#include <cstdint>
 #include <fstream>
+#include <initializer_list>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -11,6 +13,21 @@ namespace fnprobe {
 namespace {
 
 using Json = nlohmann::json;
+
+// The largest size config.json may give (hidden size, layers, heads,
+// vocabulary, context, ...): 2^24, far beyond any checkpoint's (Llama 3
+// 405B: hidden 16384, vocabulary 128256, context 131072).
+constexpr int64_t kMaxDimension = int64_t{1} << 24;
+
+// a * b and a + b for non-negative counts, saturating at INT64_MAX.
+int64_t SaturatingMul(int64_t a, int64_t b) {
+  int64_t product;
+  return __builtin_mul_overflow(a, b, &product) ? INT64_MAX : product;
+}
+int64_t SaturatingAdd(int64_t a, int64_t b) {
+  int64_t sum;
+  return __builtin_add_overflow(a, b, &sum) ? INT64_MAX : sum;
+}
 
 // Typed access to config.json keys; every error names the file and key.
 class ConfigReader {
@@ -27,12 +44,15 @@ class ConfigReader {
         absl::StrCat(source_, ": key '", key, "': ", why));
   }
 
+  // Sizes and counts: in [1, kMaxDimension], so that the products of a few
+  // of them (4 * n_embd, a layer's weight count) cannot overflow int64.
   absl::StatusOr<int64_t> PositiveInt(const char* key) const {
     if (!Has(key)) return Error(key, "missing");
     const Json& v = json_.at(key);
-    if (!v.is_number_integer() || v.get<int64_t>() <= 0) {
-      return Error(key,
-                   absl::StrCat("expected a positive integer, got ", v.dump()));
+    if (!v.is_number_integer() || v.get<int64_t>() <= 0 ||
+        v.get<int64_t>() > kMaxDimension) {
+      return Error(key, absl::StrCat("expected a positive integer up to ",
+                                     kMaxDimension, ", got ", v.dump()));
     }
     return v.get<int64_t>();
   }
@@ -376,16 +396,32 @@ absl::StatusOr<ModelConfig> ModelConfig::FromFile(const std::string& path) {
 }
 
 int64_t ModelConfig::ParameterCount() const {
+  // Saturating: a config's sizes are bounded, but products of several of
+  // them (layers x hidden x intermediate) can still pass int64.
+  const auto mul = [](std::initializer_list<int64_t> factors) {
+    int64_t product = 1;
+    for (int64_t f : factors) product = SaturatingMul(product, f);
+    return product;
+  };
+  const auto add = [](std::initializer_list<int64_t> terms) {
+    int64_t sum = 0;
+    for (int64_t t : terms) sum = SaturatingAdd(sum, t);
+    return sum;
+  };
   const int64_t h = hidden_size;
-  const int64_t kv = num_kv_heads * head_dim;
-  const int64_t q = num_heads * head_dim;
-  int64_t attn = h * q + 2 * h * kv + q * h;
-  int64_t mlp = (family == ModelFamily::kLlama ? 3 : 2) * h * intermediate_size;
-  int64_t per_layer = attn + mlp + 4 * h;
-  int64_t embed = vocab_size * word_embed_proj_dim;
-  if (learned_positions) embed += (max_positions + position_offset) * h;
-  int64_t head = tie_word_embeddings ? 0 : vocab_size * word_embed_proj_dim;
-  return embed + num_layers * per_layer + head + 2 * h;
+  const int64_t kv = mul({num_kv_heads, head_dim});
+  const int64_t q = mul({num_heads, head_dim});
+  const int64_t attn = add({mul({h, q}), mul({2, h, kv}), mul({q, h})});
+  const int64_t mlp =
+      mul({family == ModelFamily::kLlama ? 3 : 2, h, intermediate_size});
+  const int64_t per_layer = add({attn, mlp, mul({4, h})});
+  int64_t embed = mul({vocab_size, word_embed_proj_dim});
+  if (learned_positions) {
+    embed = add({embed, mul({add({max_positions, position_offset}), h})});
+  }
+  const int64_t head =
+      tie_word_embeddings ? 0 : mul({vocab_size, word_embed_proj_dim});
+  return add({embed, mul({num_layers, per_layer}), head, mul({2, h})});
 }
 
 }  // namespace fnprobe

@@ -93,7 +93,8 @@ struct ModelConfig {
                                               absl::string_view source);
   static absl::StatusOr<ModelConfig> FromFile(const std::string& path);
 
-  // Total parameter count implied by the shape (for reports).
+  // Total parameter count implied by the shape (for reports); INT64_MAX if
+  // it does not fit.
   int64_t ParameterCount() const;
 };
 

@@ -22,6 +22,11 @@ class Template final : public PostProcessor {
     ids->insert(ids->begin(), before_.begin(), before_.end());
     ids->insert(ids->end(), after_.begin(), after_.end());
   }
+  std::vector<int64_t> InsertedIds() const override {
+    std::vector<int64_t> ids = before_;
+    ids.insert(ids.end(), after_.begin(), after_.end());
+    return ids;
+  }
 
  private:
   std::vector<int64_t> before_;
@@ -31,6 +36,7 @@ class Template final : public PostProcessor {
 class NoOp final : public PostProcessor {
  public:
   void Process(std::vector<int64_t>*) const override {}
+  std::vector<int64_t> InsertedIds() const override { return {}; }
 };
 
 class Sequence final : public PostProcessor {
@@ -39,6 +45,14 @@ class Sequence final : public PostProcessor {
       : parts_(std::move(parts)) {}
   void Process(std::vector<int64_t>* ids) const override {
     for (const auto& part : parts_) part->Process(ids);
+  }
+  std::vector<int64_t> InsertedIds() const override {
+    std::vector<int64_t> ids;
+    for (const auto& part : parts_) {
+      const std::vector<int64_t> more = part->InsertedIds();
+      ids.insert(ids.end(), more.begin(), more.end());
+    }
+    return ids;
   }
 
  private:

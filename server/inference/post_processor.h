@@ -25,6 +25,10 @@ class PostProcessor {
   // tokens of the single-sequence template.
   virtual void Process(std::vector<int64_t>* ids) const = 0;
 
+  // Every id Process may insert, as the JSON gave them: the tokenizer checks
+  // them against its vocabulary at load.
+  virtual std::vector<int64_t> InsertedIds() const = 0;
+
   // Builds the processor described by the (non-null) JSON object `spec`;
   // INVALID_ARGUMENT naming `at` for unknown types or bad fields.
   static absl::StatusOr<std::unique_ptr<PostProcessor>> FromJson(

@@ -104,6 +104,19 @@ absl::Status HfTokenizer::LoadComponents(const json& root, const JsonPath& at) {
   FNPROBE_RETURN_IF_ERROR(
       LoadOptional(root, "post_processor", at, &post_processor_));
   FNPROBE_RETURN_IF_ERROR(LoadOptional(root, "decoder", at, &decoder_));
+  // The post-processor's special-token ids are numbers in the JSON, not
+  // looked up: one outside the vocabulary would make Encode give an id the
+  // model has no embedding for, failing every prompt instead of the load.
+  if (post_processor_ != nullptr) {
+    for (int64_t id : post_processor_->InsertedIds()) {
+      if (id < 0 || id >= vocab_size()) {
+        return at.Field("post_processor")
+            .Error(absl::StrCat("special token id ", id,
+                                " is outside the vocabulary [0, ", vocab_size(),
+                                ")"));
+      }
+    }
+  }
   return absl::OkStatus();
 }
 

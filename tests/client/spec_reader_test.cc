@@ -71,6 +71,22 @@ TEST(YamlToJsonTest, AnchorsAndAliasesAreRefusedUpFront) {
               IsOk());
 }
 
+// Used to bring the CLI down with an uncaught exception from the JSON
+// writer (found by tests/fuzz/spec_yaml_fuzzer).
+TEST(YamlToJsonTest, RefusesTextThatIsNotUtf8) {
+  EXPECT_THAT(YamlToJson("name: \"caf\xe9\"\n", "latin1.yaml"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("latin1.yaml: not valid UTF-8")));
+}
+
+// Five bytes that made the anchor check loop forever (found by
+// tests/fuzz/spec_yaml_fuzzer).
+TEST(YamlToJsonTest, MalformedTextEnds) {
+  EXPECT_THAT(
+      YamlToJson(std::string(",\"cl\0", 5), "hang.yaml"),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("hang.yaml")));
+}
+
 // JSON and YAML read into the same spec; enums by name, camelCase or proto
 // field names.
 TEST(SpecReaderTest, JsonAndYamlGiveTheSameSpec) {

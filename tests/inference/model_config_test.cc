@@ -153,7 +153,28 @@ INSTANTIATE_TEST_SUITE_P(
         Refusal{"gpt_neox", "hidden_size", "64",
                 "key 'hidden_size': expected a positive integer"},
         Refusal{"gpt_neox", "use_parallel_residual", 1,
-                "key 'use_parallel_residual': expected true or false"}));
+                "key 'use_parallel_residual': expected true or false"},
+        // Sizes are bounded, or 4 * n_embd (GPT-2's default n_inner)
+        // overflows (found by tests/fuzz/model_config_fuzzer).
+        Refusal{"gpt2", "n_embd", int64_t{1} << 62,
+                "key 'n_embd': expected a positive integer up to 16777216"},
+        Refusal{"llama", "num_hidden_layers", (int64_t{1} << 24) + 1,
+                "key 'num_hidden_layers': expected a positive integer up to "
+                "16777216"}));
+
+// A count past int64 saturates instead of overflowing (found by
+// tests/fuzz/model_config_fuzzer on sizes FromJson now refuses; the bounded
+// ones still multiply past int64).
+TEST(ModelConfigTest, ParameterCountSaturates) {
+  auto c = Parse(ReferenceConfig("llama"));
+  ASSERT_OK(c);
+  EXPECT_GT(c->ParameterCount(), 0);
+  for (int64_t* size : {&c->hidden_size, &c->intermediate_size, &c->num_layers,
+                        &c->vocab_size, &c->head_dim}) {
+    *size = int64_t{1} << 24;
+  }
+  EXPECT_EQ(c->ParameterCount(), INT64_MAX);
+}
 
 TEST(ModelConfigTest, NotJsonIsRefused) {
   EXPECT_THAT(ModelConfig::FromJson("{nope", "x/config.json"),

@@ -788,6 +788,36 @@ absl::Status LoadStatus(const json& spec) {
   return Tokenizer::FromJson(spec.dump(), "fixture.json").status();
 }
 
+// A post-processor's ids are numbers in the JSON; one outside the
+// vocabulary (1257 ids in "tiny") is refused at load instead of reaching
+// the model from Encode (found by tests/fuzz/tokenizer_json_fuzzer).
+TEST(TokenizerLoadTest, RejectsPostProcessorIdsOutsideTheVocabulary) {
+  json spec = TinySpec();
+  spec["post_processor"] = {{"type", "Sequence"},
+                            {"processors",
+                             {{{"type", "ByteLevel"}, {"trim_offsets", true}},
+                              {{"type", "RobertaProcessing"},
+                               {"sep", {"</s>", 1257}},
+                               {"cls", {"<s>", 0}}}}}};
+  EXPECT_THAT(LoadStatus(spec),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("fixture.json: post_processor"),
+                             HasSubstr("special token id 1257 is outside the "
+                                       "vocabulary [0, 1257)"))));
+  spec["post_processor"] = {
+      {"type", "TemplateProcessing"},
+      {"single",
+       {{{"SpecialToken", {{"id", "<s>"}, {"type_id", 0}}}},
+        {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}}},
+      {"special_tokens",
+       {{"<s>", {{"id", "<s>"}, {"ids", {-1}}, {"tokens", {"<s>"}}}}}}};
+  EXPECT_THAT(LoadStatus(spec),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("special token id -1 is outside")));
+  spec["post_processor"]["special_tokens"]["<s>"]["ids"] = {1256};
+  EXPECT_THAT(LoadStatus(spec), IsOk());
+}
+
 TEST(TokenizerLoadTest, RejectsText) {
   EXPECT_THAT(
       Tokenizer::FromJson("{\"model\": ", "broken.json"),
