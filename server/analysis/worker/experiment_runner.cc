@@ -1,7 +1,13 @@
 #include "server/analysis/worker/experiment_runner.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <utility>
 
@@ -41,6 +47,38 @@ namespace {
 
 void Log(const std::string& line) {
   std::cerr << "fnprobe-worker: " << line << std::endl;
+}
+
+// Resident set size of this process in MB, from /proc/self/status; 0 if
+// unreadable.
+double ResidentMb() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::atof(line.c_str() + 6) / 1024;
+  }
+  return 0;
+}
+
+// Returns the free memory of every malloc arena to the system. glibc gives
+// back only the top of the main heap by itself: what worker threads freed
+// stays in their arenas (and large blocks stay on the heap once the dynamic
+// mmap threshold has risen past them), so RSS would otherwise stay at the
+// busiest moment's level for good. malloc_trim(0) walks all arenas and
+// releases their free pages. The log line says what was live and what was
+// held, so that a real leak (live bytes growing from idle to idle) shows.
+void ReleaseFreeMemory(bool trim) {
+#ifdef __GLIBC__
+  const struct mallinfo2 before = mallinfo2();
+  const double rss_before = ResidentMb();
+  if (trim) malloc_trim(0);
+  Log(absl::StrFormat(
+      "idle: malloc in use %.1f MB, held %.1f MB; RSS %.1f MB%s",
+      (before.uordblks + before.hblkhd) / 1048576.0,
+      (before.arena + before.hblkhd) / 1048576.0, rss_before,
+      trim ? absl::StrFormat(", %.1f MB after trim", ResidentMb())
+           : std::string(" (not trimmed)")));
+#endif
 }
 
 }  // namespace
@@ -431,6 +469,7 @@ ExperimentRunner::Outcome ExperimentRunner::ExecuteRun(const Job& job) {
 
 void ExperimentRunner::FinishJob(const Job& job, const Outcome& outcome) {
   const int64_t id = job.experiment_id;
+  bool idle = false;
   if (outcome.kind == Outcome::kFailed) {
     // One transaction: the experiment and the run fail, the other runs are
     // cancelled. Refused when the experiment ended meanwhile (a
@@ -469,8 +508,11 @@ void ExperimentRunner::FinishJob(const Job& job, const Outcome& outcome) {
         active_.erase(it);
       }
     }
+    idle = busy_ == 0 && analyses_.empty() && active_.empty();
   }
   hub_->Notify(id);
+  // Outside the lock: trimming takes each arena's lock in turn.
+  if (idle) ReleaseFreeMemory(options_.release_idle_memory);
 }
 
 ExperimentRunner::Outcome ExperimentRunner::Analyze(const Job& job) {

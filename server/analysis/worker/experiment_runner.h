@@ -67,6 +67,11 @@ struct ExperimentRunnerOptions {
   absl::Duration max_backoff = absl::Seconds(5);
   int max_attempts = 60;  // per run, before the experiment fails
   std::string inference_token;
+  // Hand freed heap memory back to the system (malloc_trim) whenever the
+  // last job in flight ends. glibc keeps what a run's or an analysis's
+  // threads freed in their arenas, so without this an idle worker holds
+  // its high-water mark (issue 13, item 5). Off only to measure that.
+  bool release_idle_memory = true;
   // For tests of cancellation races: called on the analysis thread right
   // before the results are stored. Empty in production.
   std::function<void(int64_t experiment_id)> before_finish_analysis;

@@ -53,6 +53,11 @@ int main(int argc, char** argv) {
                  "server unreachable or restarting)")
       ->capture_default_str()
       ->check(CLI::Range(1, 100000));
+  app.add_option("--release-idle-memory", o.release_idle_memory,
+                 "Return freed heap memory to the system whenever no job is "
+                 "in flight (false only to measure what an idle worker "
+                 "would otherwise hold)")
+      ->capture_default_str();
   app.add_option("--shutdown-grace", grace_seconds,
                  "Seconds in-flight calls get at shutdown")
       ->capture_default_str();

@@ -74,6 +74,7 @@ absl::StatusOr<std::unique_ptr<WorkerServer>> WorkerServer::Start(
   runner.max_concurrent_runs = o.max_concurrent_runs;
   runner.max_attempts = o.max_attempts;
   runner.inference_token = o.inference_token;
+  runner.release_idle_memory = o.release_idle_memory;
   rep->runner = std::make_unique<ExperimentRunner>(
       rep->store.get(), rep->pool.get(), &rep->hub, runner);
   FNPROBE_RETURN_IF_ERROR(rep->runner->Start());

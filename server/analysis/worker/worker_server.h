@@ -29,6 +29,8 @@ struct WorkerServerOptions {
   std::string inference_ca;     // PEM; TLS to the inference servers
   int max_concurrent_runs = 4;
   int max_attempts = 60;  // per run
+  // ExperimentRunnerOptions::release_idle_memory; off only to measure.
+  bool release_idle_memory = true;
 };
 
 class WorkerServer {
