@@ -13,7 +13,7 @@
 #include "fnprobe/v1/experiments.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/analysis/worker/experiment_store.h"
+#include "server/analysis/worker/worker_store.h"
 #include "tests/analysis/worker/fake_inference_server.h"
 #include "tests/e2e/server_process.h"
 #include "tests/support/command_runner.h"
@@ -88,9 +88,9 @@ class WorkerLifecycleTest : public ::testing::Test {
 
   // The stored experiment (the worker must have exited).
   v1::Experiment Stored(int64_t id) {
-    auto store = worker::ExperimentStore::Open(data_dir() + "/fnprobe.db");
+    auto store = worker::WorkerStore::Open(data_dir() + "/fnprobe.db");
     EXPECT_OK(store);
-    auto e = (*store)->GetExperiment(id, "");
+    auto e = (*store)->experiments().GetExperiment(id, "");
     EXPECT_OK(e);
     return e.ok() ? *e : v1::Experiment();
   }

@@ -83,10 +83,14 @@ void ReleaseFreeMemory(bool trim) {
 
 }  // namespace
 
-ExperimentRunner::ExperimentRunner(ExperimentStore* store, InferencePool* pool,
+ExperimentRunner::ExperimentRunner(WorkerStore* store, InferencePool* pool,
                                    ProgressHub* hub,
                                    ExperimentRunnerOptions options)
-    : store_(store), pool_(pool), hub_(hub), options_(std::move(options)) {}
+    : store_(&store->experiments()),
+      results_(&store->results()),
+      pool_(pool),
+      hub_(hub),
+      options_(std::move(options)) {}
 
 ExperimentRunner::~ExperimentRunner() { Stop(); }
 
@@ -554,7 +558,7 @@ absl::Status ExperimentRunner::AnalyzeOrError(int64_t id, Active* a,
                            RefitRuns(id, a, refit, check));
   FNPROBE_RETURN_IF_ERROR(check());
   FNPROBE_ASSIGN_OR_RETURN(std::vector<analysis::RunInput> inputs,
-                           store_->LoadRunInputs(id));
+                           results_->LoadRunInputs(id));
   const bool prompt = spec.analysis().inference() == v1::InferenceLevel::PROMPT;
   for (analysis::RunInput& input : inputs) {
     auto it = thresholds.find(input.run_id);
@@ -573,7 +577,7 @@ absl::Status ExperimentRunner::AnalyzeOrError(int64_t id, Active* a,
   if (options_.before_finish_analysis) options_.before_finish_analysis(id);
   // Results and PHASE_DONE together; refused if a cancellation committed
   // first.
-  return store_->FinishAnalysis(id, result, layout);
+  return results_->FinishAnalysis(id, result, layout);
 }
 
 absl::StatusOr<absl::flat_hash_map<int64_t, double>>
@@ -596,7 +600,7 @@ ExperimentRunner::RefitRuns(int64_t id, Active* a, bool refit,
         FitStoredRun(spec, a->plans[run.index()], run.activation_path()));
     thresholds[run.id()] = fit.permutation_threshold;
     if (refit || ar1) {
-      FNPROBE_RETURN_IF_ERROR(store_->ReplaceRunMap(
+      FNPROBE_RETURN_IF_ERROR(results_->ReplaceRunMap(
           run.id(), fit.map, fit.permutation_threshold, fit.prompt_values));
     }
   }

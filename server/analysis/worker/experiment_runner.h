@@ -54,9 +54,9 @@
 #include "absl/time/time.h"
 #include "fnprobe/v1/experiment_spec.pb.h"
 #include "server/analysis/run_planner.h"
-#include "server/analysis/worker/experiment_store.h"
 #include "server/analysis/worker/inference_pool.h"
 #include "server/analysis/worker/progress_hub.h"
+#include "server/analysis/worker/worker_store.h"
 
 namespace fnprobe::worker {
 
@@ -85,8 +85,8 @@ struct ExperimentRunnerOptions {
 class ExperimentRunner {
  public:
   // The pointers must outlive the runner.
-  ExperimentRunner(ExperimentStore* store, InferencePool* pool,
-                   ProgressHub* hub, ExperimentRunnerOptions options);
+  ExperimentRunner(WorkerStore* store, InferencePool* pool, ProgressHub* hub,
+                   ExperimentRunnerOptions options);
   ~ExperimentRunner();
 
   ExperimentRunner(const ExperimentRunner&) = delete;
@@ -155,6 +155,7 @@ class ExperimentRunner {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   ExperimentStore* const store_;
+  ResultStore* const results_;
   InferencePool* const pool_;
   ProgressHub* const hub_;
   const ExperimentRunnerOptions options_;

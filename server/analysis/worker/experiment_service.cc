@@ -103,12 +103,13 @@ void CheckHooks(const v1::ExperimentSpec& spec, const v1::ModelInfo& info,
 
 }  // namespace
 
-ExperimentServiceImpl::ExperimentServiceImpl(ExperimentStore* store,
+ExperimentServiceImpl::ExperimentServiceImpl(WorkerStore* store,
                                              ExperimentRunner* runner,
                                              InferencePool* pool,
                                              ProgressHub* hub,
                                              const Authenticator* authenticator)
-    : store_(store),
+    : store_(&store->experiments()),
+      queries_(&store->queries()),
       runner_(runner),
       pool_(pool),
       hub_(hub),
@@ -319,7 +320,7 @@ grpc::Status ExperimentServiceImpl::ListNetworks(
     v1::ListNetworksResponse* response) {
   return Handle(authenticator_, context, [&](const std::string& user) {
     FNPROBE_RETURN_IF_ERROR(CheckId(request->experiment_id(), "experiment_id"));
-    return Assign(store_->ListNetworks(*request, user), response);
+    return Assign(queries_->ListNetworks(*request, user), response);
   });
 }
 
@@ -332,7 +333,7 @@ grpc::Status ExperimentServiceImpl::GetNetwork(
           absl::StrCat("network_id: must be a positive network id, got ",
                        request->network_id()));
     }
-    return Assign(store_->GetNetwork(*request, user), response);
+    return Assign(queries_->GetNetwork(*request, user), response);
   });
 }
 
@@ -341,7 +342,7 @@ grpc::Status ExperimentServiceImpl::CompareNetworks(
     v1::CompareNetworksResponse* response) {
   return Handle(authenticator_, context, [&](const std::string& user) {
     FNPROBE_RETURN_IF_ERROR(CheckId(request->experiment_id(), "experiment_id"));
-    return Assign(store_->CompareNetworks(*request, user), response);
+    return Assign(queries_->CompareNetworks(*request, user), response);
   });
 }
 
@@ -350,7 +351,7 @@ grpc::Status ExperimentServiceImpl::GetRepeatability(
     v1::GetRepeatabilityResponse* response) {
   return Handle(authenticator_, context, [&](const std::string& user) {
     FNPROBE_RETURN_IF_ERROR(CheckId(request->experiment_id(), "experiment_id"));
-    return Assign(store_->GetRepeatability(*request, user), response);
+    return Assign(queries_->GetRepeatability(*request, user), response);
   });
 }
 
@@ -359,7 +360,7 @@ grpc::Status ExperimentServiceImpl::GetClassification(
     v1::GetClassificationResponse* response) {
   return Handle(authenticator_, context, [&](const std::string& user) {
     FNPROBE_RETURN_IF_ERROR(CheckId(request->experiment_id(), "experiment_id"));
-    return Assign(store_->GetClassification(*request, user), response);
+    return Assign(queries_->GetClassification(*request, user), response);
   });
 }
 
@@ -368,7 +369,7 @@ grpc::Status ExperimentServiceImpl::GetRunEvents(
     v1::GetRunEventsResponse* response) {
   return Handle(authenticator_, context, [&](const std::string& user) {
     FNPROBE_RETURN_IF_ERROR(CheckId(request->experiment_id(), "experiment_id"));
-    return Assign(store_->GetRunEvents(*request, user), response);
+    return Assign(queries_->GetRunEvents(*request, user), response);
   });
 }
 
@@ -377,7 +378,7 @@ grpc::Status ExperimentServiceImpl::FindUnit(grpc::ServerContext* context,
                                              v1::FindUnitResponse* response) {
   return Handle(authenticator_, context, [&](const std::string& user) {
     FNPROBE_RETURN_IF_ERROR(CheckId(request->experiment_id(), "experiment_id"));
-    return Assign(store_->FindUnit(*request, user), response);
+    return Assign(queries_->FindUnit(*request, user), response);
   });
 }
 
@@ -390,7 +391,7 @@ grpc::Status ExperimentServiceImpl::GetStatMap(
       return absl::InvalidArgumentError(
           "condition, run_id: name exactly one of them");
     }
-    return Assign(store_->GetStatMap(*request, user), response);
+    return Assign(queries_->GetStatMap(*request, user), response);
   });
 }
 

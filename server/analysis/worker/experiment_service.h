@@ -15,16 +15,16 @@
 #include "common/auth.h"
 #include "fnprobe/v1/experiments.grpc.pb.h"
 #include "server/analysis/worker/experiment_runner.h"
-#include "server/analysis/worker/experiment_store.h"
 #include "server/analysis/worker/inference_pool.h"
 #include "server/analysis/worker/progress_hub.h"
+#include "server/analysis/worker/worker_store.h"
 
 namespace fnprobe::worker {
 
 class ExperimentServiceImpl final : public v1::ExperimentService::Service {
  public:
   // The pointers must outlive the service.
-  ExperimentServiceImpl(ExperimentStore* store, ExperimentRunner* runner,
+  ExperimentServiceImpl(WorkerStore* store, ExperimentRunner* runner,
                         InferencePool* pool, ProgressHub* hub,
                         const Authenticator* authenticator);
 
@@ -90,6 +90,7 @@ class ExperimentServiceImpl final : public v1::ExperimentService::Service {
                           const v1::ModelInfo& info, std::string* problems);
 
   ExperimentStore* const store_;
+  ResultQueries* const queries_;
   ExperimentRunner* const runner_;
   InferencePool* const pool_;
   ProgressHub* const hub_;

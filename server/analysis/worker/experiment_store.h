@@ -1,7 +1,9 @@
-// ExperimentStore: the worker's SQLite state (DESIGN.md "Storage"):
-// experiments, their runs and events, finished runs' maps, and the analysis
-// results (condition maps, networks, overlaps, classifications), with the
-// queries ExperimentService answers.
+// ExperimentStore: experiments and their runs in the worker's SQLite state
+// (DESIGN.md "Storage"): the rows of the experiment state machine
+// (experiment_phase.h), one transaction per transition, and each finished
+// run with its activation file, tokens and map. ResultStore keeps the
+// analysis results and ResultQueries reads them, over the same
+// StoreDatabase (worker_store.h bundles the three).
 //
 // Ownership: every read and write that takes `user` acts only on that user's
 // experiments; an experiment of another user reads as NOT_FOUND ("experiment
@@ -24,8 +26,8 @@
 // Atomicity: every method that writes does so in one transaction; a crash
 // leaves either all of its rows or none.
 //
-// Thread-safety: all methods may be called concurrently (one connection
-// behind a mutex; SQLite in WAL mode).
+// Thread-safety: all methods may be called concurrently (StoreDatabase
+// serialises them).
 #ifndef FNPROBE_SERVER_ANALYSIS_WORKER_EXPERIMENT_STORE_H_
 #define FNPROBE_SERVER_ANALYSIS_WORKER_EXPERIMENT_STORE_H_
 
@@ -34,10 +36,8 @@
 #include <string>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "common/dtype.h"
 #include "common/layout.h"
 #include "fnprobe/v1/experiments.pb.h"
@@ -46,11 +46,9 @@
 #include "server/analysis/stat_map.h"
 #include "server/analysis/storage/activation_store.h"
 
-namespace SQLite {
-class Database;
-}  // namespace SQLite
-
 namespace fnprobe::worker {
+
+class StoreDatabase;
 
 // One generated token of a run (table generations).
 struct GeneratedToken {
@@ -85,11 +83,8 @@ inline constexpr char kAnonymousUser[] = "anonymous";
 
 class ExperimentStore {
  public:
-  // Opens (creating if missing) the database at `path`, WAL mode, and
-  // applies the embedded migrations.
-  static absl::StatusOr<std::unique_ptr<ExperimentStore>> Open(
-      const std::string& path);
-  ~ExperimentStore();
+  // `db` must outlive the store.
+  explicit ExperimentStore(StoreDatabase* db) : db_(db) {}
 
   // --- experiments ---
 
@@ -169,83 +164,13 @@ class ExperimentStore {
   // Returns OK (changing nothing) when there is none.
   absl::Status CancelPendingRuns(int64_t experiment_id);
 
-  // --- analysis ---
+  // --- layout ---
 
-  // The finished runs' maps, in plan order (for AnalyzeExperiment), with
-  // RunInput::index the run's place in the plan and, where stored, the
-  // runs' prompt values (RunInput::prompts.values only: labels and texts
-  // come from the plan).
-  absl::StatusOr<std::vector<analysis::RunInput>> LoadRunInputs(
-      int64_t experiment_id);
-  // Replaces a run's stored map and prompt values (re-analysis from the
-  // activation store; empty values remove them), in one transaction.
-  // FAILED_PRECONDITION unless the run is done; INVALID_ARGUMENT for a map
-  // or values of another size.
-  absl::Status ReplaceRunMap(int64_t run_id, const analysis::StatMap& map,
-                             double permutation_threshold = 0.0,
-                             const arma::mat& prompt_values = arma::mat());
-  // Replaces the experiment's condition maps, networks, overlaps and
-  // classifications with `result`, in one transaction. `layout` names the
-  // units (layout hash on every row). Which condition (and excluded run) a
-  // condition map belongs to comes from the networks that threshold it; a
-  // map no network uses is condition i of the spec for i < #conditions.
-  // INVALID_ARGUMENT (writing nothing) for results that do not fit: indices
-  // out of range, runs of another experiment or not done, sizes that differ
-  // from the layout's width.
-  absl::Status SaveAnalysis(int64_t experiment_id,
-                            const analysis::AnalysisResult& result,
-                            const Layout& layout);
-  // SaveAnalysis and PHASE_ANALYZING -> PHASE_DONE in one transaction.
-  // FAILED_PRECONDITION (storing nothing) unless the experiment is
-  // analyzing — e.g. it was cancelled meanwhile — or when a run is not done.
-  absl::Status FinishAnalysis(int64_t experiment_id,
-                              const analysis::AnalysisResult& result,
-                              const Layout& layout);
   // The layout of the experiment's runs; NOT_FOUND before any run is done.
   absl::StatusOr<Layout> ExperimentLayout(int64_t experiment_id);
 
-  // --- queries (ExperimentService); all check ownership ---
-
-  // Networks of one kind (default NETWORK_CONDITION), optionally of one
-  // condition, in the order SaveAnalysis stored them.
-  absl::StatusOr<v1::ListNetworksResponse> ListNetworks(
-      const v1::ListNetworksRequest& request, const std::string& user);
-  // Units by |t| (largest first, then unit index), filtered by hook (a name
-  // or an fnmatch glob over hook names) and layer (blocks.{layer}.*); the
-  // page token is the offset of the next unit. INVALID_ARGUMENT for a bad
-  // page token, a page size < 0 or > 10000, or filters that match no hook
-  // point of the layout.
-  absl::StatusOr<v1::GetNetworkResponse> GetNetwork(
-      const v1::GetNetworkRequest& request, const std::string& user);
-  // Pairs without a stored overlap (e.g. leave-one-out networks) are
-  // computed from the units.
-  absl::StatusOr<v1::CompareNetworksResponse> CompareNetworks(
-      const v1::CompareNetworksRequest& request, const std::string& user);
-  // Conditions in spec order; a condition with fewer than two run networks
-  // has no pairs and mean 0.
-  absl::StatusOr<v1::GetRepeatabilityResponse> GetRepeatability(
-      const v1::GetRepeatabilityRequest& request, const std::string& user);
-  // NOT_FOUND when the experiment has no classification (classify off, or
-  // not analyzed yet).
-  absl::StatusOr<v1::GetClassificationResponse> GetClassification(
-      const v1::GetClassificationRequest& request, const std::string& user);
-  // OUT_OF_RANGE naming the index when the experiment has no such run.
-  absl::StatusOr<v1::GetRunEventsResponse> GetRunEvents(
-      const v1::GetRunEventsRequest& request, const std::string& user);
-  // INVALID_ARGUMENT naming a unit name that does not parse or a unit
-  // outside the layout; NOT_FOUND before any run is done (no layout).
-  absl::StatusOr<v1::FindUnitResponse> FindUnit(
-      const v1::FindUnitRequest& request, const std::string& user);
-  // Exactly one of condition and run_id (INVALID_ARGUMENT otherwise);
-  // NOT_FOUND when that map is not stored.
-  absl::StatusOr<v1::StatMap> GetStatMap(const v1::GetStatMapRequest& request,
-                                         const std::string& user);
-
  private:
-  explicit ExperimentStore(std::unique_ptr<SQLite::Database> db);
-
-  absl::Mutex mu_;
-  std::unique_ptr<SQLite::Database> db_ ABSL_GUARDED_BY(mu_);
+  StoreDatabase* const db_;
 };
 
 }  // namespace fnprobe::worker

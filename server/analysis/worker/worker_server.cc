@@ -16,9 +16,9 @@
 #include "server/analysis/storage/data_dir_lock.h"
 #include "server/analysis/worker/experiment_runner.h"
 #include "server/analysis/worker/experiment_service.h"
-#include "server/analysis/worker/experiment_store.h"
 #include "server/analysis/worker/inference_pool.h"
 #include "server/analysis/worker/progress_hub.h"
+#include "server/analysis/worker/worker_store.h"
 
 namespace fnprobe::worker {
 
@@ -26,7 +26,7 @@ namespace fnprobe::worker {
 struct WorkerServer::Rep {
   std::unique_ptr<DataDirLock> lock;  // released last
   std::string database_path;
-  std::unique_ptr<ExperimentStore> store;
+  std::unique_ptr<WorkerStore> store;
   std::unique_ptr<InferencePool> pool;
   ProgressHub hub;
   std::unique_ptr<ExperimentRunner> runner;
@@ -62,8 +62,7 @@ absl::StatusOr<std::unique_ptr<WorkerServer>> WorkerServer::Start(
   FNPROBE_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> creds,
                            MakeServerCredentials(o.tls_cert, o.tls_key));
   rep->database_path = o.data_dir + "/fnprobe.db";
-  FNPROBE_ASSIGN_OR_RETURN(rep->store,
-                           ExperimentStore::Open(rep->database_path));
+  FNPROBE_ASSIGN_OR_RETURN(rep->store, WorkerStore::Open(rep->database_path));
   InferencePoolOptions pool;
   pool.addresses = o.inference;
   pool.token = o.inference_token;

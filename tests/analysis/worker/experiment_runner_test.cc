@@ -66,7 +66,7 @@ class ExperimentRunnerTest : public ::testing::Test {
   void SetUp() override {
     fake_ = FakeInferenceServer::Start(kModel);
     ASSERT_NE(fake_, nullptr);
-    auto store = ExperimentStore::Open(dir_.path() + "/fnprobe.db");
+    auto store = WorkerStore::Open(dir_.path() + "/fnprobe.db");
     ASSERT_OK(store);
     store_ = *std::move(store);
     InferencePoolOptions pool;
@@ -93,7 +93,7 @@ class ExperimentRunnerTest : public ::testing::Test {
 
   int64_t Create(int repeats = 3) {
     const v1::ExperimentSpec spec = SmallSpec(repeats);
-    auto id = store_->CreateExperiment("", spec, PlanRuns(spec));
+    auto id = store_->experiments().CreateExperiment("", spec, PlanRuns(spec));
     EXPECT_OK(id);
     return *id;
   }
@@ -108,7 +108,7 @@ class ExperimentRunnerTest : public ::testing::Test {
   v1::Experiment WaitFinished(int64_t id) {
     const absl::Time deadline = absl::Now() + absl::Seconds(20);
     for (;;) {
-      auto e = store_->GetExperiment(id, "");
+      auto e = store_->experiments().GetExperiment(id, "");
       EXPECT_OK(e);
       if (!e.ok() || IsTerminalPhase(e->phase()) || absl::Now() > deadline) {
         return e.ok() ? *e : v1::Experiment();
@@ -119,7 +119,7 @@ class ExperimentRunnerTest : public ::testing::Test {
 
   std::vector<v1::RunState> RunStates(int64_t id) {
     std::vector<v1::RunState> states;
-    for (const v1::Run& run : *store_->ListRuns(id)) {
+    for (const v1::Run& run : *store_->experiments().ListRuns(id)) {
       states.push_back(run.state());
     }
     return states;
@@ -128,13 +128,13 @@ class ExperimentRunnerTest : public ::testing::Test {
   int NetworkCount(int64_t id) {
     v1::ListNetworksRequest request;
     request.set_experiment_id(id);
-    auto networks = store_->ListNetworks(request, "");
+    auto networks = store_->queries().ListNetworks(request, "");
     return networks.ok() ? networks->networks_size() : -1;
   }
 
   ScopedTempDir dir_;
   std::unique_ptr<FakeInferenceServer> fake_;
-  std::unique_ptr<ExperimentStore> store_;
+  std::unique_ptr<WorkerStore> store_;
   std::unique_ptr<InferencePool> pool_;
   ProgressHub hub_;
   ExperimentRunnerOptions options_;
@@ -212,7 +212,8 @@ TEST_F(ExperimentRunnerTest, CancelDuringAnalysisStoresNothing) {
   runner_->Stop();  // the hook has run and the analysis thread let go
   ASSERT_OK(cancelled);
   EXPECT_EQ(e.phase(), v1::PHASE_CANCELLED);
-  EXPECT_EQ(store_->GetExperiment(id, "")->phase(), v1::PHASE_CANCELLED);
+  EXPECT_EQ(store_->experiments().GetExperiment(id, "")->phase(),
+            v1::PHASE_CANCELLED);
   EXPECT_EQ(NetworkCount(id), 0);
 }
 
@@ -248,8 +249,8 @@ TEST_F(ExperimentRunnerTest, StartRemovesTheFileOfARunNotDone) {
   fake_->Hold();
   runner_ = std::make_unique<ExperimentRunner>(store_.get(), pool_.get(), &hub_,
                                                options_);
-  const std::string path =
-      runner_->ActivationPath(id, store_->ListRuns(id)->at(0).id());
+  const std::string path = runner_->ActivationPath(
+      id, store_->experiments().ListRuns(id)->at(0).id());
   std::filesystem::create_directories(
       std::filesystem::path(path).parent_path());
   { std::ofstream(path) << "a finished file of a run never stored"; }
@@ -298,7 +299,8 @@ TEST_F(ExperimentRunnerTest, RunOutOfAttemptsFailsTheExperiment) {
     failed += s == v1::RUN_FAILED;
   }
   EXPECT_GE(failed, 1);
-  EXPECT_EQ(store_->GetExperiment(id, "")->phase(), v1::PHASE_FAILED);
+  EXPECT_EQ(store_->experiments().GetExperiment(id, "")->phase(),
+            v1::PHASE_FAILED);
 }
 
 // Stored states a crash can leave behind are finished at start-up instead
@@ -307,14 +309,17 @@ TEST_F(ExperimentRunnerTest, StartRecoversEveryStoredState) {
   const int64_t with_failed = Create();
   const int64_t with_cancelled = Create();
   const int64_t all_pending = Create();
-  auto runs = store_->ListRuns(with_failed);
-  ASSERT_OK(store_->StartRun(with_failed, (*runs)[0].id()));
-  ASSERT_OK(store_->MarkRunFinished((*runs)[0].id(), v1::RUN_FAILED, "boom"));
-  runs = store_->ListRuns(with_cancelled);
-  ASSERT_OK(store_->StartRun(with_cancelled, (*runs)[1].id()));
-  ASSERT_OK(store_->MarkRunFinished((*runs)[1].id(), v1::RUN_CANCELLED, ""));
-  runs = store_->ListRuns(all_pending);
-  ASSERT_OK(store_->StartRun(all_pending, (*runs)[2].id()));  // interrupted
+  auto runs = store_->experiments().ListRuns(with_failed);
+  ASSERT_OK(store_->experiments().StartRun(with_failed, (*runs)[0].id()));
+  ASSERT_OK(store_->experiments().MarkRunFinished((*runs)[0].id(),
+                                                  v1::RUN_FAILED, "boom"));
+  runs = store_->experiments().ListRuns(with_cancelled);
+  ASSERT_OK(store_->experiments().StartRun(with_cancelled, (*runs)[1].id()));
+  ASSERT_OK(store_->experiments().MarkRunFinished((*runs)[1].id(),
+                                                  v1::RUN_CANCELLED, ""));
+  runs = store_->experiments().ListRuns(all_pending);
+  ASSERT_OK(store_->experiments().StartRun(all_pending,
+                                           (*runs)[2].id()));  // interrupted
 
   StartRunner();
   v1::Experiment e = WaitFinished(with_failed);
@@ -348,7 +353,8 @@ TEST_F(ExperimentRunnerTest, StopDrainsRunsInFlight) {
   for (size_t i = 1; i < states.size(); ++i) {
     EXPECT_EQ(states[i], v1::RUN_PENDING);
   }
-  EXPECT_EQ(store_->GetExperiment(id, "")->phase(), v1::PHASE_GENERATING);
+  EXPECT_EQ(store_->experiments().GetExperiment(id, "")->phase(),
+            v1::PHASE_GENERATING);
 
   fake_->Release();
   StartRunner();
@@ -367,7 +373,8 @@ TEST_F(ExperimentRunnerTest, StopCancelsRunsPastTheGracePeriod) {
   EXPECT_LT(took, absl::Seconds(5));
   // The interrupted run is pending again, not running.
   EXPECT_THAT(RunStates(id), Each(v1::RUN_PENDING));
-  EXPECT_EQ(store_->GetExperiment(id, "")->phase(), v1::PHASE_GENERATING);
+  EXPECT_EQ(store_->experiments().GetExperiment(id, "")->phase(),
+            v1::PHASE_GENERATING);
 }
 
 }  // namespace

@@ -15,7 +15,7 @@
 #include "server/analysis/run_planner.h"
 #include "server/analysis/worker/experiment_phase.h"
 #include "server/analysis/worker/experiment_runner.h"
-#include "server/analysis/worker/experiment_store.h"
+#include "server/analysis/worker/worker_store.h"
 #include "tests/analysis/worker/fake_inference_server.h"
 #include "tests/support/reference_data.h"
 #include "tests/support/status_matchers.h"
@@ -54,29 +54,32 @@ v1::ExperimentSpec Spec() {
 TEST(PlanVersionTest, EarlierPlansAreNeverResumedWithTodaysPrompts) {
   ScopedTempDir dir;
   const std::string db_path = dir.path() + "/fnprobe.db";
-  auto store = ExperimentStore::Open(db_path);
+  auto store = WorkerStore::Open(db_path);
   ASSERT_OK(store);
   const v1::ExperimentSpec spec = Spec();
-  auto current = (*store)->CreateExperiment("", spec, PlanRuns(spec));
-  auto earlier = (*store)->CreateExperiment("", spec, PlanRuns(spec));
+  auto current =
+      (*store)->experiments().CreateExperiment("", spec, PlanRuns(spec));
+  auto earlier =
+      (*store)->experiments().CreateExperiment("", spec, PlanRuns(spec));
   ASSERT_OK(current);
   ASSERT_OK(earlier);
-  EXPECT_EQ((*store)->GetExperiment(*current, "")->plan_version(),
+  EXPECT_EQ((*store)->experiments().GetExperiment(*current, "")->plan_version(),
             kPlanVersion);
   {
     SQLite::Database db(db_path, SQLite::OPEN_READWRITE);
     db.exec(absl::StrCat("UPDATE experiments SET plan_version = 1 WHERE id = ",
                          *earlier));
   }
-  EXPECT_EQ((*store)->GetExperiment(*earlier, "")->plan_version(), 1);
+  EXPECT_EQ((*store)->experiments().GetExperiment(*earlier, "")->plan_version(),
+            1);
   v1::GetRunEventsRequest events;
   events.set_experiment_id(*earlier);
-  auto old_events = (*store)->GetRunEvents(events, "");
+  auto old_events = (*store)->queries().GetRunEvents(events, "");
   ASSERT_OK(old_events);
   EXPECT_EQ(old_events->prompts_size(), 0);
   EXPECT_EQ(old_events->events_size(), 3);  // stored, so still shown
   events.set_experiment_id(*current);
-  EXPECT_EQ((*store)->GetRunEvents(events, "")->prompts_size(), 6);
+  EXPECT_EQ((*store)->queries().GetRunEvents(events, "")->prompts_size(), 6);
 
   auto fake = FakeInferenceServer::Start(kModel);
   ASSERT_NE(fake, nullptr);
@@ -93,8 +96,8 @@ TEST(PlanVersionTest, EarlierPlansAreNeverResumedWithTodaysPrompts) {
   const absl::Time deadline = absl::Now() + absl::Seconds(20);
   v1::Experiment e_old, e_new;
   while (absl::Now() < deadline) {
-    e_old = *(*store)->GetExperiment(*earlier, "");
-    e_new = *(*store)->GetExperiment(*current, "");
+    e_old = *(*store)->experiments().GetExperiment(*earlier, "");
+    e_new = *(*store)->experiments().GetExperiment(*current, "");
     if (IsTerminalPhase(e_old.phase()) && IsTerminalPhase(e_new.phase())) {
       break;
     }

@@ -1,0 +1,69 @@
+// ResultQueries: the reads ExperimentService answers about stored results
+// (networks, their units, overlaps, repeatability, classification, run
+// events, unit lookup, stat maps), over the worker's SQLite state.
+//
+// Ownership: every query takes `user` and acts only on that user's
+// experiments; a foreign experiment or network reads as NOT_FOUND, exactly
+// as a missing one. An empty `user` means any user.
+//
+// Thread-safety: all methods may be called concurrently (StoreDatabase
+// serialises them).
+#ifndef FNPROBE_SERVER_ANALYSIS_WORKER_RESULT_QUERIES_H_
+#define FNPROBE_SERVER_ANALYSIS_WORKER_RESULT_QUERIES_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "fnprobe/v1/experiments.pb.h"
+
+namespace fnprobe::worker {
+
+class StoreDatabase;
+
+class ResultQueries {
+ public:
+  // `db` must outlive the queries.
+  explicit ResultQueries(StoreDatabase* db) : db_(db) {}
+
+  // Networks of one kind (default NETWORK_CONDITION), optionally of one
+  // condition, in the order SaveAnalysis stored them.
+  absl::StatusOr<v1::ListNetworksResponse> ListNetworks(
+      const v1::ListNetworksRequest& request, const std::string& user);
+  // Units by |t| (largest first, then unit index), filtered by hook (a name
+  // or an fnmatch glob over hook names) and layer (blocks.{layer}.*); the
+  // page token is the offset of the next unit. INVALID_ARGUMENT for a bad
+  // page token, a page size < 0 or > 10000, or filters that match no hook
+  // point of the layout.
+  absl::StatusOr<v1::GetNetworkResponse> GetNetwork(
+      const v1::GetNetworkRequest& request, const std::string& user);
+  // Pairs without a stored overlap (e.g. leave-one-out networks) are
+  // computed from the units.
+  absl::StatusOr<v1::CompareNetworksResponse> CompareNetworks(
+      const v1::CompareNetworksRequest& request, const std::string& user);
+  // Conditions in spec order; a condition with fewer than two run networks
+  // has no pairs and mean 0.
+  absl::StatusOr<v1::GetRepeatabilityResponse> GetRepeatability(
+      const v1::GetRepeatabilityRequest& request, const std::string& user);
+  // NOT_FOUND when the experiment has no classification (classify off, or
+  // not analyzed yet).
+  absl::StatusOr<v1::GetClassificationResponse> GetClassification(
+      const v1::GetClassificationRequest& request, const std::string& user);
+  // OUT_OF_RANGE naming the index when the experiment has no such run.
+  absl::StatusOr<v1::GetRunEventsResponse> GetRunEvents(
+      const v1::GetRunEventsRequest& request, const std::string& user);
+  // INVALID_ARGUMENT naming a unit name that does not parse or a unit
+  // outside the layout; NOT_FOUND before any run is done (no layout).
+  absl::StatusOr<v1::FindUnitResponse> FindUnit(
+      const v1::FindUnitRequest& request, const std::string& user);
+  // Exactly one of condition and run_id (INVALID_ARGUMENT otherwise);
+  // NOT_FOUND when that map is not stored.
+  absl::StatusOr<v1::StatMap> GetStatMap(const v1::GetStatMapRequest& request,
+                                         const std::string& user);
+
+ private:
+  StoreDatabase* const db_;
+};
+
+}  // namespace fnprobe::worker
+
+#endif  // FNPROBE_SERVER_ANALYSIS_WORKER_RESULT_QUERIES_H_
