@@ -69,8 +69,6 @@ RunPlan PlanOne(const v1::ExperimentSpec& spec, int condition, int repeat,
   run.condition = condition;
   run.condition_name = pool.name();
   run.repeat = repeat;
-  const double seconds_per_prompt = spec.generation().tokens_per_prompt() /
-                                    spec.analysis().tokens_per_second();
   for (const std::string& kind : d.pattern()) {
     RunBlock block{kind == "task", static_cast<int>(run.prompts.size()), ppb};
     for (int i = 0; i < ppb; ++i) {
@@ -78,17 +76,30 @@ RunPlan PlanOne(const v1::ExperimentSpec& spec, int condition, int repeat,
           block.task ? pool.prompts(task_order[next_task++])
                      : spec.baseline().prompts(base_order[next_base++]));
     }
-    run.events.push_back({block.first_prompt * seconds_per_prompt,
-                          ppb * seconds_per_prompt,
-                          block.task ? pool.name() : spec.baseline().name()});
     run.blocks.push_back(block);
   }
+  run.events = BlockEvents(spec, run);
   run.time_points = static_cast<int64_t>(run.prompts.size()) *
                     spec.generation().tokens_per_prompt();
   return run;
 }
 
 }  // namespace
+
+std::vector<BidsEvent> BlockEvents(const v1::ExperimentSpec& spec,
+                                   const RunPlan& run) {
+  const double seconds_per_prompt = spec.generation().tokens_per_prompt() /
+                                    spec.analysis().tokens_per_second();
+  std::vector<BidsEvent> events;
+  events.reserve(run.blocks.size());
+  for (const RunBlock& block : run.blocks) {
+    events.push_back(
+        {block.first_prompt * seconds_per_prompt,
+         block.num_prompts * seconds_per_prompt,
+         block.task ? run.condition_name : spec.baseline().name()});
+  }
+  return events;
+}
 
 int BaselinePromptsPerRun(const v1::BlockDesign& design) {
   int blocks = 0;

@@ -13,7 +13,8 @@
 // place in the design is known before generation starts (streaming GLM).
 //
 // Pure functions of the spec: the same spec plans the same runs on every
-// machine.
+// machine. The worker plans an experiment once, at submission, and stores
+// the plan (ExperimentStore); every later step reads it back.
 #ifndef FNPROBE_SERVER_ANALYSIS_RUN_PLANNER_H_
 #define FNPROBE_SERVER_ANALYSIS_RUN_PLANNER_H_
 
@@ -53,6 +54,13 @@ struct RunPlan {
 // it whenever PlanRuns would plan a stored spec differently. 1: baseline
 // prompts drawn per run; 2: without replacement across repeats.
 inline constexpr int kPlanVersion = 2;
+
+// The run's BIDS events, one per block, timed by the spec's tokens per
+// prompt and analysis.tokens_per_second (PlanRuns fills RunPlan::events
+// so; a re-analysis that changes the timing recomputes them from the
+// stored blocks).
+std::vector<BidsEvent> BlockEvents(const v1::ExperimentSpec& spec,
+                                   const RunPlan& run);
 
 // Baseline prompts one run presents: baseline blocks x prompts per block.
 int BaselinePromptsPerRun(const v1::BlockDesign& design);

@@ -183,21 +183,26 @@ absl::Status ExperimentRunner::EnqueueLocked(int64_t experiment_id,
   if (recovery.action == Recovery::kGenerate ||
       recovery.action == Recovery::kAnalyze) {
     a->spec = e.spec();
-    a->plans = PlanRuns(a->spec);
-    if (e.plan_version() != kPlanVersion) {
+    // The plan stored at submission; an experiment of an earlier planner
+    // whose plan was not stored cannot be planned the same way again.
+    absl::StatusOr<std::vector<RunPlan>> plans =
+        store_->LoadPlans(experiment_id);
+    if (plans.ok()) {
+      a->plans = *std::move(plans);
+    } else if (absl::IsFailedPrecondition(plans.status()) ||
+               absl::IsDataLoss(plans.status())) {
       recovery.action = Recovery::kFail;
-      recovery.error = absl::StrCat(
-          "planned by an earlier fnprobe (plan version ", e.plan_version(),
-          ", now ", kPlanVersion,
-          "); its remaining runs cannot be planned the same way: resubmit "
-          "the spec");
+      recovery.error = std::string(plans.status().message());
+    } else {
+      return plans.status();
     }
     for (const v1::Run& run : e.runs()) {
-      if (run.index() < 0 || run.index() >= static_cast<int>(a->plans.size())) {
+      if (recovery.action != Recovery::kFail &&
+          (run.index() < 0 ||
+           run.index() >= static_cast<int>(a->plans.size()))) {
         recovery.action = Recovery::kFail;
         recovery.error = absl::StrCat("run index ", run.index(),
                                       " is not in the experiment's plan");
-        break;
       }
       if (run.state() == v1::RUN_PENDING || run.state() == v1::RUN_RUNNING) {
         // A run that is not done owns no file. A process killed between

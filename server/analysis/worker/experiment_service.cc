@@ -295,14 +295,9 @@ grpc::Status ExperimentServiceImpl::ReanalyzeExperiment(
           "experiment ", id, " is ", v1::ExperimentPhase_Name(e.phase()),
           "; only a finished experiment can be reanalyzed"));
     }
-    if (e.plan_version() != kPlanVersion) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "experiment ", id,
-          " was planned by an earlier fnprobe (plan "
-          "version ",
-          e.plan_version(), ", now ", kPlanVersion,
-          "): its prompts' labels cannot be re-derived; resubmit the spec"));
-    }
+    // Refused, changing nothing, when the plan that labels its prompts is
+    // not stored (an earlier planner's experiment).
+    FNPROBE_RETURN_IF_ERROR(store_->LoadPlans(id).status());
     v1::ExperimentSpec spec = e.spec();
     *spec.mutable_analysis() = request->analysis();
     absl::Status valid = ValidateSpec(spec);

@@ -146,8 +146,38 @@ absl::Status CheckPlans(const v1::ExperimentSpec& spec,
       return absl::InvalidArgumentError(absl::StrCat(
           "run ", plan.index, ": condition, repeat or time points invalid"));
     }
+    // The blocks cover the prompts in order, as run_prompts stores them.
+    int next = 0;
+    for (const RunBlock& block : plan.blocks) {
+      if (block.first_prompt != next || block.num_prompts <= 0) break;
+      next += block.num_prompts;
+    }
+    if (plan.prompts.empty() || next != static_cast<int>(plan.prompts.size())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "run ", plan.index, ": blocks do not cover its prompts in order"));
+    }
   }
   return absl::OkStatus();
+}
+
+// The plan's prompts (run_prompts), read back by LoadPlans.
+void InsertPrompts(Database& db, int64_t run_id, const RunPlan& plan) {
+  Statement insert(db,
+                   "INSERT INTO run_prompts (run_id, position, block, task, "
+                   "prompt) VALUES (?, ?, ?, ?, ?)");
+  for (size_t b = 0; b < plan.blocks.size(); ++b) {
+    const RunBlock& block = plan.blocks[b];
+    for (int i = 0; i < block.num_prompts; ++i) {
+      const int position = block.first_prompt + i;
+      insert.bind(1, run_id);
+      insert.bind(2, position);
+      insert.bind(3, static_cast<int>(b));
+      insert.bind(4, block.task ? 1 : 0);
+      insert.bindNoCopy(5, plan.prompts[position]);
+      insert.exec();
+      insert.reset();
+    }
+  }
 }
 
 absl::StatusOr<int64_t> CreateExperimentIn(Database& db,
@@ -169,7 +199,9 @@ absl::StatusOr<int64_t> CreateExperimentIn(Database& db,
   insert.exec();
   const int64_t id = db.getLastInsertRowid();
   for (const RunPlan& plan : plans) {
-    InsertEvents(db, InsertRun(db, id, spec, plan), plan);
+    const int64_t run_id = InsertRun(db, id, spec, plan);
+    InsertEvents(db, run_id, plan);
+    InsertPrompts(db, run_id, plan);
   }
   tx.commit();
   return id;
@@ -257,23 +289,13 @@ absl::Status SetPhaseIn(Database& db, int64_t id, v1::ExperimentPhase phase,
   return absl::OkStatus();
 }
 
-// Rewrites the events of every run of `spec`'s experiment from a new plan.
-absl::Status ReplaceEvents(Database& db, int64_t id,
-                           const v1::ExperimentSpec& spec) {
-  const std::vector<RunPlan> plans = PlanRuns(spec);
+// Rewrites the events of every run of experiment `id` from its stored
+// blocks, timed by its (new) stored spec.
+absl::Status ReplaceEvents(Database& db, int64_t id) {
+  FNPROBE_ASSIGN_OR_RETURN(const std::vector<RunPlan> plans, LoadPlans(db, id));
   const std::vector<v1::Run> runs = LoadRuns(db, id);
-  if (plans.size() != runs.size()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("experiment ", id, ": the spec plans ", plans.size(),
-                     " runs but ", runs.size(), " are stored"));
-  }
   Statement erase(db, "DELETE FROM events WHERE run_id = ?");
   for (size_t i = 0; i < runs.size(); ++i) {
-    if (plans[i].condition_name != runs[i].condition() ||
-        plans[i].repeat != runs[i].repeat()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "experiment ", id, ": run ", i, " no longer matches the spec"));
-    }
     erase.bind(1, runs[i].id());
     erase.exec();
     erase.reset();
@@ -296,7 +318,7 @@ absl::Status SetAnalysisSpecIn(Database& db, int64_t id,
   update.bind(1, json);
   update.bind(2, id);
   update.exec();
-  FNPROBE_RETURN_IF_ERROR(ReplaceEvents(db, id, spec));
+  FNPROBE_RETURN_IF_ERROR(ReplaceEvents(db, id));
   tx.commit();
   return absl::OkStatus();
 }
@@ -633,6 +655,15 @@ absl::Status ExperimentStore::SetAnalysisSpec(
   return db_->Run("SetAnalysisSpec", [&](Database& db) {
     return SetAnalysisSpecIn(db, id, analysis);
   });
+}
+
+absl::StatusOr<std::vector<RunPlan>> ExperimentStore::LoadPlans(
+    int64_t experiment_id) {
+  return db_->Run("LoadPlans",
+                  [&](Database& db) -> absl::StatusOr<std::vector<RunPlan>> {
+                    FNPROBE_RETURN_IF_ERROR(CheckOwner(db, experiment_id, ""));
+                    return worker::LoadPlans(db, experiment_id);
+                  });
 }
 
 absl::StatusOr<std::vector<v1::Run>> ExperimentStore::ListRuns(

@@ -89,9 +89,9 @@ class ExperimentStore {
   // --- experiments ---
 
   // Stores a validated spec (defaults applied) with its planned runs
-  // (RUN_PENDING) and their BIDS events, owned by `user` (created on first
-  // use). PHASE_QUEUED. Returns the experiment id. INVALID_ARGUMENT for no
-  // plans.
+  // (RUN_PENDING), their prompts and blocks and their BIDS events, owned by
+  // `user` (created on first use). PHASE_QUEUED. Returns the experiment id.
+  // INVALID_ARGUMENT for no plans.
   absl::StatusOr<int64_t> CreateExperiment(const std::string& user,
                                            const v1::ExperimentSpec& spec,
                                            const std::vector<RunPlan>& plans);
@@ -138,6 +138,11 @@ class ExperimentStore {
 
   // --- runs ---
 
+  // The experiment's run plans, as CreateExperiment stored them (store_rows.h
+  // LoadPlans: FAILED_PRECONDITION for an experiment of an earlier planner
+  // whose plan was not stored). Every step after submission reads the plan
+  // here rather than planning the spec again.
+  absl::StatusOr<std::vector<RunPlan>> LoadPlans(int64_t experiment_id);
   // Runs of an experiment in plan order (v1::Run; any user).
   absl::StatusOr<std::vector<v1::Run>> ListRuns(int64_t experiment_id);
   // At start-up: every RUN_RUNNING run back to RUN_PENDING with

@@ -538,7 +538,6 @@ absl::StatusOr<v1::GetRunEventsResponse> GetRunEventsIn(
     const std::string& user) {
   const int64_t id = request.experiment_id();
   FNPROBE_RETURN_IF_ERROR(CheckOwner(db, id, user));
-  FNPROBE_ASSIGN_OR_RETURN(const v1::ExperimentSpec spec, LoadSpec(db, id));
   std::vector<v1::Run> runs = LoadRuns(db, id);
   const int index = request.run_index();
   if (index < 0 || index >= static_cast<int>(runs.size())) {
@@ -549,23 +548,14 @@ absl::StatusOr<v1::GetRunEventsResponse> GetRunEventsIn(
   v1::GetRunEventsResponse response;
   *response.mutable_run() = std::move(runs[index]);
   AddEvents(db, &response);
-  // Prompts are not stored per run: the plan is a pure function of the spec
-  // and the planner's version. An experiment planned by an earlier planner
-  // gets no prompts rather than another plan's.
-  Statement version(db, "SELECT plan_version FROM experiments WHERE id = ?");
-  version.bind(1, id);
-  if (!version.executeStep() || version.getColumn(0).getInt() != kPlanVersion) {
-    return response;
-  }
-  if (!ValidateSpec(spec).ok()) {
-    return absl::DataLossError(
-        absl::StrCat("experiment ", id, ": stored spec no longer validates"));
-  }
-  const std::vector<RunPlan> plans = PlanRuns(spec);
-  if (index < static_cast<int>(plans.size())) {
-    for (const std::string& prompt : plans[index].prompts) {
-      response.add_prompts(prompt);
-    }
+  // The prompts as planned at submission. An experiment planned by an
+  // earlier planner whose plan was not stored gets no prompts rather than
+  // another plan's.
+  absl::StatusOr<std::vector<RunPlan>> plans = LoadPlans(db, id);
+  if (absl::IsFailedPrecondition(plans.status())) return response;
+  if (!plans.ok()) return plans.status();
+  for (const std::string& prompt : (*plans)[index].prompts) {
+    response.add_prompts(prompt);
   }
   return response;
 }

@@ -8,9 +8,11 @@
 #include <limits>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_util.h"
+#include "server/analysis/experiment_spec.h"
 #include "server/analysis/worker/experiment_phase.h"
 
 namespace fnprobe::worker {
@@ -311,6 +313,100 @@ absl::StatusOr<std::optional<Layout>> LoadOptionalLayout(
   if (layout.ok()) return std::optional<Layout>(*std::move(layout));
   if (absl::IsNotFound(layout.status())) return std::optional<Layout>();
   return layout.status();
+}
+
+namespace {
+
+// The plan of an experiment stored before plans were, when today's planner
+// plans it as it was planned.
+absl::StatusOr<std::vector<RunPlan>> ReplanLegacy(
+    Database& db, int64_t id, const v1::ExperimentSpec& spec,
+    const std::vector<v1::Run>& runs) {
+  Statement version(db, "SELECT plan_version FROM experiments WHERE id = ?");
+  version.bind(1, id);
+  const int stored = version.executeStep() ? version.getColumn(0).getInt() : 0;
+  if (stored != kPlanVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "experiment ", id, " was planned by an earlier fnprobe (plan version ",
+        stored, ", now ", kPlanVersion,
+        ") and its plan is not stored; its runs cannot be planned the same "
+        "way: resubmit the spec"));
+  }
+  if (!ValidateSpec(spec).ok()) {
+    return absl::DataLossError(
+        absl::StrCat("experiment ", id, ": stored spec no longer validates"));
+  }
+  std::vector<RunPlan> plans = PlanRuns(spec);
+  if (plans.size() != runs.size()) {
+    return absl::DataLossError(
+        absl::StrCat("experiment ", id, ": the spec plans ", plans.size(),
+                     " runs but ", runs.size(), " are stored"));
+  }
+  return plans;
+}
+
+int ConditionIndex(const v1::ExperimentSpec& spec, const std::string& name) {
+  for (int i = 0; i < spec.conditions_size(); ++i) {
+    if (spec.conditions(i).name() == name) return i;
+  }
+  return -1;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<RunPlan>> LoadPlans(Database& db, int64_t id) {
+  FNPROBE_ASSIGN_OR_RETURN(const v1::ExperimentSpec spec, LoadSpec(db, id));
+  const std::vector<v1::Run> runs = LoadRuns(db, id);
+  std::vector<RunPlan> plans(runs.size());
+  absl::flat_hash_map<int64_t, size_t> index_of;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    RunPlan& plan = plans[i];
+    plan.index = static_cast<int>(i);
+    plan.condition_name = runs[i].condition();
+    plan.condition = ConditionIndex(spec, plan.condition_name);
+    plan.repeat = runs[i].repeat();
+    plan.time_points = runs[i].time_points();
+    if (plan.condition < 0) {
+      return absl::DataLossError(absl::StrCat(
+          "experiment ", id, ": run ", runs[i].id(), "'s condition '",
+          plan.condition_name, "' is not in the stored spec"));
+    }
+    index_of[runs[i].id()] = i;
+  }
+  Statement q(db,
+              "SELECT p.run_id, p.position, p.block, p.task, p.prompt "
+              "FROM run_prompts p JOIN runs r ON r.id = p.run_id "
+              "WHERE r.experiment_id = ? ORDER BY p.run_id, p.position");
+  q.bind(1, id);
+  bool any = false;
+  int last_block = -1;
+  while (q.executeStep()) {
+    any = true;
+    RunPlan& plan = plans[index_of.at(q.getColumn(0).getInt64())];
+    const int position = q.getColumn(1).getInt();
+    const int block = q.getColumn(2).getInt();
+    if (position != static_cast<int>(plan.prompts.size())) {
+      return absl::DataLossError(absl::StrCat(
+          "experiment ", id, ": run ", q.getColumn(0).getInt64(),
+          "'s stored prompts skip position ", plan.prompts.size()));
+    }
+    if (position == 0) last_block = -1;
+    if (block != last_block) {
+      plan.blocks.push_back({q.getColumn(3).getInt() == 1, position, 0});
+      last_block = block;
+    }
+    ++plan.blocks.back().num_prompts;
+    plan.prompts.push_back(q.getColumn(4).getString());
+  }
+  if (!any) return ReplanLegacy(db, id, spec, runs);
+  for (RunPlan& plan : plans) {
+    if (plan.prompts.empty()) {
+      return absl::DataLossError(absl::StrCat(
+          "experiment ", id, ": run ", plan.index, " has no stored prompts"));
+    }
+    plan.events = BlockEvents(spec, plan);
+  }
+  return plans;
 }
 
 // The stored phase of experiment `id`; NOT_FOUND if there is none.

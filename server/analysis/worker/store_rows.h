@@ -24,6 +24,7 @@
 #include "common/layout.h"
 #include "fnprobe/v1/experiments.pb.h"
 #include "nlohmann/json.hpp"
+#include "server/analysis/run_planner.h"
 #include "server/analysis/stat_map.h"
 
 // The current time as the schema's ISO-8601 UTC text, inside SQL literals.
@@ -93,6 +94,14 @@ absl::StatusOr<Layout> LoadLayout(SQLite::Database& db, int64_t experiment_id);
 // LoadLayout, with "none yet" as nullopt rather than an error.
 absl::StatusOr<std::optional<Layout>> LoadOptionalLayout(SQLite::Database& db,
                                                          int64_t experiment_id);
+// The experiment's run plans as stored at submission (run_prompts; events
+// from the stored spec's timing), in plan order. An experiment stored
+// before plans were has no prompt rows: it is planned from its spec when
+// its plan_version is the current planner's; FAILED_PRECONDITION ("planned
+// by an earlier fnprobe ...") otherwise. DATA_LOSS for rows that do not
+// form a plan.
+absl::StatusOr<std::vector<RunPlan>> LoadPlans(SQLite::Database& db,
+                                               int64_t id);
 // The stored phase of experiment `id`; NOT_FOUND if there is none.
 absl::StatusOr<v1::ExperimentPhase> ReadPhase(SQLite::Database& db, int64_t id);
 

@@ -65,6 +65,11 @@ void FakeInferenceServer::FailWith(grpc::Status status) {
   failure_ = std::move(status);
 }
 
+std::vector<std::string> FakeInferenceServer::prompts_seen() {
+  absl::MutexLock lock(&mu_);
+  return prompts_seen_;
+}
+
 int FakeInferenceServer::generate_calls() {
   absl::MutexLock lock(&mu_);
   return calls_;
@@ -83,6 +88,9 @@ grpc::Status FakeInferenceServer::Generate(
     absl::MutexLock lock(&mu_);
     ++calls_;
     if (!failure_.ok()) return failure_;
+    for (const auto& prompt : request->prompts()) {
+      prompts_seen_.push_back(prompt.text());
+    }
   }
   const Layout layout = FakeLayout();
   v1::GenerateResponse header;

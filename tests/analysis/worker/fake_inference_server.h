@@ -17,6 +17,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -39,6 +40,8 @@ class FakeInferenceServer final : public v1::InferenceService::Service {
   void FailWith(grpc::Status status);
 
   int generate_calls();
+  // The prompt texts of every Generate call so far, in arrival order.
+  std::vector<std::string> prompts_seen();
   // Waits until `n` Generate calls are held (or were: cumulative), up to
   // `timeout`; returns whether they were.
   bool WaitForHeld(int n, absl::Duration timeout);
@@ -68,6 +71,7 @@ class FakeInferenceServer final : public v1::InferenceService::Service {
   grpc::Status failure_ ABSL_GUARDED_BY(mu_);
   int calls_ ABSL_GUARDED_BY(mu_) = 0;
   int held_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<std::string> prompts_seen_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace fnprobe::testing
