@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test with ctest.
-# The golden reference data must sit at ../shared/reference (or pass
-# -DFNPROBE_REFERENCE_DIR=... through FNPROBE_CMAKE_ARGS). Then fuzzes every
+# The golden reference data comes with the repository (tests/data/reference;
+# another copy can be named with -DFNPROBE_REFERENCE_DIR=... through
+# FNPROBE_CMAKE_ARGS). Then fuzzes every
 # parser for a bounded time (scripts/fuzz.sh, its own clang build in
 # build-fuzz/); FNPROBE_SKIP_FUZZ=1 leaves that out.
 set -euo pipefail
