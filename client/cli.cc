@@ -333,8 +333,9 @@ void Cli::AddOutputCommands(CLI::App& app) {
   exporter->add_flag("--runs", f.export_runs, "Also each run's t-map");
   auto* demo = AddCommand(
       app, "demo",
-      "Run the whole pipeline on a tiny model: start fnprobe-inference and "
-      "fnprobe-worker, submit the example spec, report, export, stop",
+      "Run the whole pipeline on a tiny planted-response model: start "
+      "fnprobe-inference and fnprobe-worker, submit the example spec, "
+      "report, export, compare with the planted truth, stop",
       [this] {
         CommandOutput output{&out_, &err_, false, env_.stdout_is_tty()};
         return DemoRunner(env_, output).Run(flags_->demo);

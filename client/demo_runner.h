@@ -1,15 +1,25 @@
-// `fnprobe demo`: the whole pipeline in one command, on a tiny random model
-// made on the spot. It finds fnprobe-make-model, fnprobe-inference and
-// fnprobe-worker (--bin-dir, else next to the fnprobe binary, else in the
-// build tree it was built in), makes the demo model unless the work dir has
-// it, starts the inference server and the worker on free loopback ports as
-// child processes (logs in the work dir), submits the example spec (with the
-// model the inference server serves), shows progress, prints the report,
-// exports the results, says where the database and exports are, and stops
-// both servers (worker first). Ctrl-C at any point stops them too.
+// `fnprobe demo`: the whole pipeline in one command, on a tiny model with a
+// known answer, made on the spot. It finds fnprobe-make-model,
+// fnprobe-inference and fnprobe-worker (--bin-dir, else next to the fnprobe
+// binary, else in the build tree it was built in), makes the demo model
+// unless the work dir has it: a planted-response model
+// (`fnprobe-make-model --planted`, client/examples/planted-demo.plant.json)
+// whose units respond to known made-up words, one set per condition. It
+// starts the inference server and the worker on free loopback ports as
+// child processes (logs in the work dir), submits the example spec
+// (client/examples/planted-demo.json, with the model the inference server
+// serves), shows progress, prints the report, exports the results, and ends
+// with the planted truth beside what was found: per condition precision and
+// recall of the network against the planted units, held-out accuracy
+// against chance, and what the null audit gives on a random model. It says
+// where the database and exports are and stops both servers (worker
+// first). Ctrl-C at any point stops them too. The demo fails (exit 1) when
+// the planted truth is not recovered (planted_truth.h's thresholds): a
+// demonstration that silently showed a failure would mislead.
 //
-// Work dir layout: demo-model/, inference.log, inference.port, worker.log,
-// worker.port, data/ (the worker's database and activation store), export/.
+// Work dir layout: demo-model/ (planted.json: the truth), inference.log,
+// inference.port, worker.log, worker.port, data/ (the worker's database and
+// activation store), export/.
 //
 // Not thread-safe, except that the interrupt handler may stop the children
 // while Run is in progress.
@@ -29,6 +39,7 @@
 #include "client/command_output.h"
 #include "client/environment.h"
 #include "client/experiment_client.h"
+#include "client/experiment_report.h"
 
 namespace fnprobe::client {
 
@@ -50,6 +61,8 @@ class DemoRunner {
 
   // The example spec in the source tree this binary was built from.
   static std::string DefaultDemoSpecPath();
+  // The PLANT.json the demo model is made with (same tree).
+  static std::string DefaultDemoPlantPath();
 
   // The directories searched for the server binaries, in order.
   std::vector<std::string> BinarySearchPath(const std::string& bin_dir) const;
@@ -69,7 +82,12 @@ class DemoRunner {
   absl::StatusOr<int64_t> SubmitAndWatch(ExperimentClient& client,
                                          v1::ExperimentSpec spec,
                                          const std::string& spec_path);
-  absl::Status ReportAndExport(ExperimentClient& client, int64_t id);
+  absl::StatusOr<ExperimentReport> ReportAndExport(ExperimentClient& client,
+                                                   int64_t id);
+  // Prints the planted truth beside the experiment's networks; the
+  // shortfalls (CheckPlantedTruth) as the error.
+  absl::Status CompareWithPlantedTruth(ExperimentClient& client,
+                                       const ExperimentReport& report);
   absl::Status KeepServing(const std::string& worker_address);
   void PrintWhere() const;
   // Keeps `child` where StopAll (and so Ctrl-C) stops it.

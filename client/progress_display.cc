@@ -16,13 +16,13 @@ namespace {
 constexpr int kBarWidth = 20;
 constexpr absl::Duration kTtyInterval = absl::Milliseconds(100);
 
-std::string Eta(const v1::ExperimentProgress& p) {
+std::string Eta(const v1::ExperimentProgress& p, double tokens_per_second) {
   if (p.phase() != v1::PHASE_GENERATING && p.phase() != v1::PHASE_QUEUED) {
     return "";
   }
   const int64_t left = p.tokens_total() - p.tokens_done();
-  if (p.tokens_per_second() <= 0 || left < 0) return "  ETA ?";
-  return absl::StrCat("  ETA ", FormatDuration(left / p.tokens_per_second()));
+  if (!(tokens_per_second > 0) || left < 0) return "  ETA ?";
+  return absl::StrCat("  ETA ", FormatDuration(left / tokens_per_second));
 }
 
 }  // namespace
@@ -54,15 +54,29 @@ std::string ProgressDisplay::Bar(double fraction, int width) {
 }
 
 std::string ProgressDisplay::Describe(const v1::ExperimentProgress& p) {
+  return Describe(p, p.tokens_per_second());
+}
+
+std::string ProgressDisplay::Describe(const v1::ExperimentProgress& p,
+                                      double tokens_per_second) {
   const std::string phase = PhaseName(p.phase());
   std::string line = absl::StrCat(
       phase, "  runs ", p.runs_done(), "/", p.runs_total(), "  tokens ",
       FormatCount(p.tokens_done()), "/", FormatCount(p.tokens_total()), "  ",
-      FormatCompact(p.tokens_per_second()), " tok/s", Eta(p));
+      FormatCompact(tokens_per_second), " tok/s", Eta(p, tokens_per_second));
   if (!p.message().empty() && !absl::StartsWith(p.message(), phase)) {
     absl::StrAppend(&line, "  (", p.message(), ")");
   }
   return line;
+}
+
+double ProgressDisplay::TokensPerSecond(const v1::ExperimentProgress& p) const {
+  return rate_.rate().value_or(p.tokens_per_second());
+}
+
+void ProgressDisplay::Observe(const v1::ExperimentProgress& p) {
+  // Every update counts towards the rate, drawn or not.
+  rate_.Add(now_(), p.tokens_done());
 }
 
 bool ProgressDisplay::Due(const v1::ExperimentProgress& p) const {
@@ -76,14 +90,15 @@ bool ProgressDisplay::Due(const v1::ExperimentProgress& p) const {
 void ProgressDisplay::Draw(const v1::ExperimentProgress& p) {
   if (tty_) {
     const double f = Fraction(p);
-    std::string line = absl::StrCat(
-        Bar(f, kBarWidth), absl::StrFormat(" %3.0f%%  ", f * 100), Describe(p));
+    std::string line =
+        absl::StrCat(Bar(f, kBarWidth), absl::StrFormat(" %3.0f%%  ", f * 100),
+                     Describe(p, TokensPerSecond(p)));
     const size_t width = line.size();
     if (width < last_width_) line.append(last_width_ - width, ' ');
     last_width_ = width;
     out_ << "\r" << line << std::flush;
   } else {
-    out_ << Describe(p) << std::endl;
+    out_ << Describe(p, TokensPerSecond(p)) << std::endl;
   }
   last_ = p;
   last_draw_ = now_();
@@ -91,10 +106,12 @@ void ProgressDisplay::Draw(const v1::ExperimentProgress& p) {
 }
 
 void ProgressDisplay::Update(const v1::ExperimentProgress& progress) {
+  Observe(progress);
   if (Due(progress)) Draw(progress);
 }
 
 void ProgressDisplay::Finish(const v1::ExperimentProgress& progress) {
+  Observe(progress);
   const bool same =
       drawn_ && progress.SerializeAsString() == last_.SerializeAsString();
   if (!same) Draw(progress);

@@ -2,7 +2,9 @@
 // redrawn in place (carriage return) with a bar; otherwise plain lines,
 // written when the phase, the runs done or the message change, and at most
 // every `plain_interval` in between. Both show runs done/total, tokens,
-// the rate in tokens per second and the ETA.
+// the rate in tokens per second and the ETA. Rate and ETA come from the
+// token counts of the updates as they arrive (TokenRate, timed with the
+// injected clock); the worker's own rate is shown only until there is one.
 //
 //   [##########----------]  50%  generating  runs 3/6  tokens 720/1,440
 //       96.0 tok/s  ETA 7s
@@ -17,6 +19,7 @@
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "client/token_rate.h"
 #include "fnprobe/v1/experiments.pb.h"
 
 namespace fnprobe::client {
@@ -36,8 +39,14 @@ class ProgressDisplay {
 
   // "generating  runs 3/6  tokens 720/1,440  96.0 tok/s  ETA 7s", plus
   // "  (<message>)" when there is one that does not merely repeat the phase
-  // ("generating: 3/6 runs done").
+  // ("generating: 3/6 runs done"). The ETA is the tokens left over
+  // `tokens_per_second`; the first form uses progress.tokens_per_second().
   static std::string Describe(const v1::ExperimentProgress& progress);
+  static std::string Describe(const v1::ExperimentProgress& progress,
+                              double tokens_per_second);
+
+  // The rate shown now: the client's estimate, else the worker's.
+  double TokensPerSecond(const v1::ExperimentProgress& progress) const;
 
   // "[#####-----]" `width` characters inside the brackets.
   static std::string Bar(double fraction, int width);
@@ -47,12 +56,14 @@ class ProgressDisplay {
 
  private:
   bool Due(const v1::ExperimentProgress& progress) const;
+  void Observe(const v1::ExperimentProgress& progress);
   void Draw(const v1::ExperimentProgress& progress);
 
   std::ostream& out_;
   const bool tty_;
   const std::function<absl::Time()> now_;
   const absl::Duration plain_interval_;
+  TokenRate rate_;
   absl::Time last_draw_ = absl::InfinitePast();
   v1::ExperimentProgress last_;
   bool drawn_ = false;

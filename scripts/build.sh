@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Configures and builds fnprobe into ./build (Release, Ninja).
+# Configures and builds fnprobe into ./build (Release, Ninja): every target,
+# or only those named in FNPROBE_TARGETS (space-separated, with what they
+# link), e.g. FNPROBE_TARGETS="fnprobe fnprobe-worker".
 # Extra arguments go to cmake's configure step, e.g. -DTorch_DIR=... for a
 # CUDA libtorch.
 set -euo pipefail
@@ -10,4 +12,9 @@ if command -v ccache >/dev/null; then
   launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
 fi
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release "${launcher[@]}" "$@"
-cmake --build build -j"$(nproc)"
+targets=()
+if [ -n "${FNPROBE_TARGETS:-}" ]; then
+  read -r -a names <<<"$FNPROBE_TARGETS"
+  targets=(--target "${names[@]}")
+fi
+cmake --build build -j"$(nproc)" "${targets[@]}"

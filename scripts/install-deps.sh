@@ -35,6 +35,10 @@ fi
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 echo "install-deps: installing ${missing[*]}"
+# Said up front so that nobody takes the long quiet apt run for a hang.
+echo "install-deps: with their dependencies this can be ~440 packages," \
+  "~400 MiB to download and a few minutes on a fresh Debian 12" \
+  "(Debian's libtorch brings OpenCV, Qt and FFmpeg)"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -6,8 +6,10 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "server/analysis/experiment_spec.h"
 #include "server/analysis/run_planner.h"
 #include "tests/support/status_matchers.h"
@@ -178,6 +180,53 @@ TEST(ExamplesTest, SmallSpecHasThePaperPools) {
     EXPECT_THAT(small.conditions(c).prompts(),
                 ::testing::ElementsAreArray(paper.conditions(c).prompts()));
   }
+}
+
+// The demo's spec (`fnprobe demo`) against its PLANT.json: its conditions
+// are the planted ones, every task prompt holds words of its own condition
+// only, and no baseline prompt holds a planted word, so that the planted
+// units are the whole truth of the experiment.
+TEST(ExamplesTest, PlantedDemoSpecMatchesItsPlantedWords) {
+  const v1::ExperimentSpec spec = Load("planted-demo.json");
+  const nlohmann::json plant = nlohmann::json::parse(
+      ReadFile(std::string(FNPROBE_EXAMPLES_DIR) + "/planted-demo.plant.json"));
+  EXPECT_EQ(spec.model(), "demo");
+  EXPECT_TRUE(spec.analysis().classify());
+  ASSERT_EQ(spec.conditions_size(),
+            static_cast<int>(plant["conditions"].size()));
+  auto words_of = [&](const nlohmann::json& c) {
+    std::set<std::string> words;
+    for (const auto& w : c["words"]) words.insert(w.get<std::string>());
+    return words;
+  };
+  auto planted_in = [](const std::string& prompt,
+                       const std::set<std::string>& words) {
+    int n = 0;
+    for (absl::string_view w : absl::StrSplit(prompt, ' ')) {
+      n += words.count(std::string(w));
+    }
+    return n;
+  };
+  std::set<std::string> all_words;
+  for (const auto& c : plant["conditions"]) {
+    const std::set<std::string> w = words_of(c);
+    all_words.insert(w.begin(), w.end());
+  }
+  for (int i = 0; i < spec.conditions_size(); ++i) {
+    const nlohmann::json& c = plant["conditions"][i];
+    EXPECT_EQ(spec.conditions(i).name(), c["name"].get<std::string>());
+    const std::set<std::string> own = words_of(c);
+    for (const std::string& p : spec.conditions(i).prompts()) {
+      EXPECT_GT(planted_in(p, own), 0) << p;
+      EXPECT_EQ(planted_in(p, own), planted_in(p, all_words)) << p;
+    }
+  }
+  for (const std::string& p : spec.baseline().prompts()) {
+    EXPECT_EQ(planted_in(p, all_words), 0) << p;
+  }
+  EXPECT_EQ(
+      PlanRuns(spec).size(),
+      static_cast<size_t>(spec.conditions_size() * spec.design().repeats()));
 }
 
 }  // namespace

@@ -1,8 +1,8 @@
-// Locates the golden reference data (../shared/reference) for tests.
+// Locates the golden reference data (tests/data/reference) for tests.
 //
-// The directory comes from the CMake cache variable FNPROBE_REFERENCE_DIR,
-// compiled into every test. A missing directory is a hard failure naming the
-// path: tests never skip silently.
+// The directory comes from the CMake cache variable FNPROBE_REFERENCE_DIR
+// (default: the copy in the repository), compiled into every test. A missing
+// directory is a hard failure naming the path: tests never skip silently.
 #ifndef FNPROBE_TESTS_SUPPORT_REFERENCE_DATA_H_
 #define FNPROBE_TESTS_SUPPORT_REFERENCE_DATA_H_
 

@@ -1,4 +1,4 @@
-// Reads ../shared/reference/models/<family>/reference.safetensors, resolving
+// Reads <reference dir>/models/<family>/reference.safetensors, resolving
 // the aliases that reference.json records (a tensor bit-identical to one
 // already stored is stored once), and compares float tensors.
 #ifndef FNPROBE_TESTS_SUPPORT_REFERENCE_TENSORS_H_
