@@ -71,6 +71,7 @@ struct Cli::Flags {
   int64_t id = 0;
   std::string spec_path;
   bool watch = false;
+  bool activations_only = false;
   ListOptions list;
   NetworksOptions networks;
   CompareOptions compare;
@@ -191,6 +192,22 @@ void Cli::AddExperimentCommands(CLI::App& app) {
                    "Cancel an experiment; finished runs stay stored", true,
                    true, [this, output](ExperimentClient& c) {
                      return ExperimentCommands(c, output()).Cancel(flags_->id);
+                   });
+  auto* remove = AddClientCommand(
+      app, "delete",
+      "Delete an experiment of yours: its rows and files (a running one is "
+      "cancelled first); --activations-only keeps the results",
+      true, true, [this, output](ExperimentClient& c) {
+        return ExperimentCommands(c, output())
+            .Delete(flags_->id, flags_->activations_only);
+      });
+  remove->add_flag("--activations-only", f.activations_only,
+                   "Delete only the raw activations; results stay readable "
+                   "but the experiment can no longer be re-analysed");
+  AddClientCommand(app, "usage",
+                   "Your stored raw activation bytes, experiments and quota",
+                   false, true, [this, output](ExperimentClient& c) {
+                     return ExperimentCommands(c, output()).Usage();
                    });
   auto* reanalyze = AddClientCommand(
       app, "reanalyze",

@@ -93,6 +93,20 @@ absl::StatusOr<v1::Experiment> ExperimentClient::CancelExperiment(int64_t id) {
   return Call(&v1::ExperimentService::Stub::CancelExperiment, request);
 }
 
+absl::StatusOr<v1::DeleteExperimentResponse> ExperimentClient::DeleteExperiment(
+    int64_t id, bool activations_only) {
+  v1::DeleteExperimentRequest request;
+  request.set_experiment_id(id);
+  request.set_activations_only(activations_only);
+  // A running experiment is cancelled first; the worker waits for it.
+  return Call(&v1::ExperimentService::Stub::DeleteExperiment, request,
+              std::max(settings_.call_timeout_s, 60.0));
+}
+
+absl::StatusOr<v1::Usage> ExperimentClient::GetUsage() {
+  return Call(&v1::ExperimentService::Stub::GetUsage, v1::GetUsageRequest());
+}
+
 absl::StatusOr<v1::Experiment> ExperimentClient::ReanalyzeExperiment(
     const v1::ReanalyzeExperimentRequest& request) {
   return Call(&v1::ExperimentService::Stub::ReanalyzeExperiment, request,

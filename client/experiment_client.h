@@ -40,6 +40,9 @@ class ExperimentClient {
   absl::StatusOr<v1::ListExperimentsResponse> ListExperiments(
       const v1::ListExperimentsRequest& request);
   absl::StatusOr<v1::Experiment> CancelExperiment(int64_t id);
+  absl::StatusOr<v1::DeleteExperimentResponse> DeleteExperiment(
+      int64_t id, bool activations_only);
+  absl::StatusOr<v1::Usage> GetUsage();
   // Refitting reads every run's activations again, so this call's deadline
   // is at least kReanalyzeTimeoutS.
   static constexpr double kReanalyzeTimeoutS = 600;

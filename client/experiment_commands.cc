@@ -70,6 +70,12 @@ std::string TimesText(const v1::Experiment& e) {
   return text;
 }
 
+// Raw activation bytes, or why there are none.
+std::string StoredText(const v1::Experiment& e) {
+  if (e.activations_deleted()) return "results only (activations deleted)";
+  return FormatBytes(e.stored_bytes());
+}
+
 }  // namespace
 
 ExperimentCommands::ExperimentCommands(ExperimentClient& client,
@@ -85,7 +91,12 @@ absl::Status ExperimentCommands::Submit(const v1::ExperimentSpec& spec,
     *output_.out << "submitted experiment " << e.id() << " (" << e.name()
                  << ", from " << source << "): " << e.progress().runs_total()
                  << " runs, " << FormatCount(e.progress().tokens_total())
-                 << " tokens on " << e.model() << "\n";
+                 << " tokens on " << e.model();
+    if (e.estimated_bytes() > 0) {
+      *output_.out << "; about " << FormatBytes(e.estimated_bytes())
+                   << " of raw activations";
+    }
+    *output_.out << "\n";
   }
   if (!watch) return absl::OkStatus();
   return ExperimentWatcher(client_, output_).Watch(e.id());
@@ -120,12 +131,13 @@ absl::Status ExperimentCommands::List(const ListOptions& options) {
     return absl::OkStatus();
   }
   TablePrinter table(
-      {"id", "name", "model", "phase", "runs", "tokens", "created"});
+      {"id", "name", "model", "phase", "runs", "tokens", "stored", "created"});
   for (const v1::Experiment& e : list.experiments()) {
     table.AddRow(
         {absl::StrCat(e.id()), e.name(), e.model(), PhaseName(e.phase()),
          absl::StrCat(e.progress().runs_done(), "/", e.progress().runs_total()),
-         FormatCount(e.progress().tokens_done()), e.created_at()});
+         FormatCount(e.progress().tokens_done()), StoredText(e),
+         e.created_at()});
   }
   table.Print(*output_.out);
   if (!list.next_page_token().empty()) {
@@ -150,6 +162,7 @@ void ExperimentCommands::PrintExperiment(const v1::Experiment& e) const {
                    v1::CaptureDType::Kind_Name(e.spec().capture().dtype())));
   KeyValue(out, "analysis", AnalysisText(e.spec().analysis()));
   KeyValue(out, "layout", LayoutText(e));
+  KeyValue(out, "stored", StoredText(e));
   KeyValue(out, "times", TimesText(e));
 }
 
@@ -182,6 +195,35 @@ absl::Status ExperimentCommands::Cancel(int64_t id) {
   if (output_.json) return PrintJson(e, *output_.out);
   *output_.out << "experiment " << e.id() << " is " << PhaseName(e.phase())
                << " (" << ProgressText(e.progress()) << ")\n";
+  return absl::OkStatus();
+}
+
+absl::Status ExperimentCommands::Delete(int64_t id, bool activations_only) {
+  FNPROBE_ASSIGN_OR_RETURN(v1::DeleteExperimentResponse r,
+                           client_.DeleteExperiment(id, activations_only));
+  if (output_.json) return PrintJson(r, *output_.out);
+  *output_.out << (activations_only ? "deleted the raw activations of "
+                                    : "deleted ")
+               << "experiment " << id << ": " << FormatBytes(r.bytes_freed())
+               << " freed, " << r.files_removed() << " file(s) removed"
+               << (activations_only ? "; its results stay" : "") << "\n";
+  return absl::OkStatus();
+}
+
+absl::Status ExperimentCommands::Usage() {
+  FNPROBE_ASSIGN_OR_RETURN(v1::Usage usage, client_.GetUsage());
+  if (output_.json) {
+    // Every key, zeros included (the proto3 mapping would drop them).
+    *output_.out << "{\"bytes\": " << usage.bytes()
+                 << ", \"experiments\": " << usage.experiments()
+                 << ", \"quotaBytes\": " << usage.quota_bytes() << "}\n";
+    return absl::OkStatus();
+  }
+  *output_.out << FormatBytes(usage.bytes()) << " of raw activations in "
+               << usage.experiments() << " experiment(s); quota "
+               << (usage.quota_bytes() > 0 ? FormatBytes(usage.quota_bytes())
+                                           : std::string("none"))
+               << "\n";
   return absl::OkStatus();
 }
 

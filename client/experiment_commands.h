@@ -45,6 +45,12 @@ class ExperimentCommands {
   absl::Status List(const ListOptions& options);
   absl::Status Show(int64_t id);
   absl::Status Cancel(int64_t id);
+  // Deletes an experiment (or only its raw activations) and says what it
+  // freed.
+  absl::Status Delete(int64_t id, bool activations_only);
+  // The caller's stored bytes, experiments and quota; --json prints
+  // {"bytes": N, "experiments": M, "quotaBytes": Q}.
+  absl::Status Usage();
   // INVALID_ARGUMENT for an unknown noise model or threshold method.
   absl::Status Reanalyze(const ReanalyzeOptions& options);
   absl::Status Models();

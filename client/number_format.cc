@@ -71,4 +71,20 @@ std::string FormatDuration(double seconds) {
   return absl::StrFormat("%dh%02dm", s / 3600, (s % 3600) / 60);
 }
 
+std::string FormatBytes(int64_t bytes) {
+  static constexpr const char* kUnits[] = {"B",   "KiB", "MiB",
+                                           "GiB", "TiB", "PiB"};
+  double value = static_cast<double>(bytes);
+  int unit = 0;
+  while (std::fabs(value) >= 1024 && unit < 5) {
+    value /= 1024;
+    ++unit;
+  }
+  if (unit == 0) return absl::StrCat(bytes, " B");
+  const int decimals = std::fabs(value) < 10    ? 2
+                       : std::fabs(value) < 100 ? 1
+                                                : 0;
+  return absl::StrCat(FormatFixed(value, decimals), " ", kUnits[unit]);
+}
+
 }  // namespace fnprobe::client

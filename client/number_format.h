@@ -33,6 +33,10 @@ std::string FormatPercent(double fraction);
 // value.
 std::string FormatDuration(double seconds);
 
+// Bytes in binary units with three significant digits: "812 B", "1.50 KiB",
+// "38.2 MiB", "1.79 GiB".
+std::string FormatBytes(int64_t bytes);
+
 }  // namespace fnprobe::client
 
 #endif  // FNPROBE_CLIENT_NUMBER_FORMAT_H_

@@ -3,15 +3,18 @@
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
+#include <sys/statvfs.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <utility>
 
 #include "absl/cleanup/cleanup.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/status_util.h"
@@ -88,6 +91,7 @@ ExperimentRunner::ExperimentRunner(WorkerStore* store, InferencePool* pool,
                                    ExperimentRunnerOptions options)
     : store_(&store->experiments()),
       results_(&store->results()),
+      storage_(&store->storage()),
       pool_(pool),
       hub_(hub),
       options_(std::move(options)) {}
@@ -115,6 +119,7 @@ absl::Status ExperimentRunner::Start() {
           CleanupTemporaries(entry.path().string()).status());
     }
   }
+  FNPROBE_RETURN_IF_ERROR(SweepUnreferencedFiles(root));
   FNPROBE_ASSIGN_OR_RETURN(int reset, store_->ResetInterruptedRuns());
   if (reset > 0) Log(absl::StrCat(reset, " interrupted run(s) will be redone"));
   FNPROBE_ASSIGN_OR_RETURN(std::vector<int64_t> unfinished,
@@ -360,6 +365,11 @@ bool ExperimentRunner::Abandoned(int64_t experiment_id) {
   return ShouldAbandon(experiment_id);
 }
 
+bool ExperimentRunner::IsActive(int64_t experiment_id) {
+  absl::MutexLock lock(&mu_);
+  return active_.contains(experiment_id);
+}
+
 bool ExperimentRunner::Backoff(int64_t experiment_id, absl::Duration d) {
   absl::MutexLock lock(&mu_);
   auto abandon = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -367,6 +377,88 @@ bool ExperimentRunner::Backoff(int64_t experiment_id, absl::Duration d) {
   };
   mu_.AwaitWithTimeout(absl::Condition(&abandon), d);
   return !ShouldAbandon(experiment_id);
+}
+
+int64_t ExperimentRunner::FreeBytes() const {
+  if (options_.free_bytes) return options_.free_bytes(options_.data_dir);
+  struct statvfs fs;
+  if (::statvfs(options_.data_dir.c_str(), &fs) != 0) {
+    return std::numeric_limits<int64_t>::max();  // unknown: do not block
+  }
+  return static_cast<int64_t>(fs.f_bavail) * static_cast<int64_t>(fs.f_frsize);
+}
+
+bool ExperimentRunner::IsDataDirFull(const absl::Status& status) const {
+  // The activation store reports ENOSPC and EDQUOT as RESOURCE_EXHAUSTED
+  // naming its file; an overloaded inference server's RESOURCE_EXHAUSTED
+  // names no file of the data dir.
+  return absl::IsResourceExhausted(status) &&
+         absl::StrContains(status.message(), options_.data_dir);
+}
+
+int64_t ExperimentRunner::EstimatedRunBytes(int64_t experiment_id,
+                                            const v1::ExperimentSpec& spec,
+                                            const RunPlan& plan) {
+  // Known once a run of the experiment is done; before that only the
+  // reserve is checked.
+  absl::StatusOr<Layout> layout = store_->ExperimentLayout(experiment_id);
+  if (!layout.ok()) return 0;
+  const int64_t bytes_per_value =
+      spec.capture().dtype() == v1::CaptureDType::F32 ? 4 : 2;
+  return plan.time_points * layout->width() * bytes_per_value;
+}
+
+bool ExperimentRunner::WaitForSpace(int64_t experiment_id,
+                                    const std::string& where, int64_t bytes) {
+  bool said = false;
+  for (;;) {
+    const int64_t free = FreeBytes();
+    if (free - bytes >= options_.min_free_bytes) return true;
+    if (!said) {
+      Log(absl::StrCat("experiment ", experiment_id, ": ", where,
+                       " waits for space: the data dir has ", free,
+                       " bytes free, the run needs about ", bytes,
+                       " above the reserve of ", options_.min_free_bytes,
+                       " (--min-free-bytes)"));
+      said = true;
+    }
+    if (!Backoff(experiment_id, absl::Seconds(2))) return false;
+  }
+}
+
+absl::Status ExperimentRunner::SweepUnreferencedFiles(
+    const std::filesystem::path& root) {
+  FNPROBE_ASSIGN_OR_RETURN(const absl::flat_hash_set<std::string> referenced,
+                           storage_->ReferencedActivations());
+  int removed = 0;
+  uintmax_t bytes = 0;
+  std::error_code ec;
+  for (const auto& dir : std::filesystem::directory_iterator(root, ec)) {
+    if (!dir.is_directory()) continue;
+    std::error_code inner;
+    for (const auto& file : std::filesystem::directory_iterator(dir, inner)) {
+      if (!file.is_regular_file() ||
+          referenced.contains(file.path().string())) {
+        continue;
+      }
+      std::error_code ignored;
+      const uintmax_t size = file.file_size(ignored);
+      if (std::filesystem::remove(file.path(), ignored)) {
+        ++removed;
+        bytes += ignored ? 0 : size;
+      }
+    }
+    std::error_code ignored;
+    if (std::filesystem::is_empty(dir.path(), ignored)) {
+      std::filesystem::remove(dir.path(), ignored);
+    }
+  }
+  if (removed > 0) {
+    Log(absl::StrCat("removed ", removed,
+                     " activation file(s) no experiment refers to (", bytes,
+                     " bytes; left by a deletion or a crash)"));
+  }
+  return absl::OkStatus();
 }
 
 ExperimentRunner::Outcome ExperimentRunner::ExecuteRun(const Job& job) {
@@ -381,6 +473,9 @@ ExperimentRunner::Outcome ExperimentRunner::ExecuteRun(const Job& job) {
   const std::string where =
       absl::StrCat("run ", plan.index, " (", plan.condition_name, ", repeat ",
                    plan.repeat, ")");
+  if (!WaitForSpace(id, where, EstimatedRunBytes(id, a->spec, plan))) {
+    return {};
+  }
   absl::Status started = store_->StartRun(id, job.run_id);
   if (absl::IsFailedPrecondition(started)) {
     // The experiment ended, or the run is not pending: nothing to do.
@@ -397,6 +492,7 @@ ExperimentRunner::Outcome ExperimentRunner::ExecuteRun(const Job& job) {
   attempt.plan = &plan;
   attempt.activation_path = ActivationPath(id, job.run_id);
   attempt.inference_token = options_.inference_token;
+  attempt.file_system = options_.file_system;
   RunAttemptStats stats;
   attempt.stats = &stats;
   attempt.on_progress = [&](int64_t frames) {
@@ -457,6 +553,13 @@ ExperimentRunner::Outcome ExperimentRunner::ExecuteRun(const Job& job) {
     // A cancellation or shutdown surfaces as an error of the stream (or of
     // MarkRunDone on a cancelled run): not the run's fault.
     if (Abandoned(id)) return {};
+    if (IsDataDirFull(status)) {
+      // The writer removed its partial file; retrying would fill the disk
+      // again while other users' runs need the space.
+      return {Outcome::kFailed,
+              absl::StrCat(where, ": data dir full: ", FreeBytes(),
+                           " bytes free (", status.message(), ")")};
+    }
     if (!IsRetryable(status) || n >= options_.max_attempts) {
       return {Outcome::kFailed,
               absl::StrCat(where, " failed after ", n,

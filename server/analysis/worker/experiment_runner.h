@@ -39,6 +39,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -54,6 +55,7 @@
 #include "absl/time/time.h"
 #include "fnprobe/v1/experiment_spec.pb.h"
 #include "server/analysis/run_planner.h"
+#include "server/analysis/storage/activation_file_system.h"
 #include "server/analysis/worker/inference_pool.h"
 #include "server/analysis/worker/progress_hub.h"
 #include "server/analysis/worker/worker_store.h"
@@ -72,6 +74,16 @@ struct ExperimentRunnerOptions {
   // threads freed in their arenas, so without this an idle worker holds
   // its high-water mark (issue 13, item 5). Off only to measure that.
   bool release_idle_memory = true;
+  // Free bytes kept on the data dir's file system: a run starts only when
+  // its estimated activation bytes fit above this reserve, and waits
+  // (pending, saying why) while they do not.
+  int64_t min_free_bytes = int64_t{256} << 20;
+  // Free bytes of the data dir's file system; statvfs when empty (tests
+  // inject a shortage).
+  std::function<int64_t(const std::string& data_dir)> free_bytes;
+  // The activation store's file operations (tests inject faults); nullptr:
+  // the real file system. Must outlive the runner.
+  ActivationFileSystem* file_system = nullptr;
   // For tests of cancellation races: called on the analysis thread right
   // before the results are stored. Empty in production.
   std::function<void(int64_t experiment_id)> before_finish_analysis;
@@ -107,6 +119,9 @@ class ExperimentRunner {
   // streams are cancelled; a running analysis is abandoned and stores
   // nothing. FAILED_PRECONDITION if it is finished already.
   absl::Status Cancel(int64_t experiment_id);
+  // Whether a thread still holds the experiment (a run or an analysis in
+  // flight, or one that is winding down after a cancel).
+  bool IsActive(int64_t experiment_id);
   // Queues a refit from the activation store with the stored spec's
   // (already replaced) analysis. FAILED_PRECONDITION unless done.
   absl::Status Reanalyze(int64_t experiment_id);
@@ -150,12 +165,29 @@ class ExperimentRunner {
   // Sleeps `d` unless the runner stops or the experiment ends first;
   // returns whether the run should go on.
   bool Backoff(int64_t experiment_id, absl::Duration d);
+  // Free bytes of the data dir's file system.
+  int64_t FreeBytes() const;
+  // Whether a run failed because the data dir's file system is full.
+  bool IsDataDirFull(const absl::Status& status) const;
+  // The activation bytes `plan` will store (0 before the experiment's
+  // layout is known).
+  int64_t EstimatedRunBytes(int64_t experiment_id,
+                            const v1::ExperimentSpec& spec,
+                            const RunPlan& plan);
+  // Waits, saying why once, until `bytes` fit above the free-space reserve;
+  // false when the experiment is abandoned meanwhile.
+  bool WaitForSpace(int64_t experiment_id, const std::string& where,
+                    int64_t bytes);
+  // At start: removes activation files no row refers to (a deletion or a
+  // crash between a run's file and its row left them).
+  absl::Status SweepUnreferencedFiles(const std::filesystem::path& root);
   bool ShouldAbandon(int64_t experiment_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status EnqueueLocked(int64_t experiment_id, bool refit)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   ExperimentStore* const store_;
   ResultStore* const results_;
+  StorageAccounts* const storage_;
   InferencePool* const pool_;
   ProgressHub* const hub_;
   const ExperimentRunnerOptions options_;

@@ -1,8 +1,10 @@
 #include "server/analysis/worker/experiment_service.h"
 
 #include <deque>
+#include <filesystem>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/grpc_status.h"
@@ -11,6 +13,7 @@
 #include "common/status_util.h"
 #include "server/analysis/experiment_spec.h"
 #include "server/analysis/run_planner.h"
+#include "server/analysis/worker/experiment_phase.h"
 
 namespace fnprobe::worker {
 namespace {
@@ -101,22 +104,51 @@ void CheckHooks(const v1::ExperimentSpec& spec, const v1::ModelInfo& info,
   }
 }
 
+// Raw activation bytes the spec's runs will store: time points x the
+// widths of the hook points its capture picks x the dtype's size.
+int64_t EstimatedBytes(const v1::ExperimentSpec& spec,
+                       const std::vector<RunPlan>& plans,
+                       const v1::ModelInfo& info) {
+  std::vector<std::string> names;
+  for (const v1::HookPoint& h : info.hook_points()) names.push_back(h.name());
+  const std::vector<std::string> selectors(spec.capture().hooks().begin(),
+                                           spec.capture().hooks().end());
+  absl::StatusOr<std::vector<std::string>> picked =
+      ResolveHookSelector(selectors, names);
+  if (!picked.ok()) return 0;
+  const absl::flat_hash_set<std::string> chosen(picked->begin(), picked->end());
+  int64_t width = 0;
+  for (const v1::HookPoint& h : info.hook_points()) {
+    if (chosen.contains(h.name())) width += h.width();
+  }
+  int64_t time_points = 0;
+  for (const RunPlan& plan : plans) time_points += plan.time_points;
+  const int64_t bytes_per_value =
+      spec.capture().dtype() == v1::CaptureDType::F32 ? 4 : 2;
+  return time_points * width * bytes_per_value;
+}
+
 }  // namespace
 
 ExperimentServiceImpl::ExperimentServiceImpl(WorkerStore* store,
                                              ExperimentRunner* runner,
                                              InferencePool* pool,
                                              ProgressHub* hub,
-                                             const Authenticator* authenticator)
+                                             const Authenticator* authenticator,
+                                             ExperimentServiceOptions options)
     : store_(&store->experiments()),
       queries_(&store->queries()),
+      storage_(&store->storage()),
       runner_(runner),
       pool_(pool),
       hub_(hub),
-      authenticator_(authenticator) {}
+      authenticator_(authenticator),
+      options_(options) {}
 
 absl::Status ExperimentServiceImpl::CheckAgainstServer(
-    const v1::ExperimentSpec& spec, const std::vector<RunPlan>& plans) {
+    const v1::ExperimentSpec& spec, const std::vector<RunPlan>& plans,
+    int64_t* estimated_bytes) {
+  *estimated_bytes = 0;
   absl::Status model = pool_->CheckModel(spec.model());
   if (model.code() == absl::StatusCode::kNotFound) {
     return absl::InvalidArgumentError(absl::StrCat("model: ", model.message()));
@@ -142,6 +174,7 @@ absl::Status ExperimentServiceImpl::CheckAgainstServer(
                     limits.max_prompts_per_request(), " per request\n");
   }
   CheckHooks(spec, *info, &problems);
+  *estimated_bytes = EstimatedBytes(spec, plans, *info);
   if (problems.empty()) CheckPromptLengths(spec, *info, &problems);
   if (!problems.empty()) {
     problems.pop_back();
@@ -197,12 +230,99 @@ absl::StatusOr<v1::Experiment> ExperimentServiceImpl::Submit(
   FNPROBE_RETURN_IF_ERROR(ValidateSpec(r.spec()));
   const v1::ExperimentSpec spec = WithDefaults(r.spec());
   const std::vector<RunPlan> plans = PlanRuns(spec);
-  FNPROBE_RETURN_IF_ERROR(CheckAgainstServer(spec, plans));
+  int64_t estimated_bytes = 0;
+  FNPROBE_RETURN_IF_ERROR(CheckAgainstServer(spec, plans, &estimated_bytes));
+  FNPROBE_RETURN_IF_ERROR(CheckQuota(user, estimated_bytes));
   FNPROBE_ASSIGN_OR_RETURN(int64_t id,
                            store_->CreateExperiment(user, spec, plans));
   FNPROBE_RETURN_IF_ERROR(runner_->Enqueue(id));
   hub_->Notify(id);
-  return store_->GetExperiment(id, user);
+  FNPROBE_ASSIGN_OR_RETURN(v1::Experiment e, store_->GetExperiment(id, user));
+  e.set_estimated_bytes(estimated_bytes);
+  return e;
+}
+
+absl::Status ExperimentServiceImpl::CheckQuota(const std::string& user,
+                                               int64_t estimated_bytes) {
+  if (options_.user_quota_bytes <= 0) return absl::OkStatus();
+  FNPROBE_ASSIGN_OR_RETURN(const UserUsage usage, storage_->Usage(user));
+  if (usage.bytes + estimated_bytes <= options_.user_quota_bytes) {
+    return absl::OkStatus();
+  }
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "quota: ", user.empty() ? kAnonymousUser : user, " stores ", usage.bytes,
+      " bytes of a quota of ", options_.user_quota_bytes,
+      " (--user-quota-bytes); this experiment would add about ",
+      estimated_bytes,
+      " bytes. Delete experiments (fnprobe delete ID, or --activations-only "
+      "to keep their results) or capture fewer hooks"));
+}
+
+absl::StatusOr<v1::DeleteExperimentResponse> ExperimentServiceImpl::Delete(
+    const std::string& user, const v1::DeleteExperimentRequest& request) {
+  const int64_t id = request.experiment_id();
+  FNPROBE_RETURN_IF_ERROR(CheckId(id, "experiment_id"));
+  // Ownership first: another user's experiment is NOT_FOUND.
+  FNPROBE_ASSIGN_OR_RETURN(v1::Experiment e,
+                           store_->GetExperiment(id, user, false));
+  if (!IsTerminalPhase(e.phase())) {
+    absl::Status cancelled = runner_->Cancel(id);
+    if (!cancelled.ok() && !absl::IsFailedPrecondition(cancelled)) {
+      return cancelled;
+    }
+    const absl::Time deadline = absl::Now() + options_.delete_wait;
+    while (!IsTerminalPhase(e.phase()) || runner_->IsActive(id)) {
+      if (absl::Now() > deadline) {
+        return absl::UnavailableError(
+            absl::StrCat("experiment ", id,
+                         " was cancelled but has not stopped yet; "
+                         "delete it again in a moment"));
+      }
+      absl::SleepFor(absl::Milliseconds(20));
+      FNPROBE_ASSIGN_OR_RETURN(e, store_->GetExperiment(id, user, false));
+    }
+  }
+  FNPROBE_ASSIGN_OR_RETURN(
+      const DeletedActivations deleted,
+      storage_->DeleteExperiment(id, user, request.activations_only()));
+  // The rows are gone: the files follow. A crash here leaves files no row
+  // refers to, which the next start removes.
+  v1::DeleteExperimentResponse response;
+  for (const std::string& path : deleted.paths) {
+    std::error_code ec;
+    if (std::filesystem::remove(path, ec)) {
+      response.set_files_removed(response.files_removed() + 1);
+    }
+  }
+  std::error_code ec;
+  if (!deleted.paths.empty()) {
+    const std::filesystem::path dir =
+        std::filesystem::path(deleted.paths[0]).parent_path();
+    if (std::filesystem::is_empty(dir, ec)) std::filesystem::remove(dir, ec);
+  }
+  response.set_bytes_freed(deleted.bytes);
+  hub_->Notify(id);
+  return response;
+}
+
+grpc::Status ExperimentServiceImpl::DeleteExperiment(
+    grpc::ServerContext* context, const v1::DeleteExperimentRequest* request,
+    v1::DeleteExperimentResponse* response) {
+  return Handle(authenticator_, context, [&](const std::string& user) {
+    return Assign(Delete(user, *request), response);
+  });
+}
+
+grpc::Status ExperimentServiceImpl::GetUsage(grpc::ServerContext* context,
+                                             const v1::GetUsageRequest*,
+                                             v1::Usage* response) {
+  return Handle(authenticator_, context, [&](const std::string& user) {
+    FNPROBE_ASSIGN_OR_RETURN(const UserUsage usage, storage_->Usage(user));
+    response->set_bytes(usage.bytes);
+    response->set_experiments(usage.experiments);
+    response->set_quota_bytes(options_.user_quota_bytes);
+    return absl::OkStatus();
+  });
 }
 
 grpc::Status ExperimentServiceImpl::SubmitExperiment(
@@ -294,6 +414,13 @@ grpc::Status ExperimentServiceImpl::ReanalyzeExperiment(
       return absl::FailedPreconditionError(absl::StrCat(
           "experiment ", id, " is ", v1::ExperimentPhase_Name(e.phase()),
           "; only a finished experiment can be reanalyzed"));
+    }
+    if (e.activations_deleted()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "experiment ", id,
+          "'s raw activations were deleted (fnprobe delete "
+          "--activations-only): its results stay readable, but a re-analysis "
+          "fits the activations again; resubmit the spec to analyse it anew"));
     }
     // Refused, changing nothing, when the plan that labels its prompts is
     // not stored (an earlier planner's experiment).

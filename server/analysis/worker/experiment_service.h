@@ -21,12 +21,28 @@
 
 namespace fnprobe::worker {
 
+struct ExperimentServiceOptions {
+  // Raw activation bytes each user may store (0: no limit). A submit whose
+  // estimate would pass it is refused with RESOURCE_EXHAUSTED.
+  int64_t user_quota_bytes = 0;
+  // How long DeleteExperiment waits for a running experiment it cancelled
+  // to stop before answering UNAVAILABLE.
+  absl::Duration delete_wait = absl::Seconds(30);
+};
+
 class ExperimentServiceImpl final : public v1::ExperimentService::Service {
  public:
   // The pointers must outlive the service.
   ExperimentServiceImpl(WorkerStore* store, ExperimentRunner* runner,
                         InferencePool* pool, ProgressHub* hub,
-                        const Authenticator* authenticator);
+                        const Authenticator* authenticator,
+                        ExperimentServiceOptions options = {});
+  grpc::Status DeleteExperiment(
+      grpc::ServerContext* context, const v1::DeleteExperimentRequest* request,
+      v1::DeleteExperimentResponse* response) override;
+  grpc::Status GetUsage(grpc::ServerContext* context,
+                        const v1::GetUsageRequest* request,
+                        v1::Usage* response) override;
 
   grpc::Status SubmitExperiment(grpc::ServerContext* context,
                                 const v1::SubmitExperimentRequest* request,
@@ -83,18 +99,27 @@ class ExperimentServiceImpl final : public v1::ExperimentService::Service {
   // prompt's length in tokens plus the generated tokens within the context
   // (common/request_limits.h). INVALID_ARGUMENT listing the problems;
   // what cannot be asked (servers unreachable) refuses nothing.
+  // Also sets *estimated_bytes (0 when the server cannot be asked).
   absl::Status CheckAgainstServer(const v1::ExperimentSpec& spec,
-                                  const std::vector<RunPlan>& plans);
+                                  const std::vector<RunPlan>& plans,
+                                  int64_t* estimated_bytes);
+  // RESOURCE_EXHAUSTED naming the quota, the usage and the estimate when
+  // `user`'s experiments plus `estimated_bytes` would pass the quota.
+  absl::Status CheckQuota(const std::string& user, int64_t estimated_bytes);
+  absl::StatusOr<v1::DeleteExperimentResponse> Delete(
+      const std::string& user, const v1::DeleteExperimentRequest& request);
   // Appends a line per prompt too long for `info`'s context.
   void CheckPromptLengths(const v1::ExperimentSpec& spec,
                           const v1::ModelInfo& info, std::string* problems);
 
   ExperimentStore* const store_;
   ResultQueries* const queries_;
+  StorageAccounts* const storage_;
   ExperimentRunner* const runner_;
   InferencePool* const pool_;
   ProgressHub* const hub_;
   const Authenticator* const authenticator_;
+  const ExperimentServiceOptions options_;
 };
 
 }  // namespace fnprobe::worker

@@ -43,7 +43,9 @@ int64_t UpsertUser(Database& db, const std::string& name) {
 // Columns read by ReadExperiment, in its order.
 constexpr char kExperimentSelect[] =
     "SELECT e.id, e.name, u.name, e.status, e.error, e.spec_json, "
-    "e.created_at, e.started_at, e.finished_at, e.plan_version "
+    "e.created_at, e.started_at, e.finished_at, e.plan_version, "
+    "e.activations_deleted, (SELECT " FNPROBE_SQL_STORED_BYTES
+    " FROM runs r WHERE r.experiment_id = e.id) "
     "FROM experiments e JOIN users u ON u.id = e.user_id";
 
 absl::StatusOr<v1::Experiment> ReadExperiment(const Statement& q) {
@@ -60,6 +62,8 @@ absl::StatusOr<v1::Experiment> ReadExperiment(const Statement& q) {
   e.set_started_at(TextOrEmpty(q, 7));
   e.set_finished_at(TextOrEmpty(q, 8));
   e.set_plan_version(q.getColumn(9).getInt());
+  e.set_activations_deleted(q.getColumn(10).getInt() != 0);
+  e.set_stored_bytes(e.activations_deleted() ? 0 : q.getColumn(11).getInt64());
   v1::ExperimentProgress* progress = e.mutable_progress();
   progress->set_experiment_id(e.id());
   progress->set_phase(e.phase());
@@ -464,8 +468,8 @@ void UpdateRunDone(Database& db, int64_t run_id, const FinishedRun& run) {
       "UPDATE runs SET status = 'done', layout_hash = ?, layout_json = ?, "
       "num_units = ?, capture_dtype = ?, activation_path = ?, "
       "activation_checksum = ?, activation_rows = ?, tokens_generated = ?, "
-      "overflow_count = ?, error = NULL, finished_at = " FNPROBE_SQL_NOW
-      " WHERE id = ?");
+      "overflow_count = ?, activation_bytes = ?, error = NULL, "
+      "finished_at = " FNPROBE_SQL_NOW " WHERE id = ?");
   update.bind(1, run.layout.HashHex());
   update.bind(2, LayoutToJson(run.layout));
   update.bind(3, run.layout.width());
@@ -475,7 +479,8 @@ void UpdateRunDone(Database& db, int64_t run_id, const FinishedRun& run) {
   update.bind(7, run.file.rows);
   update.bind(8, run.time_points);
   update.bind(9, run.file.overflow_count);
-  update.bind(10, run_id);
+  update.bind(10, static_cast<int64_t>(run.file.bytes));
+  update.bind(11, run_id);
   update.exec();
 }
 

@@ -95,6 +95,7 @@ absl::Status StartStream(const RunAttempt& a, const v1::StreamHeader& header,
       std::filesystem::path(a.activation_path).parent_path(), ignored);
   ActivationWriterOptions options;
   options.dtype = StoredDType(s->encoding);
+  options.fs = a.file_system;
   FNPROBE_ASSIGN_OR_RETURN(
       s->writer,
       ActivationWriter::Create(a.activation_path, s->layout.width(), options));

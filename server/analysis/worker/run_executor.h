@@ -26,6 +26,7 @@
 #include "fnprobe/v1/experiment_spec.pb.h"
 #include "fnprobe/v1/inference.grpc.pb.h"
 #include "server/analysis/run_planner.h"
+#include "server/analysis/storage/activation_file_system.h"
 #include "server/analysis/worker/experiment_store.h"
 
 namespace fnprobe::worker {
@@ -50,6 +51,8 @@ struct RunAttempt {
   std::function<void(int64_t)> on_progress;
   int progress_every = 256;
   RunAttemptStats* stats = nullptr;  // filled when not null
+  // The activation store's file operations; nullptr: the real file system.
+  ActivationFileSystem* file_system = nullptr;
 };
 
 // The GenerateRequest of a run: its prompts in presentation order, the

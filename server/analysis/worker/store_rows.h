@@ -30,6 +30,15 @@
 // The current time as the schema's ISO-8601 UTC text, inside SQL literals.
 #define FNPROBE_SQL_NOW "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 
+// Bytes of raw activations of the runs `r` (an aggregate over runs AS r):
+// the file size stored with the run, or for runs stored before it was
+// (activation_bytes 0) rows x units x the capture dtype's size.
+#define FNPROBE_SQL_STORED_BYTES                                      \
+  "coalesce(sum(CASE WHEN r.activation_path IS NULL THEN 0 "          \
+  "WHEN r.activation_bytes > 0 THEN r.activation_bytes "              \
+  "ELSE coalesce(r.activation_rows, 0) * coalesce(r.num_units, 0) * " \
+  "(CASE r.capture_dtype WHEN 'F32' THEN 4 ELSE 2 END) END), 0)"
+
 namespace fnprobe::worker {
 
 // The classification method SaveAnalysis stores (held-out mean t).

@@ -58,6 +58,16 @@ int main(int argc, char** argv) {
                  "in flight (false only to measure what an idle worker "
                  "would otherwise hold)")
       ->capture_default_str();
+  app.add_option("--user-quota-bytes", o.user_quota_bytes,
+                 "Raw activation bytes each user may store; a submit whose "
+                 "estimate would pass it is refused (0: no limit)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--min-free-bytes", o.min_free_bytes,
+                 "Free bytes kept on the data dir's file system: a run starts "
+                 "only when its estimated activation bytes fit above them")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--shutdown-grace", grace_seconds,
                  "Seconds in-flight calls get at shutdown")
       ->capture_default_str();

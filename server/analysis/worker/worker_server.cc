@@ -74,12 +74,15 @@ absl::StatusOr<std::unique_ptr<WorkerServer>> WorkerServer::Start(
   runner.max_attempts = o.max_attempts;
   runner.inference_token = o.inference_token;
   runner.release_idle_memory = o.release_idle_memory;
+  runner.min_free_bytes = o.min_free_bytes;
   rep->runner = std::make_unique<ExperimentRunner>(
       rep->store.get(), rep->pool.get(), &rep->hub, runner);
   FNPROBE_RETURN_IF_ERROR(rep->runner->Start());
+  ExperimentServiceOptions service;
+  service.user_quota_bytes = o.user_quota_bytes;
   rep->service = std::make_unique<ExperimentServiceImpl>(
       rep->store.get(), rep->runner.get(), rep->pool.get(), &rep->hub,
-      rep->authenticator.get());
+      rep->authenticator.get(), service);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();

@@ -31,6 +31,9 @@ struct WorkerServerOptions {
   int max_attempts = 60;  // per run
   // ExperimentRunnerOptions::release_idle_memory; off only to measure.
   bool release_idle_memory = true;
+  int64_t user_quota_bytes = 0;  // 0: no limit
+  // ExperimentRunnerOptions::min_free_bytes.
+  int64_t min_free_bytes = int64_t{256} << 20;
 };
 
 class WorkerServer {

@@ -11,7 +11,8 @@ WorkerStore::WorkerStore(std::unique_ptr<StoreDatabase> db)
     : db_(std::move(db)),
       experiments_(db_.get()),
       results_(db_.get()),
-      queries_(db_.get()) {}
+      queries_(db_.get()),
+      storage_(db_.get()) {}
 
 WorkerStore::~WorkerStore() = default;
 

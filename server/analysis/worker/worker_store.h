@@ -1,7 +1,7 @@
 // WorkerStore: the worker's SQLite state opened once, as its three stores
 // over one connection: experiments and runs (ExperimentStore), analysis
 // results (ResultStore) and the reads ExperimentService answers
-// (ResultQueries).
+// (ResultQueries), and what users store (StorageAccounts).
 //
 // Thread-safety: the stores may be used concurrently; the WorkerStore must
 // outlive every use of them.
@@ -15,6 +15,7 @@
 #include "server/analysis/worker/experiment_store.h"
 #include "server/analysis/worker/result_queries.h"
 #include "server/analysis/worker/result_store.h"
+#include "server/analysis/worker/storage_accounts.h"
 
 namespace fnprobe::worker {
 
@@ -29,6 +30,7 @@ class WorkerStore {
   ExperimentStore& experiments() { return experiments_; }
   ResultStore& results() { return results_; }
   ResultQueries& queries() { return queries_; }
+  StorageAccounts& storage() { return storage_; }
 
  private:
   explicit WorkerStore(std::unique_ptr<StoreDatabase> db);
@@ -37,6 +39,7 @@ class WorkerStore {
   ExperimentStore experiments_;
   ResultStore results_;
   ResultQueries queries_;
+  StorageAccounts storage_;
 };
 
 }  // namespace fnprobe::worker

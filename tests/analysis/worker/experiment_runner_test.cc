@@ -5,6 +5,7 @@
 // and leave every experiment in a state the state machine allows.
 #include "server/analysis/worker/experiment_runner.h"
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -20,6 +21,7 @@
 #include "gtest/gtest.h"
 #include "server/analysis/experiment_spec.h"
 #include "server/analysis/run_planner.h"
+#include "server/analysis/storage/activation_file_system.h"
 #include "server/analysis/worker/experiment_phase.h"
 #include "tests/analysis/worker/fake_inference_server.h"
 #include "tests/support/reference_data.h"
@@ -59,6 +61,76 @@ v1::ExperimentSpec SmallSpec(int repeats = 3) {
   d->set_repeats(repeats);
   EXPECT_OK(ValidateSpec(spec));
   return WithDefaults(spec);
+}
+
+// The real file system, but every write fails as on a full disk (ENOSPC,
+// which the activation store reports as RESOURCE_EXHAUSTED naming the
+// file) while `full` is set.
+class FullDiskFileSystem : public ActivationFileSystem {
+ public:
+  std::atomic<bool> full{true};
+
+  absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(
+      const std::string& path) override {
+    auto file = base_->NewWritableFile(path);
+    if (!file.ok()) return file.status();
+    return std::unique_ptr<WritableFile>(
+        new File(this, path, *std::move(file)));
+  }
+  absl::StatusOr<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(
+      const std::string& path) override {
+    return base_->NewRandomAccessFile(path);
+  }
+  absl::Status RenameFile(const std::string& from,
+                          const std::string& to) override {
+    return base_->RenameFile(from, to);
+  }
+  absl::Status DeleteFile(const std::string& path) override {
+    return base_->DeleteFile(path);
+  }
+  bool FileExists(const std::string& path) override {
+    return base_->FileExists(path);
+  }
+  absl::StatusOr<std::vector<std::string>> ListDirectory(
+      const std::string& dir) override {
+    return base_->ListDirectory(dir);
+  }
+  absl::Status SyncDirectory(const std::string& dir) override {
+    return base_->SyncDirectory(dir);
+  }
+
+ private:
+  class File : public WritableFile {
+   public:
+    File(FullDiskFileSystem* fs, std::string path,
+         std::unique_ptr<WritableFile> base)
+        : fs_(fs), path_(std::move(path)), base_(std::move(base)) {}
+    absl::Status Append(absl::string_view data) override {
+      if (fs_->full) {
+        return absl::ResourceExhaustedError(
+            absl::StrCat(path_, ": write: No space left on device"));
+      }
+      return base_->Append(data);
+    }
+    absl::Status Sync() override { return base_->Sync(); }
+    absl::Status Close() override { return base_->Close(); }
+
+   private:
+    FullDiskFileSystem* const fs_;
+    const std::string path_;
+    std::unique_ptr<WritableFile> base_;
+  };
+
+  ActivationFileSystem* const base_ = ActivationFileSystem::Default();
+};
+
+std::vector<std::string> FilesUnder(const std::string& dir) {
+  std::vector<std::string> files;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir, ec)) {
+    if (e.is_regular_file()) files.push_back(e.path().string());
+  }
+  return files;
 }
 
 class ExperimentRunnerTest : public ::testing::Test {
@@ -375,6 +447,40 @@ TEST_F(ExperimentRunnerTest, StopCancelsRunsPastTheGracePeriod) {
   EXPECT_THAT(RunStates(id), Each(v1::RUN_PENDING));
   EXPECT_EQ(store_->experiments().GetExperiment(id, "")->phase(),
             v1::PHASE_GENERATING);
+}
+
+TEST_F(ExperimentRunnerTest, FullDiskFailsTheExperimentAndTheNextOneRuns) {
+  FullDiskFileSystem fs;
+  options_.file_system = &fs;
+  StartRunner();
+  const int64_t id = Submit(2);
+  const v1::Experiment e = WaitFinished(id);
+  EXPECT_EQ(e.phase(), v1::PHASE_FAILED);
+  EXPECT_THAT(e.error(), HasSubstr("data dir full: "));
+  EXPECT_THAT(e.error(), HasSubstr("bytes free"));
+  // No partial file is left, and nothing was retried against a full disk.
+  EXPECT_THAT(FilesUnder(dir_.path() + "/activations"), ::testing::IsEmpty());
+  EXPECT_EQ(fake_->generate_calls(), 1);
+  // The runner stays up: with space again, the next experiment completes.
+  fs.full = false;
+  const int64_t next = Submit(2);
+  EXPECT_EQ(WaitFinished(next).phase(), v1::PHASE_DONE);
+}
+
+TEST_F(ExperimentRunnerTest, RunWaitsPendingWhileSpaceIsShort) {
+  std::atomic<int64_t> free_bytes{1000};
+  options_.min_free_bytes = 1 << 20;
+  options_.free_bytes = [&](const std::string&) { return free_bytes.load(); };
+  StartRunner();
+  const int64_t id = Submit(2);
+  absl::SleepFor(absl::Milliseconds(300));
+  auto e = store_->experiments().GetExperiment(id, "");
+  ASSERT_OK(e);
+  EXPECT_EQ(e->phase(), v1::PHASE_QUEUED);
+  EXPECT_EQ(RunStates(id), std::vector<v1::RunState>(2, v1::RUN_PENDING));
+  EXPECT_EQ(fake_->generate_calls(), 0);
+  free_bytes = int64_t{1} << 40;
+  EXPECT_EQ(WaitFinished(id).phase(), v1::PHASE_DONE);
 }
 
 }  // namespace
