@@ -590,10 +590,11 @@ TEST_F(CliE2eTest, ListShowsTheExperimentToItsOwnerOnly) {
   const std::vector<std::string> lines = Lines(r.out);
   ASSERT_GE(lines.size(), 2u) << r.out;
   EXPECT_THAT(lines[0], HasRegex("^id +name +model +phase +runs +tokens "
-                                 "+created$"));
+                                 "+stored +created$"));
   EXPECT_THAT(r.out, HasRegex(absl::StrCat("\n *", id,
                                            " +cli-e2e +tiny +done +4/4 "
-                                           "+216 +20[0-9][0-9]-")));
+                                           "+216 +[0-9.]+ [KM]iB "
+                                           "+20[0-9][0-9]-")));
   CliResult bob = As(kBob, {"list"});
   ASSERT_EQ(bob.exit_code, 0) << bob;
   EXPECT_THAT(bob.out, Not(HasSubstr("cli-e2e")));
