@@ -1,4 +1,4 @@
-#include "server/inference/batch_generator.h"
+#include "server/inference/model/batch_generator.h"
 
 #include <memory>
 

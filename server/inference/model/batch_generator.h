@@ -6,8 +6,8 @@
 // This is the static-batch driver used by offline capture and tests; the
 // inference server's scheduler drives the Engine directly for continuous
 // batching.
-#ifndef FNPROBE_SERVER_INFERENCE_BATCH_GENERATOR_H_
-#define FNPROBE_SERVER_INFERENCE_BATCH_GENERATOR_H_
+#ifndef FNPROBE_SERVER_INFERENCE_MODEL_BATCH_GENERATOR_H_
+#define FNPROBE_SERVER_INFERENCE_MODEL_BATCH_GENERATOR_H_
 
 #include <cstdint>
 #include <functional>
@@ -16,8 +16,8 @@
 #include "absl/status/status.h"
 #include "absl/types/span.h"
 #include "common/layout.h"
-#include "server/inference/engine.h"
-#include "server/inference/token_sampler.h"
+#include "server/inference/model/engine.h"
+#include "server/inference/model/token_sampler.h"
 
 namespace fnprobe {
 
@@ -68,4 +68,4 @@ absl::Status ForwardBatch(Engine& engine, const std::vector<Prompt>& prompts,
 
 }  // namespace fnprobe
 
-#endif  // FNPROBE_SERVER_INFERENCE_BATCH_GENERATOR_H_
+#endif  // FNPROBE_SERVER_INFERENCE_MODEL_BATCH_GENERATOR_H_

@@ -1,4 +1,4 @@
-#include "server/inference/capture_visitor.h"
+#include "server/inference/model/capture_visitor.h"
 
 namespace fnprobe {
 

@@ -4,16 +4,16 @@
 // the model went on to use, interventions included.
 //
 // Torch header: engine files only. Not thread-safe.
-#ifndef FNPROBE_SERVER_INFERENCE_CAPTURE_VISITOR_H_
-#define FNPROBE_SERVER_INFERENCE_CAPTURE_VISITOR_H_
+#ifndef FNPROBE_SERVER_INFERENCE_MODEL_CAPTURE_VISITOR_H_
+#define FNPROBE_SERVER_INFERENCE_MODEL_CAPTURE_VISITOR_H_
 
 #include <ATen/ATen.h>
 
 #include <vector>
 
 #include "common/layout.h"
-#include "server/inference/intervention_applier.h"
-#include "server/inference/transformer.h"
+#include "server/inference/model/intervention_applier.h"
+#include "server/inference/model/transformer.h"
 
 namespace fnprobe {
 
@@ -46,4 +46,4 @@ class CaptureVisitor : public HookVisitor {
 
 }  // namespace fnprobe
 
-#endif  // FNPROBE_SERVER_INFERENCE_CAPTURE_VISITOR_H_
+#endif  // FNPROBE_SERVER_INFERENCE_MODEL_CAPTURE_VISITOR_H_

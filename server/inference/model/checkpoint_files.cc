@@ -1,4 +1,4 @@
-#include "server/inference/checkpoint_files.h"
+#include "server/inference/model/checkpoint_files.h"
 
 #include <sys/stat.h>
 

@@ -9,8 +9,8 @@
 // transformers keeps them.
 //
 // Thread-safe: immutable after Open.
-#ifndef FNPROBE_SERVER_INFERENCE_CHECKPOINT_FILES_H_
-#define FNPROBE_SERVER_INFERENCE_CHECKPOINT_FILES_H_
+#ifndef FNPROBE_SERVER_INFERENCE_MODEL_CHECKPOINT_FILES_H_
+#define FNPROBE_SERVER_INFERENCE_MODEL_CHECKPOINT_FILES_H_
 
 #include <memory>
 #include <string>
@@ -56,4 +56,4 @@ class CheckpointFiles {
 
 }  // namespace fnprobe
 
-#endif  // FNPROBE_SERVER_INFERENCE_CHECKPOINT_FILES_H_
+#endif  // FNPROBE_SERVER_INFERENCE_MODEL_CHECKPOINT_FILES_H_

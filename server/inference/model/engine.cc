@@ -1,8 +1,8 @@
-#include "server/inference/engine.h"
+#include "server/inference/model/engine.h"
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
-#include "server/inference/hook_points.h"
+#include "server/inference/model/hook_points.h"
 
 namespace fnprobe {
 

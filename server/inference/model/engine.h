@@ -9,8 +9,8 @@
 // cache, at its own positions, and attend only to its own past.
 //
 // Not thread-safe: one thread drives an engine.
-#ifndef FNPROBE_SERVER_INFERENCE_ENGINE_H_
-#define FNPROBE_SERVER_INFERENCE_ENGINE_H_
+#ifndef FNPROBE_SERVER_INFERENCE_MODEL_ENGINE_H_
+#define FNPROBE_SERVER_INFERENCE_MODEL_ENGINE_H_
 
 #include <cstdint>
 #include <memory>
@@ -20,7 +20,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/layout.h"
-#include "server/inference/model_config.h"
+#include "server/inference/model/model_config.h"
 
 namespace fnprobe {
 
@@ -100,4 +100,4 @@ class Engine {
 
 }  // namespace fnprobe
 
-#endif  // FNPROBE_SERVER_INFERENCE_ENGINE_H_
+#endif  // FNPROBE_SERVER_INFERENCE_MODEL_ENGINE_H_

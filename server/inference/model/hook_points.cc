@@ -1,4 +1,4 @@
-#include "server/inference/hook_points.h"
+#include "server/inference/model/hook_points.h"
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"

@@ -9,8 +9,8 @@
 //   blocks.{L}.resid_post, final_norm.
 //
 // `final_norm` is the vector the LM head reads (after OPT's project_out).
-#ifndef FNPROBE_SERVER_INFERENCE_HOOK_POINTS_H_
-#define FNPROBE_SERVER_INFERENCE_HOOK_POINTS_H_
+#ifndef FNPROBE_SERVER_INFERENCE_MODEL_HOOK_POINTS_H_
+#define FNPROBE_SERVER_INFERENCE_MODEL_HOOK_POINTS_H_
 
 #include <cstdint>
 #include <string>
@@ -19,7 +19,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "common/layout.h"
-#include "server/inference/model_config.h"
+#include "server/inference/model/model_config.h"
 
 namespace fnprobe {
 
@@ -68,4 +68,4 @@ absl::StatusOr<Layout> SelectLayout(const ModelConfig& config,
 
 }  // namespace fnprobe
 
-#endif  // FNPROBE_SERVER_INFERENCE_HOOK_POINTS_H_
+#endif  // FNPROBE_SERVER_INFERENCE_MODEL_HOOK_POINTS_H_

@@ -1,4 +1,4 @@
-#include "server/inference/intervention_applier.h"
+#include "server/inference/model/intervention_applier.h"
 
 namespace fnprobe {
 

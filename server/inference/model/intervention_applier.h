@@ -3,15 +3,15 @@
 // by the reference op order, e.g. a residual).
 //
 // Torch header: engine files only. Not thread-safe.
-#ifndef FNPROBE_SERVER_INFERENCE_INTERVENTION_APPLIER_H_
-#define FNPROBE_SERVER_INFERENCE_INTERVENTION_APPLIER_H_
+#ifndef FNPROBE_SERVER_INFERENCE_MODEL_INTERVENTION_APPLIER_H_
+#define FNPROBE_SERVER_INFERENCE_MODEL_INTERVENTION_APPLIER_H_
 
 #include <ATen/ATen.h>
 
 #include <vector>
 
-#include "server/inference/engine.h"
-#include "server/inference/hook_points.h"
+#include "server/inference/model/engine.h"
+#include "server/inference/model/hook_points.h"
 
 namespace fnprobe {
 
@@ -50,4 +50,4 @@ class InterventionApplier {
 
 }  // namespace fnprobe
 
-#endif  // FNPROBE_SERVER_INFERENCE_INTERVENTION_APPLIER_H_
+#endif  // FNPROBE_SERVER_INFERENCE_MODEL_INTERVENTION_APPLIER_H_

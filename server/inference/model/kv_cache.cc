@@ -1,4 +1,4 @@
-#include "server/inference/kv_cache.h"
+#include "server/inference/model/kv_cache.h"
 
 #include <algorithm>
 

@@ -6,8 +6,8 @@
 // step has succeeded, so a failed step leaves the cache as it was.
 //
 // Torch header: engine files only. Not thread-safe.
-#ifndef FNPROBE_SERVER_INFERENCE_KV_CACHE_H_
-#define FNPROBE_SERVER_INFERENCE_KV_CACHE_H_
+#ifndef FNPROBE_SERVER_INFERENCE_MODEL_KV_CACHE_H_
+#define FNPROBE_SERVER_INFERENCE_MODEL_KV_CACHE_H_
 
 #include <ATen/ATen.h>
 
@@ -42,4 +42,4 @@ class KvCache {
 
 }  // namespace fnprobe
 
-#endif  // FNPROBE_SERVER_INFERENCE_KV_CACHE_H_
+#endif  // FNPROBE_SERVER_INFERENCE_MODEL_KV_CACHE_H_

@@ -1,4 +1,4 @@
-#include "server/inference/model.h"
+#include "server/inference/model/model.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -7,8 +7,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_util.h"
-#include "server/inference/checkpoint_files.h"
-#include "server/inference/model_rep.h"
+#include "server/inference/model/checkpoint_files.h"
+#include "server/inference/model/model_rep.h"
 
 namespace fnprobe {
 namespace {

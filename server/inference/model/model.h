@@ -6,8 +6,8 @@
 // (model_rep.h, engine files only).
 //
 // Thread-safe: immutable after Load.
-#ifndef FNPROBE_SERVER_INFERENCE_MODEL_H_
-#define FNPROBE_SERVER_INFERENCE_MODEL_H_
+#ifndef FNPROBE_SERVER_INFERENCE_MODEL_MODEL_H_
+#define FNPROBE_SERVER_INFERENCE_MODEL_MODEL_H_
 
 #include <memory>
 #include <string>
@@ -15,8 +15,8 @@
 
 #include "absl/status/statusor.h"
 #include "common/dtype.h"
-#include "server/inference/model_config.h"
-#include "server/inference/tokenizer.h"
+#include "server/inference/model/model_config.h"
+#include "server/inference/tokenizer/tokenizer.h"
 
 namespace fnprobe {
 
@@ -65,4 +65,4 @@ class Model {
 
 }  // namespace fnprobe
 
-#endif  // FNPROBE_SERVER_INFERENCE_MODEL_H_
+#endif  // FNPROBE_SERVER_INFERENCE_MODEL_MODEL_H_

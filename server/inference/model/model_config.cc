@@ -1,4 +1,4 @@
-#include "server/inference/model_config.h"
+#include "server/inference/model/model_config.h"
 
 #include <cstdint>
 #include <fstream>

@@ -7,8 +7,8 @@
 // would change the computation in a way this engine does not implement
 // (e.g. an unknown rope_scaling type, cross-attention). Keys that do not
 // affect inference (dropout, initializer ranges, ...) are ignored.
-#ifndef FNPROBE_SERVER_INFERENCE_MODEL_CONFIG_H_
-#define FNPROBE_SERVER_INFERENCE_MODEL_CONFIG_H_
+#ifndef FNPROBE_SERVER_INFERENCE_MODEL_MODEL_CONFIG_H_
+#define FNPROBE_SERVER_INFERENCE_MODEL_MODEL_CONFIG_H_
 
 #include <cstdint>
 #include <optional>
@@ -100,4 +100,4 @@ struct ModelConfig {
 
 }  // namespace fnprobe
 
-#endif  // FNPROBE_SERVER_INFERENCE_MODEL_CONFIG_H_
+#endif  // FNPROBE_SERVER_INFERENCE_MODEL_MODEL_CONFIG_H_

@@ -1,9 +1,9 @@
 // The torch side of a Model: weights and load options. Engine files only.
-#ifndef FNPROBE_SERVER_INFERENCE_MODEL_REP_H_
-#define FNPROBE_SERVER_INFERENCE_MODEL_REP_H_
+#ifndef FNPROBE_SERVER_INFERENCE_MODEL_MODEL_REP_H_
+#define FNPROBE_SERVER_INFERENCE_MODEL_MODEL_REP_H_
 
-#include "server/inference/model.h"
-#include "server/inference/model_weights.h"
+#include "server/inference/model/model.h"
+#include "server/inference/model/model_weights.h"
 
 namespace fnprobe {
 
@@ -14,4 +14,4 @@ struct ModelRep {
 
 }  // namespace fnprobe
 
-#endif  // FNPROBE_SERVER_INFERENCE_MODEL_REP_H_
+#endif  // FNPROBE_SERVER_INFERENCE_MODEL_MODEL_REP_H_

@@ -1,4 +1,4 @@
-#include "server/inference/model_weights.h"
+#include "server/inference/model/model_weights.h"
 
 #include <cstring>
 

@@ -3,8 +3,8 @@
 //
 // Torch header: include only from engine files.
 // Thread-safe: immutable after LoadModelWeights.
-#ifndef FNPROBE_SERVER_INFERENCE_MODEL_WEIGHTS_H_
-#define FNPROBE_SERVER_INFERENCE_MODEL_WEIGHTS_H_
+#ifndef FNPROBE_SERVER_INFERENCE_MODEL_MODEL_WEIGHTS_H_
+#define FNPROBE_SERVER_INFERENCE_MODEL_MODEL_WEIGHTS_H_
 
 #include <ATen/ATen.h>
 
@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "server/inference/checkpoint_files.h"
-#include "server/inference/model_config.h"
+#include "server/inference/model/checkpoint_files.h"
+#include "server/inference/model/model_config.h"
 
 namespace fnprobe {
 
@@ -75,4 +75,4 @@ absl::StatusOr<ModelWeights> LoadModelWeights(
 
 }  // namespace fnprobe
 
-#endif  // FNPROBE_SERVER_INFERENCE_MODEL_WEIGHTS_H_
+#endif  // FNPROBE_SERVER_INFERENCE_MODEL_MODEL_WEIGHTS_H_

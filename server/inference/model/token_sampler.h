@@ -7,8 +7,8 @@
 // is batched with it, so generation is reproducible.
 //
 // Not thread-safe; one per sequence.
-#ifndef FNPROBE_SERVER_INFERENCE_TOKEN_SAMPLER_H_
-#define FNPROBE_SERVER_INFERENCE_TOKEN_SAMPLER_H_
+#ifndef FNPROBE_SERVER_INFERENCE_MODEL_TOKEN_SAMPLER_H_
+#define FNPROBE_SERVER_INFERENCE_MODEL_TOKEN_SAMPLER_H_
 
 #include <cstdint>
 #include <random>
@@ -52,4 +52,4 @@ class TokenSampler {
 
 }  // namespace fnprobe
 
-#endif  // FNPROBE_SERVER_INFERENCE_TOKEN_SAMPLER_H_
+#endif  // FNPROBE_SERVER_INFERENCE_MODEL_TOKEN_SAMPLER_H_

@@ -1,4 +1,4 @@
-#include "server/inference/torch_engine.h"
+#include "server/inference/model/torch_engine.h"
 
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
@@ -9,11 +9,11 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_util.h"
-#include "server/inference/capture_visitor.h"
-#include "server/inference/intervention_applier.h"
-#include "server/inference/kv_cache.h"
-#include "server/inference/model_rep.h"
-#include "server/inference/transformer.h"
+#include "server/inference/model/capture_visitor.h"
+#include "server/inference/model/intervention_applier.h"
+#include "server/inference/model/kv_cache.h"
+#include "server/inference/model/model_rep.h"
+#include "server/inference/model/transformer.h"
 
 namespace fnprobe {
 namespace {

@@ -4,13 +4,13 @@
 // Captured values of a step are gathered on the device into one float32
 // [rows, layout width] buffer and copied to the host once per step, not once
 // per hook point.
-#ifndef FNPROBE_SERVER_INFERENCE_TORCH_ENGINE_H_
-#define FNPROBE_SERVER_INFERENCE_TORCH_ENGINE_H_
+#ifndef FNPROBE_SERVER_INFERENCE_MODEL_TORCH_ENGINE_H_
+#define FNPROBE_SERVER_INFERENCE_MODEL_TORCH_ENGINE_H_
 
 #include <memory>
 
-#include "server/inference/engine.h"
-#include "server/inference/model.h"
+#include "server/inference/model/engine.h"
+#include "server/inference/model/model.h"
 
 namespace fnprobe {
 
@@ -18,4 +18,4 @@ std::unique_ptr<Engine> NewTorchEngine(std::shared_ptr<const Model> model);
 
 }  // namespace fnprobe
 
-#endif  // FNPROBE_SERVER_INFERENCE_TORCH_ENGINE_H_
+#endif  // FNPROBE_SERVER_INFERENCE_MODEL_TORCH_ENGINE_H_

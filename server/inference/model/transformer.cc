@@ -1,4 +1,4 @@
-#include "server/inference/transformer.h"
+#include "server/inference/model/transformer.h"
 
 #include <cmath>
 #include <limits>

@@ -13,17 +13,17 @@
 //
 // Torch header: engine files only. Thread-compatible: Forward may run
 // concurrently on distinct caches.
-#ifndef FNPROBE_SERVER_INFERENCE_TRANSFORMER_H_
-#define FNPROBE_SERVER_INFERENCE_TRANSFORMER_H_
+#ifndef FNPROBE_SERVER_INFERENCE_MODEL_TRANSFORMER_H_
+#define FNPROBE_SERVER_INFERENCE_MODEL_TRANSFORMER_H_
 
 #include <ATen/ATen.h>
 
 #include <vector>
 
-#include "server/inference/hook_points.h"
-#include "server/inference/kv_cache.h"
-#include "server/inference/model_config.h"
-#include "server/inference/model_weights.h"
+#include "server/inference/model/hook_points.h"
+#include "server/inference/model/kv_cache.h"
+#include "server/inference/model/model_config.h"
+#include "server/inference/model/model_weights.h"
 
 namespace fnprobe {
 
@@ -83,4 +83,4 @@ class Transformer {
 
 }  // namespace fnprobe
 
-#endif  // FNPROBE_SERVER_INFERENCE_TRANSFORMER_H_
+#endif  // FNPROBE_SERVER_INFERENCE_MODEL_TRANSFORMER_H_

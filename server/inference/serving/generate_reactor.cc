@@ -1,4 +1,4 @@
-#include "server/inference/generate_reactor.h"
+#include "server/inference/serving/generate_reactor.h"
 
 #include "common/frame_codec.h"
 #include "common/grpc_status.h"

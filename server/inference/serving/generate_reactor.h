@@ -8,8 +8,8 @@
 //
 // Owns itself: deleted in OnDone. Thread-safe (reactions and the stream's
 // listener may run on different threads).
-#ifndef FNPROBE_SERVER_INFERENCE_GENERATE_REACTOR_H_
-#define FNPROBE_SERVER_INFERENCE_GENERATE_REACTOR_H_
+#ifndef FNPROBE_SERVER_INFERENCE_SERVING_GENERATE_REACTOR_H_
+#define FNPROBE_SERVER_INFERENCE_SERVING_GENERATE_REACTOR_H_
 
 #include <grpcpp/grpcpp.h>
 
@@ -18,9 +18,9 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "fnprobe/v1/inference.pb.h"
-#include "server/inference/request_stream.h"
-#include "server/inference/scheduler.h"
-#include "server/inference/tokenizer.h"
+#include "server/inference/serving/request_stream.h"
+#include "server/inference/serving/scheduler.h"
+#include "server/inference/tokenizer/tokenizer.h"
 
 namespace fnprobe {
 
@@ -62,4 +62,4 @@ class GenerateReactor final
 
 }  // namespace fnprobe
 
-#endif  // FNPROBE_SERVER_INFERENCE_GENERATE_REACTOR_H_
+#endif  // FNPROBE_SERVER_INFERENCE_SERVING_GENERATE_REACTOR_H_

@@ -11,7 +11,7 @@
 #include "CLI/CLI.hpp"
 #include "common/dtype.h"
 #include "common/server_lifecycle.h"
-#include "server/inference/inference_server.h"
+#include "server/inference/serving/inference_server.h"
 
 int main(int argc, char** argv) {
   fnprobe::InferenceServerOptions o;

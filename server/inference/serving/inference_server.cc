@@ -1,4 +1,4 @@
-#include "server/inference/inference_server.h"
+#include "server/inference/serving/inference_server.h"
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
@@ -10,8 +10,8 @@
 #include "common/auth.h"
 #include "common/credentials.h"
 #include "common/status_util.h"
-#include "server/inference/inference_service.h"
-#include "server/inference/torch_engine.h"
+#include "server/inference/model/torch_engine.h"
+#include "server/inference/serving/inference_service.h"
 
 namespace fnprobe {
 

@@ -4,17 +4,17 @@
 // main() and the end-to-end tests both use it.
 //
 // Thread-safe: Shutdown may be called from any thread, more than once.
-#ifndef FNPROBE_SERVER_INFERENCE_INFERENCE_SERVER_H_
-#define FNPROBE_SERVER_INFERENCE_INFERENCE_SERVER_H_
+#ifndef FNPROBE_SERVER_INFERENCE_SERVING_INFERENCE_SERVER_H_
+#define FNPROBE_SERVER_INFERENCE_SERVING_INFERENCE_SERVER_H_
 
 #include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "server/inference/model.h"
-#include "server/inference/request_builder.h"
-#include "server/inference/scheduler.h"
+#include "server/inference/model/model.h"
+#include "server/inference/serving/request_builder.h"
+#include "server/inference/serving/scheduler.h"
 
 namespace fnprobe {
 
@@ -56,4 +56,4 @@ class InferenceServer {
 
 }  // namespace fnprobe
 
-#endif  // FNPROBE_SERVER_INFERENCE_INFERENCE_SERVER_H_
+#endif  // FNPROBE_SERVER_INFERENCE_SERVING_INFERENCE_SERVER_H_

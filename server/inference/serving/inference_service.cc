@@ -1,12 +1,12 @@
-#include "server/inference/inference_service.h"
+#include "server/inference/serving/inference_service.h"
 
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
 #include "common/layout_proto.h"
-#include "server/inference/generate_reactor.h"
-#include "server/inference/hook_points.h"
+#include "server/inference/model/hook_points.h"
+#include "server/inference/serving/generate_reactor.h"
 
 namespace fnprobe {
 namespace {

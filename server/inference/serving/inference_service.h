@@ -4,16 +4,16 @@
 // Holds no per-call state itself.
 //
 // Thread-safe.
-#ifndef FNPROBE_SERVER_INFERENCE_INFERENCE_SERVICE_H_
-#define FNPROBE_SERVER_INFERENCE_INFERENCE_SERVICE_H_
+#ifndef FNPROBE_SERVER_INFERENCE_SERVING_INFERENCE_SERVICE_H_
+#define FNPROBE_SERVER_INFERENCE_SERVING_INFERENCE_SERVICE_H_
 
 #include <memory>
 
 #include "common/auth.h"
 #include "fnprobe/v1/inference.grpc.pb.h"
-#include "server/inference/model.h"
-#include "server/inference/request_builder.h"
-#include "server/inference/scheduler.h"
+#include "server/inference/model/model.h"
+#include "server/inference/serving/request_builder.h"
+#include "server/inference/serving/scheduler.h"
 
 namespace fnprobe {
 
@@ -53,4 +53,4 @@ class InferenceServiceImpl final
 
 }  // namespace fnprobe
 
-#endif  // FNPROBE_SERVER_INFERENCE_INFERENCE_SERVICE_H_
+#endif  // FNPROBE_SERVER_INFERENCE_SERVING_INFERENCE_SERVICE_H_

@@ -1,9 +1,9 @@
-#include "server/inference/request_builder.h"
+#include "server/inference/serving/request_builder.h"
 
 #include "absl/strings/str_cat.h"
 #include "common/request_limits.h"
 #include "common/status_util.h"
-#include "server/inference/hook_points.h"
+#include "server/inference/model/hook_points.h"
 
 namespace fnprobe {
 namespace {

@@ -4,16 +4,16 @@
 // checked, and every limit enforced. Every problem is INVALID_ARGUMENT (or
 // RESOURCE_EXHAUSTED for a limit) naming the request field, so a bad request
 // fails alone, before it reaches the scheduler.
-#ifndef FNPROBE_SERVER_INFERENCE_REQUEST_BUILDER_H_
-#define FNPROBE_SERVER_INFERENCE_REQUEST_BUILDER_H_
+#ifndef FNPROBE_SERVER_INFERENCE_SERVING_REQUEST_BUILDER_H_
+#define FNPROBE_SERVER_INFERENCE_SERVING_REQUEST_BUILDER_H_
 
 #include <cstdint>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "fnprobe/v1/inference.pb.h"
-#include "server/inference/model.h"
-#include "server/inference/scheduler.h"
+#include "server/inference/model/model.h"
+#include "server/inference/serving/scheduler.h"
 
 namespace fnprobe {
 
@@ -35,4 +35,4 @@ absl::StatusOr<ScheduledRequest> BuildForwardRequest(
 
 }  // namespace fnprobe
 
-#endif  // FNPROBE_SERVER_INFERENCE_REQUEST_BUILDER_H_
+#endif  // FNPROBE_SERVER_INFERENCE_SERVING_REQUEST_BUILDER_H_

@@ -1,4 +1,4 @@
-#include "server/inference/request_stream.h"
+#include "server/inference/serving/request_stream.h"
 
 #include <utility>
 

@@ -6,8 +6,8 @@
 // bounded and other requests keep their pace.
 //
 // Thread-safe.
-#ifndef FNPROBE_SERVER_INFERENCE_REQUEST_STREAM_H_
-#define FNPROBE_SERVER_INFERENCE_REQUEST_STREAM_H_
+#ifndef FNPROBE_SERVER_INFERENCE_SERVING_REQUEST_STREAM_H_
+#define FNPROBE_SERVER_INFERENCE_SERVING_REQUEST_STREAM_H_
 
 #include <cstdint>
 #include <deque>
@@ -78,4 +78,4 @@ class RequestStream {
 
 }  // namespace fnprobe
 
-#endif  // FNPROBE_SERVER_INFERENCE_REQUEST_STREAM_H_
+#endif  // FNPROBE_SERVER_INFERENCE_SERVING_REQUEST_STREAM_H_

@@ -1,4 +1,4 @@
-#include "server/inference/scheduler.h"
+#include "server/inference/serving/scheduler.h"
 
 #include <algorithm>
 #include <deque>
@@ -12,7 +12,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
 #include "common/status_util.h"
-#include "server/inference/hook_points.h"
+#include "server/inference/model/hook_points.h"
 
 namespace fnprobe {
 namespace {

@@ -21,8 +21,8 @@
 // The scheduler knows nothing of gRPC or torch: tests drive it with a fake
 // Engine. Thread-safe: Submit, Cancel and Stats may be called from any
 // thread.
-#ifndef FNPROBE_SERVER_INFERENCE_SCHEDULER_H_
-#define FNPROBE_SERVER_INFERENCE_SCHEDULER_H_
+#ifndef FNPROBE_SERVER_INFERENCE_SERVING_SCHEDULER_H_
+#define FNPROBE_SERVER_INFERENCE_SERVING_SCHEDULER_H_
 
 #include <cstdint>
 #include <memory>
@@ -31,9 +31,9 @@
 
 #include "absl/status/statusor.h"
 #include "common/layout.h"
-#include "server/inference/engine.h"
-#include "server/inference/request_stream.h"
-#include "server/inference/token_sampler.h"
+#include "server/inference/model/engine.h"
+#include "server/inference/model/token_sampler.h"
+#include "server/inference/serving/request_stream.h"
 
 namespace fnprobe {
 
@@ -94,4 +94,4 @@ class Scheduler {
 
 }  // namespace fnprobe
 
-#endif  // FNPROBE_SERVER_INFERENCE_SCHEDULER_H_
+#endif  // FNPROBE_SERVER_INFERENCE_SERVING_SCHEDULER_H_

@@ -1,4 +1,4 @@
-#include "server/inference/added_vocabulary.h"
+#include "server/inference/tokenizer/added_vocabulary.h"
 
 #include <algorithm>
 #include <utility>
@@ -6,7 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_util.h"
-#include "server/inference/utf8.h"
+#include "server/inference/tokenizer/utf8.h"
 
 namespace fnprobe {
 

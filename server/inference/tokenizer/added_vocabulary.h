@@ -6,8 +6,8 @@
 // input; tokens with normalized=true match the text after normalization.
 //
 // Thread-safe: immutable after construction.
-#ifndef FNPROBE_SERVER_INFERENCE_ADDED_VOCABULARY_H_
-#define FNPROBE_SERVER_INFERENCE_ADDED_VOCABULARY_H_
+#ifndef FNPROBE_SERVER_INFERENCE_TOKENIZER_ADDED_VOCABULARY_H_
+#define FNPROBE_SERVER_INFERENCE_TOKENIZER_ADDED_VOCABULARY_H_
 
 #include <array>
 #include <cstdint>
@@ -21,8 +21,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "nlohmann/json.hpp"
-#include "server/inference/json_fields.h"
-#include "server/inference/regex_pattern.h"
+#include "server/inference/tokenizer/json_fields.h"
+#include "server/inference/tokenizer/regex_pattern.h"
 
 namespace fnprobe {
 
@@ -98,4 +98,4 @@ class AddedVocabulary {
 
 }  // namespace fnprobe
 
-#endif  // FNPROBE_SERVER_INFERENCE_ADDED_VOCABULARY_H_
+#endif  // FNPROBE_SERVER_INFERENCE_TOKENIZER_ADDED_VOCABULARY_H_

@@ -1,4 +1,4 @@
-#include "server/inference/bpe_model.h"
+#include "server/inference/tokenizer/bpe_model.h"
 
 #include <algorithm>
 #include <functional>
@@ -11,7 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "common/status_util.h"
-#include "server/inference/utf8.h"
+#include "server/inference/tokenizer/utf8.h"
 
 namespace fnprobe {
 namespace {

@@ -4,8 +4,8 @@
 // ignored: encoding is deterministic.
 //
 // Thread-safe: immutable after construction.
-#ifndef FNPROBE_SERVER_INFERENCE_BPE_MODEL_H_
-#define FNPROBE_SERVER_INFERENCE_BPE_MODEL_H_
+#ifndef FNPROBE_SERVER_INFERENCE_TOKENIZER_BPE_MODEL_H_
+#define FNPROBE_SERVER_INFERENCE_TOKENIZER_BPE_MODEL_H_
 
 #include <array>
 #include <cstdint>
@@ -18,7 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "nlohmann/json.hpp"
-#include "server/inference/json_fields.h"
+#include "server/inference/tokenizer/json_fields.h"
 
 namespace fnprobe {
 
@@ -81,4 +81,4 @@ class BpeModel {
 
 }  // namespace fnprobe
 
-#endif  // FNPROBE_SERVER_INFERENCE_BPE_MODEL_H_
+#endif  // FNPROBE_SERVER_INFERENCE_TOKENIZER_BPE_MODEL_H_

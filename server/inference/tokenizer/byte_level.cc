@@ -1,8 +1,8 @@
-#include "server/inference/byte_level.h"
+#include "server/inference/tokenizer/byte_level.h"
 
 #include <array>
 
-#include "server/inference/utf8.h"
+#include "server/inference/tokenizer/utf8.h"
 
 namespace fnprobe::byte_level {
 namespace {

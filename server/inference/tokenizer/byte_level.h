@@ -4,8 +4,8 @@
 // to U+0100 onwards in byte order (so ' ' is 'Ġ' U+0120, '\n' is 'Ċ').
 //
 // Thread-safe: the tables are built once and never change.
-#ifndef FNPROBE_SERVER_INFERENCE_BYTE_LEVEL_H_
-#define FNPROBE_SERVER_INFERENCE_BYTE_LEVEL_H_
+#ifndef FNPROBE_SERVER_INFERENCE_TOKENIZER_BYTE_LEVEL_H_
+#define FNPROBE_SERVER_INFERENCE_TOKENIZER_BYTE_LEVEL_H_
 
 #include <cstdint>
 #include <string>
@@ -27,4 +27,4 @@ bool SymbolsToBytes(absl::string_view symbols, std::string* out);
 
 }  // namespace fnprobe::byte_level
 
-#endif  // FNPROBE_SERVER_INFERENCE_BYTE_LEVEL_H_
+#endif  // FNPROBE_SERVER_INFERENCE_TOKENIZER_BYTE_LEVEL_H_

@@ -1,7 +1,7 @@
-#include "server/inference/json_fields.h"
+#include "server/inference/tokenizer/json_fields.h"
 
 #include "absl/strings/str_cat.h"
-#include "server/inference/utf8.h"
+#include "server/inference/tokenizer/utf8.h"
 
 namespace fnprobe {
 namespace {

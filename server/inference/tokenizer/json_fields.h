@@ -2,8 +2,8 @@
 // errors that name the file and the field ("tok.json: model.vocab: ...").
 //
 // Thread-safe: JsonPath is an immutable value.
-#ifndef FNPROBE_SERVER_INFERENCE_JSON_FIELDS_H_
-#define FNPROBE_SERVER_INFERENCE_JSON_FIELDS_H_
+#ifndef FNPROBE_SERVER_INFERENCE_TOKENIZER_JSON_FIELDS_H_
+#define FNPROBE_SERVER_INFERENCE_TOKENIZER_JSON_FIELDS_H_
 
 #include <cstdint>
 #include <memory>
@@ -13,7 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "nlohmann/json.hpp"
-#include "server/inference/regex_pattern.h"
+#include "server/inference/tokenizer/regex_pattern.h"
 
 namespace fnprobe {
 
@@ -76,4 +76,4 @@ absl::StatusOr<std::unique_ptr<RegexPattern>> GetPattern(
 
 }  // namespace fnprobe
 
-#endif  // FNPROBE_SERVER_INFERENCE_JSON_FIELDS_H_
+#endif  // FNPROBE_SERVER_INFERENCE_TOKENIZER_JSON_FIELDS_H_

@@ -1,4 +1,4 @@
-#include "server/inference/normalizer.h"
+#include "server/inference/tokenizer/normalizer.h"
 
 #include <unicode/bytestream.h>
 #include <unicode/normalizer2.h>
@@ -10,8 +10,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_util.h"
-#include "server/inference/regex_pattern.h"
-#include "server/inference/utf8.h"
+#include "server/inference/tokenizer/regex_pattern.h"
+#include "server/inference/tokenizer/utf8.h"
 
 namespace fnprobe {
 namespace {

@@ -3,15 +3,15 @@
 // which stays inside normalizer.cc.
 //
 // Thread-safe: immutable after construction.
-#ifndef FNPROBE_SERVER_INFERENCE_NORMALIZER_H_
-#define FNPROBE_SERVER_INFERENCE_NORMALIZER_H_
+#ifndef FNPROBE_SERVER_INFERENCE_TOKENIZER_NORMALIZER_H_
+#define FNPROBE_SERVER_INFERENCE_TOKENIZER_NORMALIZER_H_
 
 #include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
-#include "server/inference/json_fields.h"
+#include "server/inference/tokenizer/json_fields.h"
 
 namespace fnprobe {
 
@@ -30,4 +30,4 @@ class Normalizer {
 
 }  // namespace fnprobe
 
-#endif  // FNPROBE_SERVER_INFERENCE_NORMALIZER_H_
+#endif  // FNPROBE_SERVER_INFERENCE_TOKENIZER_NORMALIZER_H_

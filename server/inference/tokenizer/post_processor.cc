@@ -1,4 +1,4 @@
-#include "server/inference/post_processor.h"
+#include "server/inference/tokenizer/post_processor.h"
 
 #include <string>
 #include <utility>

@@ -4,8 +4,8 @@
 // fnprobe does not track, so it adds nothing), and Sequence of those.
 //
 // Thread-safe: immutable after construction.
-#ifndef FNPROBE_SERVER_INFERENCE_POST_PROCESSOR_H_
-#define FNPROBE_SERVER_INFERENCE_POST_PROCESSOR_H_
+#ifndef FNPROBE_SERVER_INFERENCE_TOKENIZER_POST_PROCESSOR_H_
+#define FNPROBE_SERVER_INFERENCE_TOKENIZER_POST_PROCESSOR_H_
 
 #include <cstdint>
 #include <memory>
@@ -13,7 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
-#include "server/inference/json_fields.h"
+#include "server/inference/tokenizer/json_fields.h"
 
 namespace fnprobe {
 
@@ -37,4 +37,4 @@ class PostProcessor {
 
 }  // namespace fnprobe
 
-#endif  // FNPROBE_SERVER_INFERENCE_POST_PROCESSOR_H_
+#endif  // FNPROBE_SERVER_INFERENCE_TOKENIZER_POST_PROCESSOR_H_

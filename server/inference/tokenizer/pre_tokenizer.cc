@@ -1,4 +1,4 @@
-#include "server/inference/pre_tokenizer.h"
+#include "server/inference/tokenizer/pre_tokenizer.h"
 
 #include <functional>
 #include <utility>
@@ -6,8 +6,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_replace.h"
 #include "common/status_util.h"
-#include "server/inference/byte_level.h"
-#include "server/inference/regex_pattern.h"
+#include "server/inference/tokenizer/byte_level.h"
+#include "server/inference/tokenizer/regex_pattern.h"
 
 namespace fnprobe {
 namespace {

@@ -4,8 +4,8 @@
 // ByteLevel also maps every byte to its GPT-2 byte symbol).
 //
 // Thread-safe: immutable after construction.
-#ifndef FNPROBE_SERVER_INFERENCE_PRE_TOKENIZER_H_
-#define FNPROBE_SERVER_INFERENCE_PRE_TOKENIZER_H_
+#ifndef FNPROBE_SERVER_INFERENCE_TOKENIZER_PRE_TOKENIZER_H_
+#define FNPROBE_SERVER_INFERENCE_TOKENIZER_PRE_TOKENIZER_H_
 
 #include <memory>
 #include <string>
@@ -13,7 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
-#include "server/inference/json_fields.h"
+#include "server/inference/tokenizer/json_fields.h"
 
 namespace fnprobe {
 
@@ -41,4 +41,4 @@ class PreTokenizer {
 
 }  // namespace fnprobe
 
-#endif  // FNPROBE_SERVER_INFERENCE_PRE_TOKENIZER_H_
+#endif  // FNPROBE_SERVER_INFERENCE_TOKENIZER_PRE_TOKENIZER_H_

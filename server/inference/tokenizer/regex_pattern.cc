@@ -1,4 +1,4 @@
-#include "server/inference/regex_pattern.h"
+#include "server/inference/tokenizer/regex_pattern.h"
 
 #include <oniguruma.h>
 
@@ -9,7 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "server/inference/utf8.h"
+#include "server/inference/tokenizer/utf8.h"
 
 namespace fnprobe {
 namespace {

@@ -3,8 +3,8 @@
 // Split, Replace and added-token logic need.
 //
 // Thread-safe: immutable after Compile; searches allocate their own state.
-#ifndef FNPROBE_SERVER_INFERENCE_REGEX_PATTERN_H_
-#define FNPROBE_SERVER_INFERENCE_REGEX_PATTERN_H_
+#ifndef FNPROBE_SERVER_INFERENCE_TOKENIZER_REGEX_PATTERN_H_
+#define FNPROBE_SERVER_INFERENCE_TOKENIZER_REGEX_PATTERN_H_
 
 #include <cstddef>
 #include <memory>
@@ -57,4 +57,4 @@ class RegexPattern {
 
 }  // namespace fnprobe
 
-#endif  // FNPROBE_SERVER_INFERENCE_REGEX_PATTERN_H_
+#endif  // FNPROBE_SERVER_INFERENCE_TOKENIZER_REGEX_PATTERN_H_

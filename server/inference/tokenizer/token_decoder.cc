@@ -1,4 +1,4 @@
-#include "server/inference/token_decoder.h"
+#include "server/inference/tokenizer/token_decoder.h"
 
 #include <utility>
 
@@ -7,9 +7,9 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
 #include "common/status_util.h"
-#include "server/inference/byte_level.h"
-#include "server/inference/regex_pattern.h"
-#include "server/inference/utf8.h"
+#include "server/inference/tokenizer/byte_level.h"
+#include "server/inference/tokenizer/regex_pattern.h"
+#include "server/inference/tokenizer/utf8.h"
 
 namespace fnprobe {
 namespace {

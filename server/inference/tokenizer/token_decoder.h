@@ -4,8 +4,8 @@
 // text is the concatenation of the final list.
 //
 // Thread-safe: immutable after construction.
-#ifndef FNPROBE_SERVER_INFERENCE_TOKEN_DECODER_H_
-#define FNPROBE_SERVER_INFERENCE_TOKEN_DECODER_H_
+#ifndef FNPROBE_SERVER_INFERENCE_TOKENIZER_TOKEN_DECODER_H_
+#define FNPROBE_SERVER_INFERENCE_TOKENIZER_TOKEN_DECODER_H_
 
 #include <memory>
 #include <string>
@@ -13,7 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
-#include "server/inference/json_fields.h"
+#include "server/inference/tokenizer/json_fields.h"
 
 namespace fnprobe {
 
@@ -33,4 +33,4 @@ class TokenDecoder {
 
 }  // namespace fnprobe
 
-#endif  // FNPROBE_SERVER_INFERENCE_TOKEN_DECODER_H_
+#endif  // FNPROBE_SERVER_INFERENCE_TOKENIZER_TOKEN_DECODER_H_

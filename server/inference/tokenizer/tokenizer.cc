@@ -1,4 +1,4 @@
-#include "server/inference/tokenizer.h"
+#include "server/inference/tokenizer/tokenizer.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -12,14 +12,14 @@
 #include "absl/strings/str_join.h"
 #include "common/status_util.h"
 #include "nlohmann/json.hpp"
-#include "server/inference/added_vocabulary.h"
-#include "server/inference/bpe_model.h"
-#include "server/inference/json_fields.h"
-#include "server/inference/normalizer.h"
-#include "server/inference/post_processor.h"
-#include "server/inference/pre_tokenizer.h"
-#include "server/inference/token_decoder.h"
-#include "server/inference/utf8.h"
+#include "server/inference/tokenizer/added_vocabulary.h"
+#include "server/inference/tokenizer/bpe_model.h"
+#include "server/inference/tokenizer/json_fields.h"
+#include "server/inference/tokenizer/normalizer.h"
+#include "server/inference/tokenizer/post_processor.h"
+#include "server/inference/tokenizer/pre_tokenizer.h"
+#include "server/inference/tokenizer/token_decoder.h"
+#include "server/inference/tokenizer/utf8.h"
 
 namespace fnprobe {
 namespace {

@@ -18,8 +18,8 @@
 // Any other component type is refused at load with an error naming it.
 //
 // Thread-safe: immutable after construction.
-#ifndef FNPROBE_SERVER_INFERENCE_TOKENIZER_H_
-#define FNPROBE_SERVER_INFERENCE_TOKENIZER_H_
+#ifndef FNPROBE_SERVER_INFERENCE_TOKENIZER_TOKENIZER_H_
+#define FNPROBE_SERVER_INFERENCE_TOKENIZER_TOKENIZER_H_
 
 #include <cstdint>
 #include <memory>
@@ -71,4 +71,4 @@ class Tokenizer {
 
 }  // namespace fnprobe
 
-#endif  // FNPROBE_SERVER_INFERENCE_TOKENIZER_H_
+#endif  // FNPROBE_SERVER_INFERENCE_TOKENIZER_TOKENIZER_H_

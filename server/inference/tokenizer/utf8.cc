@@ -1,4 +1,4 @@
-#include "server/inference/utf8.h"
+#include "server/inference/tokenizer/utf8.h"
 
 namespace fnprobe::utf8 {
 namespace {

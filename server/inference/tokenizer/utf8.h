@@ -6,8 +6,8 @@
 // String::from_utf8_lossy do (Unicode 6.0+ "best practice").
 //
 // Thread-safe: stateless functions.
-#ifndef FNPROBE_SERVER_INFERENCE_UTF8_H_
-#define FNPROBE_SERVER_INFERENCE_UTF8_H_
+#ifndef FNPROBE_SERVER_INFERENCE_TOKENIZER_UTF8_H_
+#define FNPROBE_SERVER_INFERENCE_TOKENIZER_UTF8_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -54,4 +54,4 @@ size_t CountChars(absl::string_view s);
 
 }  // namespace fnprobe::utf8
 
-#endif  // FNPROBE_SERVER_INFERENCE_UTF8_H_
+#endif  // FNPROBE_SERVER_INFERENCE_TOKENIZER_UTF8_H_

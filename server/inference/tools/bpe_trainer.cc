@@ -1,4 +1,4 @@
-#include "server/inference/bpe_trainer.h"
+#include "server/inference/tools/bpe_trainer.h"
 
 #include <map>
 #include <memory>
@@ -9,10 +9,10 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_util.h"
 #include "nlohmann/json.hpp"
-#include "server/inference/byte_level.h"
-#include "server/inference/json_fields.h"
-#include "server/inference/pre_tokenizer.h"
-#include "server/inference/utf8.h"
+#include "server/inference/tokenizer/byte_level.h"
+#include "server/inference/tokenizer/json_fields.h"
+#include "server/inference/tokenizer/pre_tokenizer.h"
+#include "server/inference/tokenizer/utf8.h"
 
 namespace fnprobe {
 namespace {

@@ -11,8 +11,8 @@
 // vocabulary and `merges` in rank order is the merge list.
 //
 // Thread-safe: stateless functions.
-#ifndef FNPROBE_SERVER_INFERENCE_BPE_TRAINER_H_
-#define FNPROBE_SERVER_INFERENCE_BPE_TRAINER_H_
+#ifndef FNPROBE_SERVER_INFERENCE_TOOLS_BPE_TRAINER_H_
+#define FNPROBE_SERVER_INFERENCE_TOOLS_BPE_TRAINER_H_
 
 #include <cstdint>
 #include <string>
@@ -55,4 +55,4 @@ std::vector<std::string> ByteSymbolsInGpt2Order();
 
 }  // namespace fnprobe
 
-#endif  // FNPROBE_SERVER_INFERENCE_BPE_TRAINER_H_
+#endif  // FNPROBE_SERVER_INFERENCE_TOOLS_BPE_TRAINER_H_

@@ -4,7 +4,7 @@
 
 #include "CLI/CLI.hpp"
 #include "common/dtype.h"
-#include "server/inference/offline_capture.h"
+#include "server/inference/tools/offline_capture.h"
 
 int main(int argc, char** argv) {
   fnprobe::OfflineCaptureOptions options;

@@ -1,7 +1,7 @@
 // fnprobe-make-model: writes a deterministic random-weight checkpoint in the
-// Hugging Face layout (see server/inference/model_maker.h), or with
+// Hugging Face layout (see server/inference/tools/model_maker.h), or with
 // --planted a planted-response checkpoint whose responding units are known
-// (server/inference/planted_model.h).
+// (server/inference/tools/planted_model.h).
 //
 //   fnprobe-make-model --shape tiny --family llama --out /tmp/llama-tiny
 //   fnprobe-make-model --shape tiny --family gpt2 --planted plant.json \
@@ -19,8 +19,8 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_join.h"
 #include "common/dtype.h"
-#include "server/inference/model_maker.h"
-#include "server/inference/planted_spec.h"
+#include "server/inference/tools/model_maker.h"
+#include "server/inference/tools/planted_spec.h"
 
 namespace {
 

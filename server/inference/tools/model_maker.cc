@@ -1,4 +1,4 @@
-#include "server/inference/model_maker.h"
+#include "server/inference/tools/model_maker.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -17,9 +17,9 @@
 #include "absl/strings/str_join.h"
 #include "common/status_util.h"
 #include "nlohmann/json.hpp"
-#include "server/inference/bpe_trainer.h"
-#include "server/inference/random_weights.h"
-#include "server/inference/tokenizer.h"
+#include "server/inference/tokenizer/tokenizer.h"
+#include "server/inference/tools/bpe_trainer.h"
+#include "server/inference/tools/random_weights.h"
 
 namespace fnprobe {
 namespace {

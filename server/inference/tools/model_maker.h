@@ -34,8 +34,8 @@
 //
 // Thread-safe: the functions keep no shared state; concurrent calls must
 // name different output directories.
-#ifndef FNPROBE_SERVER_INFERENCE_MODEL_MAKER_H_
-#define FNPROBE_SERVER_INFERENCE_MODEL_MAKER_H_
+#ifndef FNPROBE_SERVER_INFERENCE_TOOLS_MODEL_MAKER_H_
+#define FNPROBE_SERVER_INFERENCE_TOOLS_MODEL_MAKER_H_
 
 #include <cstdint>
 #include <map>
@@ -47,9 +47,9 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "common/dtype.h"
-#include "server/inference/model_config.h"
-#include "server/inference/planted_model.h"
-#include "server/inference/planted_spec.h"
+#include "server/inference/model/model_config.h"
+#include "server/inference/tools/planted_model.h"
+#include "server/inference/tools/planted_spec.h"
 
 namespace fnprobe {
 
@@ -132,4 +132,4 @@ absl::string_view ModelMakerCorpus();
 
 }  // namespace fnprobe
 
-#endif  // FNPROBE_SERVER_INFERENCE_MODEL_MAKER_H_
+#endif  // FNPROBE_SERVER_INFERENCE_TOOLS_MODEL_MAKER_H_

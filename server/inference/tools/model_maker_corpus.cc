@@ -5,7 +5,7 @@
 // Changing this text changes every generated tokenizer (and so the ids of
 // every generated model): treat it as frozen.
 #include "absl/strings/string_view.h"
-#include "server/inference/model_maker.h"
+#include "server/inference/tools/model_maker.h"
 
 namespace fnprobe {
 namespace {

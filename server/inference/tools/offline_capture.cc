@@ -1,4 +1,4 @@
-#include "server/inference/offline_capture.h"
+#include "server/inference/tools/offline_capture.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -10,8 +10,8 @@
 #include "common/safetensors_writer.h"
 #include "common/status_util.h"
 #include "nlohmann/json.hpp"
-#include "server/inference/hook_points.h"
-#include "server/inference/torch_engine.h"
+#include "server/inference/model/hook_points.h"
+#include "server/inference/model/torch_engine.h"
 
 namespace fnprobe {
 namespace {

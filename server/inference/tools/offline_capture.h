@@ -16,8 +16,8 @@
 // hidden_states.K is embed (K = 0), blocks.{K-1}.resid_post, and final_norm
 // for K = L, as Hugging Face defines them; each is written when the hook it
 // copies is selected. The file is written atomically.
-#ifndef FNPROBE_SERVER_INFERENCE_OFFLINE_CAPTURE_H_
-#define FNPROBE_SERVER_INFERENCE_OFFLINE_CAPTURE_H_
+#ifndef FNPROBE_SERVER_INFERENCE_TOOLS_OFFLINE_CAPTURE_H_
+#define FNPROBE_SERVER_INFERENCE_TOOLS_OFFLINE_CAPTURE_H_
 
 #include <cstdint>
 #include <ostream>
@@ -26,9 +26,9 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "server/inference/batch_generator.h"
-#include "server/inference/model.h"
-#include "server/inference/tokenizer.h"
+#include "server/inference/model/batch_generator.h"
+#include "server/inference/model/model.h"
+#include "server/inference/tokenizer/tokenizer.h"
 
 namespace fnprobe {
 
@@ -62,4 +62,4 @@ absl::Status RunOfflineCapture(const OfflineCaptureOptions& options,
 
 }  // namespace fnprobe
 
-#endif  // FNPROBE_SERVER_INFERENCE_OFFLINE_CAPTURE_H_
+#endif  // FNPROBE_SERVER_INFERENCE_TOOLS_OFFLINE_CAPTURE_H_

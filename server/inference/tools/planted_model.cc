@@ -1,4 +1,4 @@
-#include "server/inference/planted_model.h"
+#include "server/inference/tools/planted_model.h"
 
 #include <algorithm>
 #include <cmath>
@@ -13,7 +13,7 @@
 #include "common/safetensors_writer.h"
 #include "common/status_util.h"
 #include "nlohmann/json.hpp"
-#include "server/inference/hook_points.h"
+#include "server/inference/model/hook_points.h"
 
 namespace fnprobe {
 namespace {

@@ -75,8 +75,8 @@
 // embeddings would make the LayerNorm scales of ordinary tokens unequal.
 //
 // Torch-free. Thread-safe: free functions without shared state.
-#ifndef FNPROBE_SERVER_INFERENCE_PLANTED_MODEL_H_
-#define FNPROBE_SERVER_INFERENCE_PLANTED_MODEL_H_
+#ifndef FNPROBE_SERVER_INFERENCE_TOOLS_PLANTED_MODEL_H_
+#define FNPROBE_SERVER_INFERENCE_TOOLS_PLANTED_MODEL_H_
 
 #include <cstdint>
 #include <string>
@@ -84,8 +84,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "server/inference/model_config.h"
-#include "server/inference/planted_spec.h"
+#include "server/inference/model/model_config.h"
+#include "server/inference/tools/planted_spec.h"
 
 namespace fnprobe {
 
@@ -145,4 +145,4 @@ absl::Status PlantWeights(const std::string& safetensors_path,
 
 }  // namespace fnprobe
 
-#endif  // FNPROBE_SERVER_INFERENCE_PLANTED_MODEL_H_
+#endif  // FNPROBE_SERVER_INFERENCE_TOOLS_PLANTED_MODEL_H_

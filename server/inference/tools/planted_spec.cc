@@ -1,4 +1,4 @@
-#include "server/inference/planted_spec.h"
+#include "server/inference/tools/planted_spec.h"
 
 #include <initializer_list>
 
@@ -9,7 +9,7 @@
 #include "common/file_util.h"
 #include "common/status_util.h"
 #include "nlohmann/json.hpp"
-#include "server/inference/json_fields.h"
+#include "server/inference/tokenizer/json_fields.h"
 
 namespace fnprobe {
 namespace {

@@ -21,8 +21,8 @@
 // already a vocabulary token) is checked by PlanModel (model_maker.h).
 //
 // Torch-free. Thread-safe: free functions without shared state.
-#ifndef FNPROBE_SERVER_INFERENCE_PLANTED_SPEC_H_
-#define FNPROBE_SERVER_INFERENCE_PLANTED_SPEC_H_
+#ifndef FNPROBE_SERVER_INFERENCE_TOOLS_PLANTED_SPEC_H_
+#define FNPROBE_SERVER_INFERENCE_TOOLS_PLANTED_SPEC_H_
 
 #include <cstdint>
 #include <string>
@@ -61,4 +61,4 @@ absl::StatusOr<PlantSpec> ReadPlantSpecFile(const std::string& path);
 
 }  // namespace fnprobe
 
-#endif  // FNPROBE_SERVER_INFERENCE_PLANTED_SPEC_H_
+#endif  // FNPROBE_SERVER_INFERENCE_TOOLS_PLANTED_SPEC_H_

@@ -1,4 +1,4 @@
-#include "server/inference/random_weights.h"
+#include "server/inference/tools/random_weights.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -27,7 +27,7 @@ namespace {
 // Tensor lists
 
 // Collects the tensors of one family's checkpoint, with the names and
-// shapes server/inference/model_weights.cc reads.
+// shapes server/inference/model/model_weights.cc reads.
 class TensorList {
  public:
   explicit TensorList(std::string prefix) : prefix_(std::move(prefix)) {}

@@ -17,8 +17,8 @@
 // a few MB of buffers, not twice its size.
 //
 // Thread-safe: the functions keep no shared state.
-#ifndef FNPROBE_SERVER_INFERENCE_RANDOM_WEIGHTS_H_
-#define FNPROBE_SERVER_INFERENCE_RANDOM_WEIGHTS_H_
+#ifndef FNPROBE_SERVER_INFERENCE_TOOLS_RANDOM_WEIGHTS_H_
+#define FNPROBE_SERVER_INFERENCE_TOOLS_RANDOM_WEIGHTS_H_
 
 #include <cstdint>
 #include <string>
@@ -26,7 +26,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/dtype.h"
-#include "server/inference/model_config.h"
+#include "server/inference/model/model_config.h"
 
 namespace fnprobe {
 
@@ -72,4 +72,4 @@ absl::StatusOr<RandomWeightsFile> WriteRandomWeights(
 
 }  // namespace fnprobe
 
-#endif  // FNPROBE_SERVER_INFERENCE_RANDOM_WEIGHTS_H_
+#endif  // FNPROBE_SERVER_INFERENCE_TOOLS_RANDOM_WEIGHTS_H_

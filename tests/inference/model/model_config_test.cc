@@ -1,10 +1,10 @@
-#include "server/inference/model_config.h"
+#include "server/inference/model/model_config.h"
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "server/inference/hook_points.h"
+#include "server/inference/model/hook_points.h"
 #include "tests/support/reference_data.h"
 #include "tests/support/status_matchers.h"
 

@@ -1,4 +1,4 @@
-#include "server/inference/token_sampler.h"
+#include "server/inference/model/token_sampler.h"
 
 #include <map>
 #include <vector>

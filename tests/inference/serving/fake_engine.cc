@@ -1,10 +1,10 @@
-#include "tests/inference/fake_engine.h"
+#include "tests/inference/serving/fake_engine.h"
 
 #include <algorithm>
 #include <set>
 
 #include "absl/strings/str_cat.h"
-#include "server/inference/hook_points.h"
+#include "server/inference/model/hook_points.h"
 
 namespace fnprobe {
 

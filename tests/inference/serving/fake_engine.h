@@ -18,8 +18,8 @@
 //
 // Thread-safe: the Engine methods run on the scheduler's thread while the
 // test thread inspects and steers.
-#ifndef FNPROBE_TESTS_INFERENCE_FAKE_ENGINE_H_
-#define FNPROBE_TESTS_INFERENCE_FAKE_ENGINE_H_
+#ifndef FNPROBE_TESTS_INFERENCE_SERVING_FAKE_ENGINE_H_
+#define FNPROBE_TESTS_INFERENCE_SERVING_FAKE_ENGINE_H_
 
 #include <cstdint>
 #include <map>
@@ -32,7 +32,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "server/inference/engine.h"
+#include "server/inference/model/engine.h"
 
 namespace fnprobe {
 
@@ -115,4 +115,4 @@ class FakeEngine final : public Engine {
 
 }  // namespace fnprobe
 
-#endif  // FNPROBE_TESTS_INFERENCE_FAKE_ENGINE_H_
+#endif  // FNPROBE_TESTS_INFERENCE_SERVING_FAKE_ENGINE_H_

@@ -1,4 +1,4 @@
-#include "server/inference/scheduler.h"
+#include "server/inference/serving/scheduler.h"
 
 #include <atomic>
 #include <functional>
@@ -16,9 +16,9 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/inference/hook_points.h"
-#include "server/inference/request_stream.h"
-#include "tests/inference/fake_engine.h"
+#include "server/inference/model/hook_points.h"
+#include "server/inference/serving/request_stream.h"
+#include "tests/inference/serving/fake_engine.h"
 #include "tests/support/status_matchers.h"
 
 namespace fnprobe {

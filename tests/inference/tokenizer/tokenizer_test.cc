@@ -1,4 +1,4 @@
-#include "server/inference/tokenizer.h"
+#include "server/inference/tokenizer/tokenizer.h"
 
 #include <chrono>
 #include <cstdint>

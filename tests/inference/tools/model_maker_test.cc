@@ -1,9 +1,9 @@
-// Tests of the random-weight checkpoint maker (server/inference/model_maker.h):
-// every family's tiny checkpoint loads and generates, files are
-// deterministic per seed, the tokenizer round-trips, the named real shapes
-// match their Hub configs, and bad options fail cleanly without touching
-// the file system.
-#include "server/inference/model_maker.h"
+// Tests of the random-weight checkpoint maker
+// (server/inference/tools/model_maker.h): every family's tiny checkpoint loads
+// and generates, files are deterministic per seed, the tokenizer round-trips,
+// the named real shapes match their Hub configs, and bad options fail cleanly
+// without touching the file system.
+#include "server/inference/tools/model_maker.h"
 
 #include <algorithm>
 #include <cmath>
@@ -19,11 +19,11 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "server/inference/batch_generator.h"
-#include "server/inference/bpe_trainer.h"
-#include "server/inference/model.h"
-#include "server/inference/tokenizer.h"
-#include "server/inference/torch_engine.h"
+#include "server/inference/model/batch_generator.h"
+#include "server/inference/model/model.h"
+#include "server/inference/model/torch_engine.h"
+#include "server/inference/tokenizer/tokenizer.h"
+#include "server/inference/tools/bpe_trainer.h"
 #include "tests/support/reference_data.h"
 #include "tests/support/status_matchers.h"
 

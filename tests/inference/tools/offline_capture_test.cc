@@ -2,7 +2,7 @@
 // recording (reference.safetensors): every reference tensor is present with
 // the same shape; floats within 1e-4, ids exact. Through the library and
 // through the binary.
-#include "server/inference/offline_capture.h"
+#include "server/inference/tools/offline_capture.h"
 
 #include <cstdlib>
 #include <filesystem>

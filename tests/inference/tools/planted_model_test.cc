@@ -1,11 +1,11 @@
 // Tests of planted-response checkpoints (fnprobe-make-model --planted;
-// server/inference/planted_model.h, planted_spec.h): PLANT.json validation,
-// planted.json against the model's hook layout, determinism, the exact
-// properties the construction relies on, and - through the real engine with
-// temperature-1 sampling, every generated token a time point, every hook
+// server/inference/tools/planted_model.h, planted_spec.h): PLANT.json
+// validation, planted.json against the model's hook layout, determinism, the
+// exact properties the construction relies on, and - through the real engine
+// with temperature-1 sampling, every generated token a time point, every hook
 // point captured - that the planted units respond strongly to their
 // condition's words and no other unit responds.
-#include "server/inference/planted_model.h"
+#include "server/inference/tools/planted_model.h"
 
 #include <sys/wait.h>
 
@@ -31,12 +31,12 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "server/inference/batch_generator.h"
-#include "server/inference/hook_points.h"
-#include "server/inference/model.h"
-#include "server/inference/model_maker.h"
-#include "server/inference/planted_spec.h"
-#include "server/inference/torch_engine.h"
+#include "server/inference/model/batch_generator.h"
+#include "server/inference/model/hook_points.h"
+#include "server/inference/model/model.h"
+#include "server/inference/model/torch_engine.h"
+#include "server/inference/tools/model_maker.h"
+#include "server/inference/tools/planted_spec.h"
 #include "tests/support/reference_data.h"
 #include "tests/support/status_matchers.h"
 
