@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/status_util.h"
+#include "server/inference/model/family_tensor_names.h"
 
 namespace fnprobe {
 namespace {
@@ -14,17 +15,8 @@ namespace {
 using Shape = std::vector<int64_t>;
 
 std::vector<std::string> BasePrefixes(ModelFamily family) {
-  switch (family) {
-    case ModelFamily::kOpt:
-      return {"model.decoder.", "decoder."};
-    case ModelFamily::kGpt2:
-      return {"transformer.", ""};
-    case ModelFamily::kGptNeox:
-      return {"gpt_neox.", ""};
-    case ModelFamily::kLlama:
-      return {"model.", ""};
-  }
-  return {""};
+  const FamilyTensorNames& n = TensorNamesOf(family);
+  return {n.base, n.base_alternative};
 }
 
 // Buffers older checkpoints carry that v4.38 no longer persists.
@@ -149,89 +141,80 @@ class WeightFetcher {
 };
 
 absl::Status LoadOpt(const ModelConfig& c, WeightFetcher& f, ModelWeights& w) {
+  const FamilyTensorNames& n = TensorNamesOf(ModelFamily::kOpt);
   const int64_t h = c.hidden_size, e = c.word_embed_proj_dim;
   const bool b = c.attention_bias, affine = c.norm_affine;
   FNPROBE_ASSIGN_OR_RETURN(w.token_embedding,
-                           f.Get("embed_tokens.weight", {c.vocab_size, e}));
+                           f.Get(n.token_embedding, {c.vocab_size, e}));
   FNPROBE_ASSIGN_OR_RETURN(
       w.position_embedding,
-      f.Get("embed_positions.weight", {c.max_positions + 2, h}));
+      f.Get(n.position_embedding, {c.max_positions + 2, h}));
   if (e != h) {
-    FNPROBE_ASSIGN_OR_RETURN(w.project_in, f.Linear("project_in", h, e, false));
+    FNPROBE_ASSIGN_OR_RETURN(w.project_in, f.Linear(n.project_in, h, e, false));
     FNPROBE_ASSIGN_OR_RETURN(w.project_out,
-                             f.Linear("project_out", e, h, false));
+                             f.Linear(n.project_out, e, h, false));
   }
   for (int i = 0; i < c.num_layers; ++i) {
     LayerWeights& l = w.layers[i];
-    std::string p = absl::StrCat("layers.", i, ".");
-    FNPROBE_ASSIGN_OR_RETURN(
-        l.ln1, f.Norm(p + "self_attn_layer_norm", h, affine, affine));
-    FNPROBE_ASSIGN_OR_RETURN(l.q, f.Linear(p + "self_attn.q_proj", h, h, b));
-    FNPROBE_ASSIGN_OR_RETURN(l.k, f.Linear(p + "self_attn.k_proj", h, h, b));
-    FNPROBE_ASSIGN_OR_RETURN(l.v, f.Linear(p + "self_attn.v_proj", h, h, b));
-    FNPROBE_ASSIGN_OR_RETURN(l.out,
-                             f.Linear(p + "self_attn.out_proj", h, h, b));
-    FNPROBE_ASSIGN_OR_RETURN(l.ln2,
-                             f.Norm(p + "final_layer_norm", h, affine, affine));
+    const std::string p = LayerPrefix(n, i);
+    FNPROBE_ASSIGN_OR_RETURN(l.ln1, f.Norm(p + n.ln1, h, affine, affine));
+    FNPROBE_ASSIGN_OR_RETURN(l.q, f.Linear(p + n.q, h, h, b));
+    FNPROBE_ASSIGN_OR_RETURN(l.k, f.Linear(p + n.k, h, h, b));
+    FNPROBE_ASSIGN_OR_RETURN(l.v, f.Linear(p + n.v, h, h, b));
+    FNPROBE_ASSIGN_OR_RETURN(l.out, f.Linear(p + n.attn_out, h, h, b));
+    FNPROBE_ASSIGN_OR_RETURN(l.ln2, f.Norm(p + n.ln2, h, affine, affine));
     FNPROBE_ASSIGN_OR_RETURN(l.fc_in,
-                             f.Linear(p + "fc1", c.intermediate_size, h, b));
+                             f.Linear(p + n.fc_in, c.intermediate_size, h, b));
     FNPROBE_ASSIGN_OR_RETURN(l.fc_out,
-                             f.Linear(p + "fc2", h, c.intermediate_size, b));
+                             f.Linear(p + n.fc_out, h, c.intermediate_size, b));
   }
   if (c.has_final_norm) {
     FNPROBE_ASSIGN_OR_RETURN(w.final_norm,
-                             f.Norm("final_layer_norm", h, affine, affine));
+                             f.Norm(n.final_norm, h, affine, affine));
   }
   return absl::OkStatus();
 }
 
 absl::Status LoadGpt2(const ModelConfig& c, WeightFetcher& f, ModelWeights& w) {
+  const FamilyTensorNames& n = TensorNamesOf(ModelFamily::kGpt2);
   const int64_t h = c.hidden_size, m = c.intermediate_size;
   FNPROBE_ASSIGN_OR_RETURN(w.token_embedding,
-                           f.Get("wte.weight", {c.vocab_size, h}));
+                           f.Get(n.token_embedding, {c.vocab_size, h}));
   FNPROBE_ASSIGN_OR_RETURN(w.position_embedding,
-                           f.Get("wpe.weight", {c.max_positions, h}));
+                           f.Get(n.position_embedding, {c.max_positions, h}));
   for (int i = 0; i < c.num_layers; ++i) {
     LayerWeights& l = w.layers[i];
-    std::string p = absl::StrCat("h.", i, ".");
-    FNPROBE_ASSIGN_OR_RETURN(l.ln1, f.Norm(p + "ln_1", h, true, true));
-    FNPROBE_ASSIGN_OR_RETURN(l.qkv,
-                             f.Linear(p + "attn.c_attn", 3 * h, h, true, true));
-    FNPROBE_ASSIGN_OR_RETURN(l.out,
-                             f.Linear(p + "attn.c_proj", h, h, true, true));
-    FNPROBE_ASSIGN_OR_RETURN(l.ln2, f.Norm(p + "ln_2", h, true, true));
-    FNPROBE_ASSIGN_OR_RETURN(l.fc_in,
-                             f.Linear(p + "mlp.c_fc", m, h, true, true));
+    const std::string p = LayerPrefix(n, i);
+    FNPROBE_ASSIGN_OR_RETURN(l.ln1, f.Norm(p + n.ln1, h, true, true));
+    FNPROBE_ASSIGN_OR_RETURN(l.qkv, f.Linear(p + n.qkv, 3 * h, h, true, true));
+    FNPROBE_ASSIGN_OR_RETURN(l.out, f.Linear(p + n.attn_out, h, h, true, true));
+    FNPROBE_ASSIGN_OR_RETURN(l.ln2, f.Norm(p + n.ln2, h, true, true));
+    FNPROBE_ASSIGN_OR_RETURN(l.fc_in, f.Linear(p + n.fc_in, m, h, true, true));
     FNPROBE_ASSIGN_OR_RETURN(l.fc_out,
-                             f.Linear(p + "mlp.c_proj", h, m, true, true));
+                             f.Linear(p + n.fc_out, h, m, true, true));
   }
-  FNPROBE_ASSIGN_OR_RETURN(w.final_norm, f.Norm("ln_f", h, true, true));
+  FNPROBE_ASSIGN_OR_RETURN(w.final_norm, f.Norm(n.final_norm, h, true, true));
   return absl::OkStatus();
 }
 
 absl::Status LoadGptNeox(const ModelConfig& c, WeightFetcher& f,
                          ModelWeights& w) {
+  const FamilyTensorNames& n = TensorNamesOf(ModelFamily::kGptNeox);
   const int64_t h = c.hidden_size, m = c.intermediate_size;
   const bool b = c.attention_bias;
   FNPROBE_ASSIGN_OR_RETURN(w.token_embedding,
-                           f.Get("embed_in.weight", {c.vocab_size, h}));
+                           f.Get(n.token_embedding, {c.vocab_size, h}));
   for (int i = 0; i < c.num_layers; ++i) {
     LayerWeights& l = w.layers[i];
-    std::string p = absl::StrCat("layers.", i, ".");
-    FNPROBE_ASSIGN_OR_RETURN(l.ln1,
-                             f.Norm(p + "input_layernorm", h, true, true));
-    FNPROBE_ASSIGN_OR_RETURN(
-        l.qkv, f.Linear(p + "attention.query_key_value", 3 * h, h, b));
-    FNPROBE_ASSIGN_OR_RETURN(l.out, f.Linear(p + "attention.dense", h, h, b));
-    FNPROBE_ASSIGN_OR_RETURN(
-        l.ln2, f.Norm(p + "post_attention_layernorm", h, true, true));
-    FNPROBE_ASSIGN_OR_RETURN(l.fc_in,
-                             f.Linear(p + "mlp.dense_h_to_4h", m, h, true));
-    FNPROBE_ASSIGN_OR_RETURN(l.fc_out,
-                             f.Linear(p + "mlp.dense_4h_to_h", h, m, true));
+    const std::string p = LayerPrefix(n, i);
+    FNPROBE_ASSIGN_OR_RETURN(l.ln1, f.Norm(p + n.ln1, h, true, true));
+    FNPROBE_ASSIGN_OR_RETURN(l.qkv, f.Linear(p + n.qkv, 3 * h, h, b));
+    FNPROBE_ASSIGN_OR_RETURN(l.out, f.Linear(p + n.attn_out, h, h, b));
+    FNPROBE_ASSIGN_OR_RETURN(l.ln2, f.Norm(p + n.ln2, h, true, true));
+    FNPROBE_ASSIGN_OR_RETURN(l.fc_in, f.Linear(p + n.fc_in, m, h, true));
+    FNPROBE_ASSIGN_OR_RETURN(l.fc_out, f.Linear(p + n.fc_out, h, m, true));
   }
-  FNPROBE_ASSIGN_OR_RETURN(w.final_norm,
-                           f.Norm("final_layer_norm", h, true, true));
+  FNPROBE_ASSIGN_OR_RETURN(w.final_norm, f.Norm(n.final_norm, h, true, true));
   return absl::OkStatus();
 }
 
@@ -240,31 +223,29 @@ absl::Status LoadLlama(const ModelConfig& c, WeightFetcher& f,
   const int64_t h = c.hidden_size, m = c.intermediate_size;
   const int64_t q = c.num_heads * c.head_dim, kv = c.num_kv_heads * c.head_dim;
   const bool ab = c.attention_bias, mb = c.mlp_bias;
+  const FamilyTensorNames& n = TensorNamesOf(ModelFamily::kLlama);
   FNPROBE_ASSIGN_OR_RETURN(w.token_embedding,
-                           f.Get("embed_tokens.weight", {c.vocab_size, h}));
+                           f.Get(n.token_embedding, {c.vocab_size, h}));
   for (int i = 0; i < c.num_layers; ++i) {
     LayerWeights& l = w.layers[i];
-    std::string p = absl::StrCat("layers.", i, ".");
-    FNPROBE_ASSIGN_OR_RETURN(l.ln1,
-                             f.Norm(p + "input_layernorm", h, true, false));
-    FNPROBE_ASSIGN_OR_RETURN(l.q, f.Linear(p + "self_attn.q_proj", q, h, ab));
-    FNPROBE_ASSIGN_OR_RETURN(l.k, f.Linear(p + "self_attn.k_proj", kv, h, ab));
-    FNPROBE_ASSIGN_OR_RETURN(l.v, f.Linear(p + "self_attn.v_proj", kv, h, ab));
-    FNPROBE_ASSIGN_OR_RETURN(l.out, f.Linear(p + "self_attn.o_proj", h, q, ab));
-    FNPROBE_ASSIGN_OR_RETURN(
-        l.ln2, f.Norm(p + "post_attention_layernorm", h, true, false));
-    FNPROBE_ASSIGN_OR_RETURN(l.fc_in, f.Linear(p + "mlp.gate_proj", m, h, mb));
-    FNPROBE_ASSIGN_OR_RETURN(l.fc_up, f.Linear(p + "mlp.up_proj", m, h, mb));
-    FNPROBE_ASSIGN_OR_RETURN(l.fc_out, f.Linear(p + "mlp.down_proj", h, m, mb));
+    const std::string p = LayerPrefix(n, i);
+    FNPROBE_ASSIGN_OR_RETURN(l.ln1, f.Norm(p + n.ln1, h, true, false));
+    FNPROBE_ASSIGN_OR_RETURN(l.q, f.Linear(p + n.q, q, h, ab));
+    FNPROBE_ASSIGN_OR_RETURN(l.k, f.Linear(p + n.k, kv, h, ab));
+    FNPROBE_ASSIGN_OR_RETURN(l.v, f.Linear(p + n.v, kv, h, ab));
+    FNPROBE_ASSIGN_OR_RETURN(l.out, f.Linear(p + n.attn_out, h, q, ab));
+    FNPROBE_ASSIGN_OR_RETURN(l.ln2, f.Norm(p + n.ln2, h, true, false));
+    FNPROBE_ASSIGN_OR_RETURN(l.fc_in, f.Linear(p + n.fc_in, m, h, mb));
+    FNPROBE_ASSIGN_OR_RETURN(l.fc_up, f.Linear(p + n.fc_up, m, h, mb));
+    FNPROBE_ASSIGN_OR_RETURN(l.fc_out, f.Linear(p + n.fc_out, h, m, mb));
   }
-  FNPROBE_ASSIGN_OR_RETURN(w.final_norm, f.Norm("norm", h, true, false));
+  FNPROBE_ASSIGN_OR_RETURN(w.final_norm, f.Norm(n.final_norm, h, true, false));
   return absl::OkStatus();
 }
 
 // The LM head: the token embedding when tied, else its own tensor.
 absl::Status LoadHead(const ModelConfig& c, WeightFetcher& f, ModelWeights& w) {
-  const char* name =
-      c.family == ModelFamily::kGptNeox ? "embed_out.weight" : "lm_head.weight";
+  const char* name = TensorNamesOf(c.family).lm_head;
   if (c.tie_word_embeddings) {
     f.MarkUsed(name);
     w.lm_head = w.token_embedding;

@@ -13,6 +13,7 @@
 #include "common/safetensors_writer.h"
 #include "common/status_util.h"
 #include "nlohmann/json.hpp"
+#include "server/inference/model/family_tensor_names.h"
 #include "server/inference/model/hook_points.h"
 
 namespace fnprobe {
@@ -170,38 +171,36 @@ class RefResolver {
 
 absl::StatusOr<LayerRefs> OptLayer(RefResolver& r, const ModelConfig& c,
                                    int layer) {
-  const std::string p = absl::StrCat("model.decoder.layers.", layer, ".");
+  const FamilyTensorNames& n = TensorNamesOf(ModelFamily::kOpt);
+  const std::string p = n.base + LayerPrefix(n, layer);
   const int64_t h = c.hidden_size, m = c.intermediate_size;
   LayerRefs l;
-  FNPROBE_ASSIGN_OR_RETURN(l.ln1, r.Norm(p + "self_attn_layer_norm"));
-  FNPROBE_ASSIGN_OR_RETURN(l.q, r.Linear(p + "self_attn.q_proj", h, h, false));
-  FNPROBE_ASSIGN_OR_RETURN(l.k, r.Linear(p + "self_attn.k_proj", h, h, false));
-  FNPROBE_ASSIGN_OR_RETURN(l.v, r.Linear(p + "self_attn.v_proj", h, h, false));
-  FNPROBE_ASSIGN_OR_RETURN(l.o,
-                           r.Linear(p + "self_attn.out_proj", h, h, false));
-  FNPROBE_ASSIGN_OR_RETURN(l.ln2, r.Norm(p + "final_layer_norm"));
-  FNPROBE_ASSIGN_OR_RETURN(l.fc1, r.Linear(p + "fc1", m, h, false));
-  FNPROBE_ASSIGN_OR_RETURN(l.fc2, r.Linear(p + "fc2", h, m, false));
+  FNPROBE_ASSIGN_OR_RETURN(l.ln1, r.Norm(p + n.ln1));
+  FNPROBE_ASSIGN_OR_RETURN(l.q, r.Linear(p + n.q, h, h, false));
+  FNPROBE_ASSIGN_OR_RETURN(l.k, r.Linear(p + n.k, h, h, false));
+  FNPROBE_ASSIGN_OR_RETURN(l.v, r.Linear(p + n.v, h, h, false));
+  FNPROBE_ASSIGN_OR_RETURN(l.o, r.Linear(p + n.attn_out, h, h, false));
+  FNPROBE_ASSIGN_OR_RETURN(l.ln2, r.Norm(p + n.ln2));
+  FNPROBE_ASSIGN_OR_RETURN(l.fc1, r.Linear(p + n.fc_in, m, h, false));
+  FNPROBE_ASSIGN_OR_RETURN(l.fc2, r.Linear(p + n.fc_out, h, m, false));
   return l;
 }
 
 absl::StatusOr<LayerRefs> Gpt2Layer(RefResolver& r, const ModelConfig& c,
                                     int layer) {
-  const std::string p = absl::StrCat("transformer.h.", layer, ".");
+  const FamilyTensorNames& n = TensorNamesOf(ModelFamily::kGpt2);
+  const std::string p = n.base + LayerPrefix(n, layer);
   const int64_t h = c.hidden_size, m = c.intermediate_size;
   LayerRefs l;
-  FNPROBE_ASSIGN_OR_RETURN(l.ln1, r.Norm(p + "ln_1"));
+  FNPROBE_ASSIGN_OR_RETURN(l.ln1, r.Norm(p + n.ln1));
   // c_attn's outputs are [Q | K | V].
-  FNPROBE_ASSIGN_OR_RETURN(l.q,
-                           r.Slice(p + "attn.c_attn", 3 * h, h, true, 0, h));
-  FNPROBE_ASSIGN_OR_RETURN(l.k,
-                           r.Slice(p + "attn.c_attn", 3 * h, h, true, h, h));
-  FNPROBE_ASSIGN_OR_RETURN(
-      l.v, r.Slice(p + "attn.c_attn", 3 * h, h, true, 2 * h, h));
-  FNPROBE_ASSIGN_OR_RETURN(l.o, r.Linear(p + "attn.c_proj", h, h, true));
-  FNPROBE_ASSIGN_OR_RETURN(l.ln2, r.Norm(p + "ln_2"));
-  FNPROBE_ASSIGN_OR_RETURN(l.fc1, r.Linear(p + "mlp.c_fc", m, h, true));
-  FNPROBE_ASSIGN_OR_RETURN(l.fc2, r.Linear(p + "mlp.c_proj", h, m, true));
+  FNPROBE_ASSIGN_OR_RETURN(l.q, r.Slice(p + n.qkv, 3 * h, h, true, 0, h));
+  FNPROBE_ASSIGN_OR_RETURN(l.k, r.Slice(p + n.qkv, 3 * h, h, true, h, h));
+  FNPROBE_ASSIGN_OR_RETURN(l.v, r.Slice(p + n.qkv, 3 * h, h, true, 2 * h, h));
+  FNPROBE_ASSIGN_OR_RETURN(l.o, r.Linear(p + n.attn_out, h, h, true));
+  FNPROBE_ASSIGN_OR_RETURN(l.ln2, r.Norm(p + n.ln2));
+  FNPROBE_ASSIGN_OR_RETURN(l.fc1, r.Linear(p + n.fc_in, m, h, true));
+  FNPROBE_ASSIGN_OR_RETURN(l.fc2, r.Linear(p + n.fc_out, h, m, true));
   return l;
 }
 
@@ -209,18 +208,17 @@ absl::StatusOr<ModelRefs> ResolveRefs(TensorTable& table,
                                       const ModelConfig& c) {
   RefResolver r(table, c);
   const bool opt = c.family == ModelFamily::kOpt;
+  // CheckPlantable admits OPT and GPT-2 only.
+  const FamilyTensorNames& n =
+      TensorNamesOf(opt ? ModelFamily::kOpt : ModelFamily::kGpt2);
+  const std::string base = n.base;
   ModelRefs refs;
   FNPROBE_ASSIGN_OR_RETURN(refs.embed,
-                           r.Matrix(opt ? "model.decoder.embed_tokens.weight"
-                                        : "transformer.wte.weight",
-                                    c.vocab_size));
+                           r.Matrix(base + n.token_embedding, c.vocab_size));
   FNPROBE_ASSIGN_OR_RETURN(refs.positions,
-                           r.Matrix(opt ? "model.decoder.embed_positions.weight"
-                                        : "transformer.wpe.weight",
+                           r.Matrix(base + n.position_embedding,
                                     c.max_positions + c.position_offset));
-  FNPROBE_ASSIGN_OR_RETURN(
-      refs.final_norm,
-      r.Norm(opt ? "model.decoder.final_layer_norm" : "transformer.ln_f"));
+  FNPROBE_ASSIGN_OR_RETURN(refs.final_norm, r.Norm(base + n.final_norm));
   for (int layer = 0; layer < c.num_layers; ++layer) {
     FNPROBE_ASSIGN_OR_RETURN(
         LayerRefs l, opt ? OptLayer(r, c, layer) : Gpt2Layer(r, c, layer));

@@ -16,6 +16,7 @@
 #include "common/portable_hash.h"
 #include "common/status_util.h"
 #include "nlohmann/json.hpp"
+#include "server/inference/model/family_tensor_names.h"
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
               "random_weights writes little-endian tensors from host memory");
@@ -26,8 +27,9 @@ namespace {
 // ---------------------------------------------------------------------------
 // Tensor lists
 
-// Collects the tensors of one family's checkpoint, with the names and
-// shapes server/inference/model/model_weights.cc reads.
+// Collects the tensors of one family's checkpoint, with the names
+// (family_tensor_names.h) and shapes server/inference/model/model_weights.cc
+// reads.
 class TensorList {
  public:
   explicit TensorList(std::string prefix) : prefix_(std::move(prefix)) {}
@@ -61,95 +63,95 @@ class TensorList {
 };
 
 std::vector<WeightSpec> OptTensors(const ModelConfig& c) {
+  const FamilyTensorNames& n = TensorNamesOf(ModelFamily::kOpt);
   const int64_t h = c.hidden_size, e = c.word_embed_proj_dim;
   const int64_t m = c.intermediate_size;
   const bool b = c.attention_bias, affine = c.norm_affine;
-  TensorList t("model.decoder.");
-  t.Add("embed_tokens.weight", {c.vocab_size, e}, WeightInit::kMatrix);
-  t.Add("embed_positions.weight", {c.max_positions + c.position_offset, h},
+  TensorList t(n.base);
+  t.Add(n.token_embedding, {c.vocab_size, e}, WeightInit::kMatrix);
+  t.Add(n.position_embedding, {c.max_positions + c.position_offset, h},
         WeightInit::kMatrix);
   if (e != h) {
-    t.Linear("project_in", h, e, false);
-    t.Linear("project_out", e, h, false);
+    t.Linear(n.project_in, h, e, false);
+    t.Linear(n.project_out, e, h, false);
   }
   for (int64_t i = 0; i < c.num_layers; ++i) {
-    const std::string p = absl::StrCat("layers.", i, ".");
-    t.Norm(p + "self_attn_layer_norm", h, affine, affine);
-    t.Linear(p + "self_attn.q_proj", h, h, b);
-    t.Linear(p + "self_attn.k_proj", h, h, b);
-    t.Linear(p + "self_attn.v_proj", h, h, b);
-    t.Linear(p + "self_attn.out_proj", h, h, b);
-    t.Norm(p + "final_layer_norm", h, affine, affine);
-    t.Linear(p + "fc1", m, h, b);
-    t.Linear(p + "fc2", h, m, b);
+    const std::string p = LayerPrefix(n, i);
+    t.Norm(p + n.ln1, h, affine, affine);
+    t.Linear(p + n.q, h, h, b);
+    t.Linear(p + n.k, h, h, b);
+    t.Linear(p + n.v, h, h, b);
+    t.Linear(p + n.attn_out, h, h, b);
+    t.Norm(p + n.ln2, h, affine, affine);
+    t.Linear(p + n.fc_in, m, h, b);
+    t.Linear(p + n.fc_out, h, m, b);
   }
-  if (c.has_final_norm) t.Norm("final_layer_norm", h, affine, affine);
-  if (!c.tie_word_embeddings)
-    t.AddTopLevel("lm_head.weight", {c.vocab_size, e});
+  if (c.has_final_norm) t.Norm(n.final_norm, h, affine, affine);
+  if (!c.tie_word_embeddings) t.AddTopLevel(n.lm_head, {c.vocab_size, e});
   return t.Take();
 }
 
 std::vector<WeightSpec> Gpt2Tensors(const ModelConfig& c) {
+  const FamilyTensorNames& n = TensorNamesOf(ModelFamily::kGpt2);
   const int64_t h = c.hidden_size, m = c.intermediate_size;
-  TensorList t("transformer.");
-  t.Add("wte.weight", {c.vocab_size, h}, WeightInit::kMatrix);
-  t.Add("wpe.weight", {c.max_positions, h}, WeightInit::kMatrix);
+  TensorList t(n.base);
+  t.Add(n.token_embedding, {c.vocab_size, h}, WeightInit::kMatrix);
+  t.Add(n.position_embedding, {c.max_positions, h}, WeightInit::kMatrix);
   for (int64_t i = 0; i < c.num_layers; ++i) {
-    const std::string p = absl::StrCat("h.", i, ".");
-    t.Norm(p + "ln_1", h, true, true);
-    t.Linear(p + "attn.c_attn", 3 * h, h, true, true);
-    t.Linear(p + "attn.c_proj", h, h, true, true);
-    t.Norm(p + "ln_2", h, true, true);
-    t.Linear(p + "mlp.c_fc", m, h, true, true);
-    t.Linear(p + "mlp.c_proj", h, m, true, true);
+    const std::string p = LayerPrefix(n, i);
+    t.Norm(p + n.ln1, h, true, true);
+    t.Linear(p + n.qkv, 3 * h, h, true, true);
+    t.Linear(p + n.attn_out, h, h, true, true);
+    t.Norm(p + n.ln2, h, true, true);
+    t.Linear(p + n.fc_in, m, h, true, true);
+    t.Linear(p + n.fc_out, h, m, true, true);
   }
-  t.Norm("ln_f", h, true, true);
-  if (!c.tie_word_embeddings)
-    t.AddTopLevel("lm_head.weight", {c.vocab_size, h});
+  t.Norm(n.final_norm, h, true, true);
+  if (!c.tie_word_embeddings) t.AddTopLevel(n.lm_head, {c.vocab_size, h});
   return t.Take();
 }
 
 std::vector<WeightSpec> GptNeoxTensors(const ModelConfig& c) {
+  const FamilyTensorNames& n = TensorNamesOf(ModelFamily::kGptNeox);
   const int64_t h = c.hidden_size, m = c.intermediate_size;
   const bool b = c.attention_bias;
-  TensorList t("gpt_neox.");
-  t.Add("embed_in.weight", {c.vocab_size, h}, WeightInit::kMatrix);
+  TensorList t(n.base);
+  t.Add(n.token_embedding, {c.vocab_size, h}, WeightInit::kMatrix);
   for (int64_t i = 0; i < c.num_layers; ++i) {
-    const std::string p = absl::StrCat("layers.", i, ".");
-    t.Norm(p + "input_layernorm", h, true, true);
-    t.Linear(p + "attention.query_key_value", 3 * h, h, b);
-    t.Linear(p + "attention.dense", h, h, b);
-    t.Norm(p + "post_attention_layernorm", h, true, true);
-    t.Linear(p + "mlp.dense_h_to_4h", m, h, true);
-    t.Linear(p + "mlp.dense_4h_to_h", h, m, true);
+    const std::string p = LayerPrefix(n, i);
+    t.Norm(p + n.ln1, h, true, true);
+    t.Linear(p + n.qkv, 3 * h, h, b);
+    t.Linear(p + n.attn_out, h, h, b);
+    t.Norm(p + n.ln2, h, true, true);
+    t.Linear(p + n.fc_in, m, h, true);
+    t.Linear(p + n.fc_out, h, m, true);
   }
-  t.Norm("final_layer_norm", h, true, true);
-  if (!c.tie_word_embeddings)
-    t.AddTopLevel("embed_out.weight", {c.vocab_size, h});
+  t.Norm(n.final_norm, h, true, true);
+  if (!c.tie_word_embeddings) t.AddTopLevel(n.lm_head, {c.vocab_size, h});
   return t.Take();
 }
 
 std::vector<WeightSpec> LlamaTensors(const ModelConfig& c) {
+  const FamilyTensorNames& n = TensorNamesOf(ModelFamily::kLlama);
   const int64_t h = c.hidden_size, m = c.intermediate_size;
   const int64_t q = c.num_heads * c.head_dim, kv = c.num_kv_heads * c.head_dim;
   const bool ab = c.attention_bias, mb = c.mlp_bias;
-  TensorList t("model.");
-  t.Add("embed_tokens.weight", {c.vocab_size, h}, WeightInit::kMatrix);
+  TensorList t(n.base);
+  t.Add(n.token_embedding, {c.vocab_size, h}, WeightInit::kMatrix);
   for (int64_t i = 0; i < c.num_layers; ++i) {
-    const std::string p = absl::StrCat("layers.", i, ".");
-    t.Norm(p + "input_layernorm", h, true, false);
-    t.Linear(p + "self_attn.q_proj", q, h, ab);
-    t.Linear(p + "self_attn.k_proj", kv, h, ab);
-    t.Linear(p + "self_attn.v_proj", kv, h, ab);
-    t.Linear(p + "self_attn.o_proj", h, q, ab);
-    t.Norm(p + "post_attention_layernorm", h, true, false);
-    t.Linear(p + "mlp.gate_proj", m, h, mb);
-    t.Linear(p + "mlp.up_proj", m, h, mb);
-    t.Linear(p + "mlp.down_proj", h, m, mb);
+    const std::string p = LayerPrefix(n, i);
+    t.Norm(p + n.ln1, h, true, false);
+    t.Linear(p + n.q, q, h, ab);
+    t.Linear(p + n.k, kv, h, ab);
+    t.Linear(p + n.v, kv, h, ab);
+    t.Linear(p + n.attn_out, h, q, ab);
+    t.Norm(p + n.ln2, h, true, false);
+    t.Linear(p + n.fc_in, m, h, mb);
+    t.Linear(p + n.fc_up, m, h, mb);
+    t.Linear(p + n.fc_out, h, m, mb);
   }
-  t.Norm("norm", h, true, false);
-  if (!c.tie_word_embeddings)
-    t.AddTopLevel("lm_head.weight", {c.vocab_size, h});
+  t.Norm(n.final_norm, h, true, false);
+  if (!c.tie_word_embeddings) t.AddTopLevel(n.lm_head, {c.vocab_size, h});
   return t.Take();
 }
 
