@@ -4,7 +4,7 @@
 #include <cstdlib>
 #include <filesystem>
 
-#include "server/inference/model_maker.h"
+#include "server/inference/tools/model_maker.h"
 
 namespace fnprobe {
 

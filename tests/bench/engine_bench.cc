@@ -18,10 +18,10 @@
 #include <memory>
 #include <string>
 
-#include "server/inference/batch_generator.h"
-#include "server/inference/hook_points.h"
-#include "server/inference/model.h"
-#include "server/inference/torch_engine.h"
+#include "server/inference/model/batch_generator.h"
+#include "server/inference/model/hook_points.h"
+#include "server/inference/model/model.h"
+#include "server/inference/model/torch_engine.h"
 #include "tests/bench/bench_model.h"
 
 namespace fnprobe {

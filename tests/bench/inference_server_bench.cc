@@ -21,10 +21,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "fnprobe/v1/inference.grpc.pb.h"
-#include "server/inference/batch_generator.h"
-#include "server/inference/hook_points.h"
-#include "server/inference/inference_server.h"
-#include "server/inference/torch_engine.h"
+#include "server/inference/model/batch_generator.h"
+#include "server/inference/model/hook_points.h"
+#include "server/inference/model/torch_engine.h"
+#include "server/inference/serving/inference_server.h"
 #include "tests/bench/bench_model.h"
 
 namespace fnprobe {

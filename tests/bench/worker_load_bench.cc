@@ -33,7 +33,7 @@
 #include "common/grpc_status.h"
 #include "common/status_util.h"
 #include "server/analysis/experiment_spec.h"
-#include "server/inference/model_maker.h"
+#include "server/inference/tools/model_maker.h"
 #include "tests/e2e/worker_cluster.h"
 #include "tests/support/reference_data.h"
 

@@ -55,7 +55,7 @@
 #include "common/status_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/inference/model_maker.h"
+#include "server/inference/tools/model_maker.h"
 #include "tests/e2e/worker_cluster.h"
 #include "tests/support/reference_data.h"
 #include "tests/support/status_matchers.h"

@@ -15,7 +15,7 @@
 #include "common/auth.h"
 #include "fnprobe/v1/inference.grpc.pb.h"
 #include "gtest/gtest.h"
-#include "server/inference/model_maker.h"
+#include "server/inference/tools/model_maker.h"
 #include "tests/e2e/server_process.h"
 #include "tests/support/reference_data.h"
 #include "tests/support/status_matchers.h"

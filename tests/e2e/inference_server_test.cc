@@ -2,7 +2,7 @@
 // checkpoint: what one client sees alone equals what it sees while others
 // stream, cancellation frees capacity, every error path has its status code,
 // a bad request never disturbs a healthy stream, overflow is reported.
-#include "server/inference/inference_server.h"
+#include "server/inference/serving/inference_server.h"
 
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
@@ -22,7 +22,7 @@
 #include "fnprobe/v1/inference.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/inference/model_maker.h"
+#include "server/inference/tools/model_maker.h"
 #include "tests/support/reference_data.h"
 #include "tests/support/reference_tensors.h"
 #include "tests/support/status_matchers.h"

@@ -16,7 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "server/analysis/experiment_spec.h"
-#include "server/inference/model_maker.h"
+#include "server/inference/tools/model_maker.h"
 #include "tests/e2e/worker_cluster.h"
 #include "tests/support/reference_data.h"
 #include "tests/support/status_matchers.h"

@@ -16,7 +16,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/analysis/storage/activation_store.h"
-#include "server/inference/model_maker.h"
+#include "server/inference/tools/model_maker.h"
 #include "tests/e2e/worker_cluster.h"
 #include "tests/support/reference_data.h"
 #include "tests/support/status_matchers.h"

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
-#include "server/inference/tokenizer.h"
+#include "server/inference/tokenizer/tokenizer.h"
 #include "tests/fuzz/fuzz_check.h"
 
 namespace {

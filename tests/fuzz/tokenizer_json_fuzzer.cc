@@ -1,6 +1,6 @@
-// Fuzz target: a tokenizer.json (server/inference/tokenizer.h), the input
-// being the JSON text. A tokenizer that loads then encodes and decodes a few
-// fixed strings (ASCII, added-token look-alikes, multi-byte UTF-8, invalid
+// Fuzz target: a tokenizer.json (server/inference/tokenizer/tokenizer.h), the
+// input being the JSON text. A tokenizer that loads then encodes and decodes a
+// few fixed strings (ASCII, added-token look-alikes, multi-byte UTF-8, invalid
 // UTF-8) and looks up ids around its vocabulary's bounds, as serving a
 // prompt does.
 #include <cstddef>
@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
-#include "server/inference/tokenizer.h"
+#include "server/inference/tokenizer/tokenizer.h"
 #include "tests/fuzz/fuzz_check.h"
 
 namespace {

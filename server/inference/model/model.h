@@ -1,0 +1,68 @@
+// A loaded model: its config, tokenizer and weights on one device. Loading is
+// separate from serving: a Model is immutable once loaded and may be shared
+// by several engines (each with its own KV caches).
+//
+// This header names no torch type; the weights live behind ModelRep
+// (model_rep.h, engine files only).
+//
+// Thread-safe: immutable after Load.
+#ifndef FNPROBE_SERVER_INFERENCE_MODEL_MODEL_H_
+#define FNPROBE_SERVER_INFERENCE_MODEL_MODEL_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/dtype.h"
+#include "server/inference/model/model_config.h"
+#include "server/inference/tokenizer/tokenizer.h"
+
+namespace fnprobe {
+
+struct ModelOptions {
+  // "auto" (CUDA when available, else CPU), "cpu", "cuda" or "cuda:N".
+  std::string device = "auto";
+  // Compute dtype: F32, F16 or BF16. Checkpoint weights are converted.
+  DType dtype = DType::kF32;
+  // Intra-op threads for CPU math; 0 keeps libtorch's default.
+  int threads = 0;
+};
+
+struct ModelRep;
+
+class Model {
+ public:
+  // Loads config.json, tokenizer.json and the safetensors weights from
+  // `model_dir`. Errors name the file and what is wrong with it.
+  static absl::StatusOr<std::shared_ptr<const Model>> Load(
+      const std::string& model_dir, const ModelOptions& options);
+
+  ~Model();
+
+  const ModelConfig& config() const { return config_; }
+  const Tokenizer& tokenizer() const { return *tokenizer_; }
+  const std::string& directory() const { return directory_; }
+  // The device the weights live on, e.g. "cpu" or "cuda:0".
+  const std::string& device() const { return device_; }
+  DType dtype() const { return dtype_; }
+  // Checkpoint tensors the model does not use (reported, not fatal).
+  const std::vector<std::string>& unused_tensors() const { return unused_; }
+
+  const ModelRep& rep() const { return *rep_; }
+
+ private:
+  Model() = default;
+
+  ModelConfig config_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+  std::string directory_;
+  std::string device_;
+  DType dtype_ = DType::kF32;
+  std::vector<std::string> unused_;
+  std::unique_ptr<ModelRep> rep_;
+};
+
+}  // namespace fnprobe
+
+#endif  // FNPROBE_SERVER_INFERENCE_MODEL_MODEL_H_

@@ -1,0 +1,78 @@
+// The immutable weights of a loaded model, as libtorch tensors on one device
+// in one compute dtype, arranged the same way for every family.
+//
+// Torch header: include only from engine files.
+// Thread-safe: immutable after LoadModelWeights.
+#ifndef FNPROBE_SERVER_INFERENCE_MODEL_MODEL_WEIGHTS_H_
+#define FNPROBE_SERVER_INFERENCE_MODEL_MODEL_WEIGHTS_H_
+
+#include <ATen/ATen.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "server/inference/model/checkpoint_files.h"
+#include "server/inference/model/model_config.h"
+
+namespace fnprobe {
+
+// A dense layer. `weight` is [out, in] (torch Linear) unless `in_by_out`,
+// where it is [in, out] as GPT-2's Conv1D stores it; both are applied in the
+// reference's own op order. `bias` may be undefined.
+struct LinearWeights {
+  at::Tensor weight;
+  at::Tensor bias;
+  bool in_by_out = false;
+
+  at::Tensor Apply(const at::Tensor& x) const;
+};
+
+// A LayerNorm or RMSNorm; weight/bias undefined when not affine.
+struct NormWeights {
+  at::Tensor weight;
+  at::Tensor bias;
+};
+
+struct LayerWeights {
+  NormWeights ln1;
+  NormWeights ln2;
+  // Either separate q/k/v, or one fused projection (GPT-2 [Q|K|V] columns,
+  // GPT-NeoX per-head [q_h k_h v_h] rows).
+  LinearWeights q, k, v;
+  LinearWeights qkv;
+  LinearWeights out;
+  LinearWeights fc_in;   // fc1 / c_fc / dense_h_to_4h / gate_proj
+  LinearWeights fc_up;   // Llama up_proj
+  LinearWeights fc_out;  // fc2 / c_proj / dense_4h_to_h / down_proj
+};
+
+struct ModelWeights {
+  at::Tensor token_embedding;     // [vocab, word_embed_proj_dim]
+  at::Tensor position_embedding;  // learned positions, [rows, hidden]
+  LinearWeights project_in;       // OPT word_embed_proj_dim != hidden
+  LinearWeights project_out;
+  std::vector<LayerWeights> layers;
+  NormWeights final_norm;  // undefined weight when the model has none
+  at::Tensor lm_head;      // [vocab, word_embed_proj_dim]
+};
+
+struct LoadOptions {
+  at::Device device = at::kCPU;
+  at::ScalarType dtype = at::kFloat;
+};
+
+// Reads every tensor the config calls for from `files`, checks its shape,
+// and converts it to options.dtype on options.device. Keys are accepted with
+// or without the family's base-model prefix ("transformer.h.0..." or
+// "h.0..."); tied LM heads are re-tied; known non-persistent buffers are
+// ignored. A missing tensor or wrong shape is INVALID_ARGUMENT naming the
+// tensor, the file and the expected shape. Tensors that the model does not
+// use are listed in `unused` (if given).
+absl::StatusOr<ModelWeights> LoadModelWeights(
+    const ModelConfig& config, const CheckpointFiles& files,
+    const LoadOptions& options, std::vector<std::string>* unused = nullptr);
+
+}  // namespace fnprobe
+
+#endif  // FNPROBE_SERVER_INFERENCE_MODEL_MODEL_WEIGHTS_H_

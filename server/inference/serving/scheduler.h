@@ -1,0 +1,97 @@
+// Scheduler: continuous batching of every request's sequences over one
+// Engine, in one thread that it owns.
+//
+// Each loop iteration is one forward step, in short phases:
+//   Admit     take submitted requests into the waiting set;
+//   Retire    end cancelled requests' sequences and free their slots;
+//   Assemble  fill free slots round-robin across users (one user's 500
+//             prompts do not starve another's 5), then pick every active,
+//             unpaused sequence (prompt prefill or one decode token), within
+//             max_batch_sequences and max_batch_tokens;
+//   Step      one Engine::Step over all of them, capturing the union of the
+//             requests' layouts;
+//   Distribute sample each sequence's next token, push its frame (values cut
+//             down to its request's layout) to its RequestStream, finish
+//             sequences and requests that are done.
+// A sequence holds a slot (and its KV cache) from its first step to its
+// last. A request whose stream is full is paused (its sequences skip steps)
+// until its reader drains it. A cancelled request's sequences leave at the
+// next step.
+//
+// The scheduler knows nothing of gRPC or torch: tests drive it with a fake
+// Engine. Thread-safe: Submit, Cancel and Stats may be called from any
+// thread.
+#ifndef FNPROBE_SERVER_INFERENCE_SERVING_SCHEDULER_H_
+#define FNPROBE_SERVER_INFERENCE_SERVING_SCHEDULER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/layout.h"
+#include "server/inference/model/engine.h"
+#include "server/inference/model/token_sampler.h"
+#include "server/inference/serving/request_stream.h"
+
+namespace fnprobe {
+
+struct SchedulerOptions {
+  int max_batch_sequences = 64;     // slots: sequences stepping together
+  int max_batch_tokens = 4096;      // tokens in one step (prefill included)
+  int max_queued_sequences = 4096;  // waiting for a slot, all users
+  size_t stream_capacity = 256;     // frames buffered per request
+};
+
+// A validated request: prompts already tokenized and within the context.
+struct ScheduledRequest {
+  std::string user;
+  std::vector<std::vector<int64_t>> prompts;
+  // Teacher-forced: one frame per prompt position, no generation.
+  bool forward = false;
+  int64_t tokens_per_prompt = 0;  // REQUIRES: > 0 unless forward
+  bool stop_at_eos = false;
+  SamplingOptions sampling;
+  Layout layout;  // hook points of the model, in model order
+  std::shared_ptr<const std::vector<UnitIntervention>> interventions;
+};
+
+struct SchedulerStats {
+  int64_t steps = 0;
+  int64_t active_sequences = 0;  // holding a slot
+  int64_t queued_sequences = 0;  // waiting for one
+  int64_t active_requests = 0;
+  int64_t last_batch_sequences = 0;
+};
+
+class Scheduler {
+ public:
+  // REQUIRES: engine outlives the scheduler. Starts the thread.
+  Scheduler(Engine* engine, SchedulerOptions options);
+  // Stops the thread; unfinished streams finish with UNAVAILABLE.
+  ~Scheduler();
+
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // Queues a request; its frames arrive on the returned stream.
+  // RESOURCE_EXHAUSTED (naming max_queued_sequences) when its prompts do not
+  // fit in the queue; UNAVAILABLE after shutdown began.
+  absl::StatusOr<std::shared_ptr<RequestStream>> Submit(
+      ScheduledRequest request);
+
+  // Cancels the request owning `stream` (no-op if finished or unknown). Its
+  // sequences are freed at the next step; the stream finishes CANCELLED.
+  void Cancel(const RequestStream* stream);
+
+  SchedulerStats Stats() const;
+
+ private:
+  struct Rep;
+  std::unique_ptr<Rep> rep_;
+};
+
+}  // namespace fnprobe
+
+#endif  // FNPROBE_SERVER_INFERENCE_SERVING_SCHEDULER_H_
