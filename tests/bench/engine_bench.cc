@@ -5,7 +5,9 @@
 // capture and with capture `all`; values captured per token. The summary
 // prints each figure beside its baseline and the target:
 //   capture `all` costs at most 15% over no capture;
-//   batch 16 gives at least 4x the tokens per second of batch 1.
+//   batch 16 gives at least 4x the tokens per second of batch 1;
+// and the same without capture with batch-invariant products
+// (--batch-invariant) beside the default, for their cost.
 //
 // Environment: FNPROBE_BENCH_MODEL_DIR (default ./bench-models/galactica-125m,
 // made on first use), FNPROBE_BENCH_DEVICE (default auto),
@@ -44,6 +46,9 @@ std::vector<Prompt> Prompts(const Tokenizer& tokenizer, int n) {
 struct BenchModel {
   std::shared_ptr<const Model> model;
   std::unique_ptr<Engine> engine;
+  // The same checkpoint with batch-invariant products (--batch-invariant).
+  std::shared_ptr<const Model> invariant_model;
+  std::unique_ptr<Engine> invariant_engine;
   Layout all;
   int64_t tokens = 16;
 };
@@ -61,6 +66,14 @@ BenchModel& Shared() {
     }
     b->model = *model;
     b->engine = NewTorchEngine(b->model);
+    options.batch_invariant = true;
+    auto invariant = Model::Load(dir, options);
+    if (!invariant.ok()) {
+      std::fprintf(stderr, "%s\n", invariant.status().ToString().c_str());
+      std::exit(1);
+    }
+    b->invariant_model = *invariant;
+    b->invariant_engine = NewTorchEngine(b->invariant_model);
     b->all = *SelectLayout(b->model->config(), {"all"});
     b->tokens = std::atoll(BenchEnv("FNPROBE_BENCH_TOKENS", "16").c_str());
     // Warm up allocators and thread pools before anything is timed.
@@ -78,6 +91,7 @@ void BM_Generate(benchmark::State& state) {
   BenchModel& b = Shared();
   const int batch = static_cast<int>(state.range(0));
   const bool capture = state.range(1) != 0;
+  Engine& engine = state.range(2) != 0 ? *b.invariant_engine : *b.engine;
   const Layout layout = capture ? b.all : Layout();
   const std::vector<Prompt> prompts = Prompts(b.model->tokenizer(), batch);
   GenerationOptions options;
@@ -85,7 +99,7 @@ void BM_Generate(benchmark::State& state) {
   int64_t generated = 0;
   double checksum = 0;
   for (auto _ : state) {
-    absl::Status s = GenerateBatch(*b.engine, prompts, layout, options,
+    absl::Status s = GenerateBatch(engine, prompts, layout, options,
                                    [&](const GeneratedToken& t) {
                                      ++generated;
                                      if (!t.values.empty()) {
@@ -103,11 +117,13 @@ void BM_Generate(benchmark::State& state) {
 }
 
 BENCHMARK(BM_Generate)
-    ->ArgNames({"batch", "capture_all"})
-    ->Args({1, 0})
-    ->Args({1, 1})
-    ->Args({16, 0})
-    ->Args({16, 1})
+    ->ArgNames({"batch", "capture_all", "batch_invariant"})
+    ->Args({1, 0, 0})
+    ->Args({1, 1, 0})
+    ->Args({16, 0, 0})
+    ->Args({16, 1, 0})
+    ->Args({1, 0, 1})
+    ->Args({16, 0, 1})
     ->Iterations(2)
     ->Repetitions(3)
     ->ReportAggregatesOnly(true)
@@ -129,9 +145,10 @@ class SummaryReporter : public benchmark::ConsoleReporter {
   }
 
   void PrintSummary() const {
-    auto rate = [&](int batch, int capture) {
+    auto rate = [&](int batch, int capture, int invariant = 0) {
       std::string key = "BM_Generate/batch:" + std::to_string(batch) +
                         "/capture_all:" + std::to_string(capture) +
+                        "/batch_invariant:" + std::to_string(invariant) +
                         "/iterations:2/repeats:3/real_time";
       auto it = rates_.find(key);
       return it == rates_.end() ? 0.0 : it->second;
@@ -154,6 +171,13 @@ class SummaryReporter : public benchmark::ConsoleReporter {
           "(target >= 4x)\n",
           capture ? "capture all" : "no capture ", sixteen, one,
           one > 0 ? sixteen / one : 0.0);
+    }
+    for (int batch : {1, 16}) {
+      const double plain = rate(batch, 0), invariant = rate(batch, 0, 1);
+      std::printf(
+          "batch-invariant products, batch %2d: %8.1f tok/s vs %8.1f tok/s "
+          "default = %.0f%%\n",
+          batch, invariant, plain, plain > 0 ? 100.0 * invariant / plain : 0.0);
     }
   }
 

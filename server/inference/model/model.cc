@@ -69,6 +69,7 @@ absl::StatusOr<std::shared_ptr<const Model>> Model::Load(
   auto rep = std::make_unique<ModelRep>();
   FNPROBE_ASSIGN_OR_RETURN(rep->options.device, ResolveDevice(options.device));
   FNPROBE_ASSIGN_OR_RETURN(rep->options.dtype, ComputeType(options.dtype));
+  rep->options.row_block = options.batch_invariant ? kBatchInvariantRows : 0;
   if (options.threads > 0) at::set_num_threads(options.threads);
   FNPROBE_ASSIGN_OR_RETURN(
       rep->weights,

@@ -258,12 +258,34 @@ absl::Status LoadHead(const ModelConfig& c, WeightFetcher& f, ModelWeights& w) {
 
 }  // namespace
 
-at::Tensor LinearWeights::Apply(const at::Tensor& x) const {
-  if (in_by_out) {
-    // GPT-2 Conv1D: addmm(bias, x, W) with W stored [in, out].
-    return bias.defined() ? at::addmm(bias, x, weight) : at::mm(x, weight);
+at::Tensor ApplyInRowBlocks(
+    const at::Tensor& x, int64_t row_block,
+    const std::function<at::Tensor(const at::Tensor&)>& product) {
+  if (row_block <= 0 || x.dim() != 2) return product(x);
+  const int64_t rows = x.size(0);
+  std::vector<at::Tensor> outputs;
+  outputs.reserve((rows + row_block - 1) / row_block);
+  for (int64_t begin = 0; begin < rows; begin += row_block) {
+    const int64_t n = std::min(row_block, rows - begin);
+    at::Tensor block = x.narrow(0, begin, n);
+    if (n < row_block) {
+      block =
+          at::cat({block, at::zeros({row_block - n, x.size(1)}, x.options())});
+    }
+    outputs.push_back(product(block.contiguous()).narrow(0, 0, n));
   }
-  return at::linear(x, weight, bias);
+  return outputs.size() == 1 ? outputs[0] : at::cat(outputs, 0);
+}
+
+at::Tensor LinearWeights::Apply(const at::Tensor& x) const {
+  return ApplyInRowBlocks(x, row_block, [this](const at::Tensor& rows) {
+    if (in_by_out) {
+      // GPT-2 Conv1D: addmm(bias, x, W) with W stored [in, out].
+      return bias.defined() ? at::addmm(bias, rows, weight)
+                            : at::mm(rows, weight);
+    }
+    return at::linear(rows, weight, bias);
+  });
 }
 
 absl::StatusOr<ModelWeights> LoadModelWeights(
@@ -293,6 +315,16 @@ absl::StatusOr<ModelWeights> LoadModelWeights(
         "loading weights onto ", options.device.str(), ": ", e.what()));
   }
   if (unused != nullptr) *unused = fetcher.Unused();
+  for (LinearWeights* linear : {&w.project_in, &w.project_out}) {
+    linear->row_block = options.row_block;
+  }
+  for (LayerWeights& layer : w.layers) {
+    for (LinearWeights* linear :
+         {&layer.q, &layer.k, &layer.v, &layer.qkv, &layer.out, &layer.fc_in,
+          &layer.fc_up, &layer.fc_out}) {
+      linear->row_block = options.row_block;
+    }
+  }
   return w;
 }
 

@@ -8,6 +8,7 @@
 
 #include <ATen/ATen.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -20,13 +21,30 @@ namespace fnprobe {
 // A dense layer. `weight` is [out, in] (torch Linear) unless `in_by_out`,
 // where it is [in, out] as GPT-2's Conv1D stores it; both are applied in the
 // reference's own op order. `bias` may be undefined.
+// `row_block` > 0 applies the layer to x in blocks of exactly that many
+// rows (ApplyInRowBlocks), so that a row's result does not depend on the
+// other rows of the batch.
 struct LinearWeights {
   at::Tensor weight;
   at::Tensor bias;
   bool in_by_out = false;
+  int64_t row_block = 0;
 
   at::Tensor Apply(const at::Tensor& x) const;
 };
+
+// Applies `product`, a row-wise matrix product, to x [rows, in] in blocks of
+// exactly `row_block` rows, the last one zero-padded, and returns its rows
+// for x's; row_block <= 0 (or a 1-D x) applies it once. Why: the BLAS picks
+// its kernels and splits its work by the number of rows in a call, so a
+// row's result can differ in the last bits with how many rows share the
+// call and where it sits among them. With every call of one shape, each
+// sequence's values are the same whatever else is in the batch (measured
+// with Debian's OpenBLAS: 8 rows is position-invariant on the model shapes;
+// tests/inference check it end to end).
+at::Tensor ApplyInRowBlocks(
+    const at::Tensor& x, int64_t row_block,
+    const std::function<at::Tensor(const at::Tensor&)>& product);
 
 // A LayerNorm or RMSNorm; weight/bias undefined when not affine.
 struct NormWeights {
@@ -60,6 +78,9 @@ struct ModelWeights {
 struct LoadOptions {
   at::Device device = at::kCPU;
   at::ScalarType dtype = at::kFloat;
+  // LinearWeights::row_block of every layer (and the LM head): 0 for one
+  // product over the whole batch (fastest).
+  int64_t row_block = 0;
 };
 
 // Reads every tensor the config calls for from `files`, checks its shape,

@@ -32,7 +32,7 @@ at::Tensor Llama3InvFreq(const ModelConfig& c, const at::Tensor& inv_freq) {
 
 Transformer::Transformer(const ModelConfig& config, const ModelWeights& weights,
                          const LoadOptions& options)
-    : config_(config), weights_(weights) {
+    : config_(config), weights_(weights), row_block_(options.row_block) {
   if (config.rotary_dim > 0) {
     // HF: 1 / base ** (arange(0, dim, 2).float() / dim), in float32.
     at::Tensor exponents = at::arange(0, config.rotary_dim, 2,
@@ -61,7 +61,9 @@ at::Tensor Transformer::Forward(const at::Tensor& ids,
 }
 
 at::Tensor Transformer::Logits(const at::Tensor& hidden) const {
-  return at::linear(hidden, weights_.lm_head);
+  return ApplyInRowBlocks(hidden, row_block_, [this](const at::Tensor& rows) {
+    return at::linear(rows, weights_.lm_head);
+  });
 }
 
 at::Tensor Transformer::Embed(const at::Tensor& ids,
@@ -153,8 +155,14 @@ at::Tensor Transformer::Attention(int layer, const at::Tensor& x,
       t = t / config_.rope_factor;
     at::Tensor freqs = t.unsqueeze(1) * inv_freq_.unsqueeze(0);
     at::Tensor emb = at::cat({freqs, freqs}, -1);
-    at::Tensor cos = emb.cos().to(q.scalar_type()).unsqueeze(1);
-    at::Tensor sin = emb.sin().to(q.scalar_type()).unsqueeze(1);
+    at::Tensor cos =
+        ElementwiseInRowBlocks(emb, [](const at::Tensor& e) { return e.cos(); })
+            .to(q.scalar_type())
+            .unsqueeze(1);
+    at::Tensor sin =
+        ElementwiseInRowBlocks(emb, [](const at::Tensor& e) { return e.sin(); })
+            .to(q.scalar_type())
+            .unsqueeze(1);
     q = Rotate(q, cos, sin);
     k = Rotate(k, cos, sin);
   }
@@ -238,7 +246,8 @@ at::Tensor Transformer::Mlp(int layer, const at::Tensor& x,
                             HookVisitor& visitor) const {
   const LayerWeights& w = weights_.layers[layer];
   at::Tensor pre = Visit(visitor, HookKind::kMlpPre, layer, w.fc_in.Apply(x));
-  at::Tensor post = Activate(pre);
+  at::Tensor post = ElementwiseInRowBlocks(
+      pre, [this](const at::Tensor& x) { return Activate(x); });
   if (w.fc_up.weight.defined()) {
     at::Tensor up =
         Visit(visitor, HookKind::kMlpPreLinear, layer, w.fc_up.Apply(x));
@@ -259,6 +268,21 @@ at::Tensor Transformer::Norm(const NormWeights& norm,
   at::Tensor variance = xf.pow(2).mean(-1, /*keepdim=*/true);
   xf = xf * at::rsqrt(variance + config_.norm_eps);
   return norm.weight * xf.to(x.scalar_type());
+}
+
+// Vectorized transcendental functions (exp, tanh, cos, ...) round
+// differently from their scalar loop, which takes the elements past the
+// last full vector. Padded to whole row blocks, every element of x takes
+// the vector path wherever its row sits in the batch.
+at::Tensor Transformer::ElementwiseInRowBlocks(
+    const at::Tensor& x,
+    const std::function<at::Tensor(const at::Tensor&)>& f) const {
+  const int64_t rows = x.dim() == 2 ? x.size(0) : 0;
+  if (row_block_ <= 0 || rows % row_block_ == 0) return f(x);
+  const int64_t padded = (rows / row_block_ + 1) * row_block_;
+  at::Tensor block =
+      at::cat({x, at::zeros({padded - rows, x.size(1)}, x.options())});
+  return f(block).narrow(0, 0, rows);
 }
 
 at::Tensor Transformer::Activate(const at::Tensor& x) const {

@@ -18,6 +18,7 @@
 
 #include <ATen/ATen.h>
 
+#include <functional>
 #include <vector>
 
 #include "server/inference/model/hook_points.h"
@@ -73,12 +74,18 @@ class Transformer {
   at::Tensor Mlp(int layer, const at::Tensor& x, HookVisitor& visitor) const;
   at::Tensor Norm(const NormWeights& norm, const at::Tensor& x) const;
   at::Tensor Activate(const at::Tensor& x) const;
+  // f(x) for an elementwise f; with row_block_ > 0, over x padded to whole
+  // row blocks (batch invariance, model_weights.h ApplyInRowBlocks).
+  at::Tensor ElementwiseInRowBlocks(
+      const at::Tensor& x,
+      const std::function<at::Tensor(const at::Tensor&)>& f) const;
   at::Tensor Rotate(const at::Tensor& x, const at::Tensor& cos,
                     const at::Tensor& sin) const;
 
   const ModelConfig& config_;
   const ModelWeights& weights_;
-  at::Tensor inv_freq_;  // rotary inverse frequencies, float32 on device
+  const int64_t row_block_;  // LoadOptions::row_block, for the LM head
+  at::Tensor inv_freq_;      // rotary inverse frequencies, float32 on device
 };
 
 }  // namespace fnprobe

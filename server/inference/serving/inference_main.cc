@@ -37,6 +37,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--threads", o.model.threads,
                  "CPU threads for the math (0: libtorch default)");
+  app.add_flag("--batch-invariant", o.model.batch_invariant,
+               "Matrix products over fixed blocks of rows, so that each "
+               "sequence's activations are bit-identical whatever else "
+               "shares its batch (costs throughput; see README)");
   app.add_option("--max-batch-sequences", o.scheduling.max_batch_sequences,
                  "Sequences stepping together (slots)")
       ->capture_default_str()

@@ -185,6 +185,47 @@ TEST_P(ModelParityTest, BatchedEqualsAlone) {
   }
 }
 
+// With batch-invariant products (--batch-invariant) each prompt alone gives
+// bit-identical ids and activations as when batched with the others, and
+// the values stay within 1e-5 relative of the default engine's.
+TEST_P(ModelParityTest, BatchInvariantEqualsAloneBitForBit) {
+  ModelOptions model_options;
+  model_options.device = "cpu";
+  model_options.batch_invariant = true;
+  auto model = Model::Load(ref_->model_dir(), model_options);
+  ASSERT_OK(model);
+  std::unique_ptr<Engine> engine = NewTorchEngine(*model);
+  GenerationOptions options;
+  options.max_new_tokens = 6;
+  auto run = [&](Engine& e, const std::vector<Prompt>& prompts) {
+    std::map<int64_t, std::pair<std::vector<int64_t>, std::vector<float>>> out;
+    EXPECT_OK(GenerateBatch(
+        e, prompts, layout_, options, [&](const GeneratedToken& t) {
+          out[t.prompt].first.push_back(t.token);
+          out[t.prompt].second.insert(out[t.prompt].second.end(),
+                                      t.values.begin(), t.values.end());
+          return absl::OkStatus();
+        }));
+    return out;
+  };
+  auto together = run(*engine, prompts_);
+  auto default_engine = run(*engine_, prompts_);
+  for (size_t k = 0; k < prompts_.size(); ++k) {
+    auto alone = run(*engine, {prompts_[k]});
+    EXPECT_EQ(alone[0].first, together[k].first) << "prompt " << k;
+    ASSERT_EQ(alone[0].second.size(), together[k].second.size());
+    size_t differing = 0;
+    for (size_t i = 0; i < alone[0].second.size(); ++i) {
+      differing += alone[0].second[i] != together[k].second[i];
+    }
+    EXPECT_EQ(differing, 0u) << "prompt " << k << ": " << differing << " of "
+                             << alone[0].second.size() << " values differ";
+    EXPECT_EQ(default_engine[k].first, together[k].first) << "prompt " << k;
+    EXPECT_LE(MaxRelDiff(default_engine[k].second, together[k].second), 1e-5)
+        << "prompt " << k;
+  }
+}
+
 // Seeded sampling is reproducible and does not depend on batch company;
 // stop_at_eos ends a sequence at its first EOS.
 TEST_P(ModelParityTest, SeededSamplingIndependentOfBatch) {
