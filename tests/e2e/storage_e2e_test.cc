@@ -22,7 +22,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "server/inference/model_maker.h"
+#include "server/inference/tools/model_maker.h"
 #include "tests/e2e/worker_cluster.h"
 #include "tests/support/command_runner.h"
 #include "tests/support/reference_data.h"
