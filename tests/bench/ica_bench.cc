@@ -19,7 +19,8 @@
 // median), FNPROBE_ICA_BENCH_PEERS ("sklearn,numpy"; "" skips python),
 // FNPROBE_ICA_BENCH_DIR (scratch for X.npy, default /tmp),
 // FNPROBE_ICA_BENCH_LAYERS (12; 0 skips part 2), FNPROBE_ICA_BENCH_THREADS
-// (FastICA threads, 0 = one per hardware thread).
+// (FastICA threads, 0 = one per hardware thread), FNPROBE_ICA_BENCH_POWER
+// (randomized SVD power iterations, default the library's).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -188,6 +189,7 @@ void BigBench() {
   IcaOptions o;
   o.components = k;
   o.threads = EnvInt("FNPROBE_ICA_BENCH_THREADS", 0);
+  o.power_iterations = EnvInt("FNPROBE_ICA_BENCH_POWER", o.power_iterations);
   std::vector<double> wall, pca, ica;
   Row ours;
   ours.method = "fnprobe (C++, float32 data)";
