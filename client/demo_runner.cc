@@ -17,6 +17,7 @@
 #include "client/experiment_report.h"
 #include "client/experiment_watcher.h"
 #include "client/interrupt_handler.h"
+#include "client/report/report_fetch.h"
 #include "client/spec_reader.h"
 #include "common/status_util.h"
 
@@ -288,6 +289,10 @@ absl::Status DemoRunner::Run(const DemoOptions& options) {
   FNPROBE_RETURN_IF_ERROR(ReportAndExport(*client, id));
   *output_.out << "\n";
   PrintWhere();
+  FNPROBE_ASSIGN_OR_RETURN(int charts, report::FetchAndWriteHtmlReport(
+                                           *client, id, Path("report.html")));
+  *output_.out << "HTML report (" << charts
+               << " charts): " << Path("report.html") << "\n";
   if (options.keep) return KeepServing(worker);
   return absl::OkStatus();
 }
