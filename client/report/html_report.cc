@@ -112,11 +112,12 @@ ReportSection ExperimentSection(const ReportData& data) {
                     absl::StrCat(r.attempts), r.activation_checksum, r.error});
   }
   absl::StrAppend(
-      &s.html, "<h3>Runs</h3>\n",
+      &s.html, "<details><summary>Runs (", e.runs.size(),
+      ": state, tokens, activation checksum)</summary>\n",
       Table({"run", "condition", "repeat", "state", "tokens / planned",
              "attempts", "activation checksum", "error"},
             runs),
-      "<details><summary>The stored spec (JSON)</summary><pre>",
+      "</details>\n<details><summary>The stored spec (JSON)</summary><pre>",
       HtmlEscape(e.spec_json), "</pre></details>\n");
   if (e.runs.empty()) {
     s.empty_note = "No runs: this experiment has not been planned yet.";
@@ -164,9 +165,9 @@ ReportSection NetworkSection(const ReportData& data, const ReportNetwork& n) {
                   {},
                   ""};
   s.html = P(absl::StrFormat(
-      "Contrast %s; %d units pass |t| >= %.3g (%s, alpha %g); %g degrees of "
-      "freedom.",
-      n.contrast, n.size, n.threshold, data.experiment.threshold_method,
+      "Contrast %s; %d units in the network: %s (%s, alpha %g); %g degrees "
+      "of freedom.",
+      n.contrast, n.size, ThresholdText(n), data.experiment.threshold_method,
       data.experiment.alpha, n.dof));
   s.charts.push_back(UnitsPerLayerChart(data.experiment, n));
   if (n.t.empty()) {

@@ -100,6 +100,15 @@ std::string ConditionOfRun(const ReportExperiment& e, int index) {
 
 }  // namespace
 
+bool HasThreshold(const ReportNetwork& n) {
+  return std::isfinite(n.threshold) && n.threshold > 0;
+}
+
+std::string ThresholdText(const ReportNetwork& n) {
+  if (!HasThreshold(n)) return "no unit passed the threshold";
+  return absl::StrFormat("units with |t| >= %.2f", n.threshold);
+}
+
 HookPlace PlaceOfHook(const std::string& hook) {
   std::vector<std::string> parts = absl::StrSplit(hook, '.');
   if (parts.size() >= 3 && parts[0] == "blocks") {
@@ -386,8 +395,8 @@ Chart UnitsPerLayerChart(const ReportExperiment& e, const ReportNetwork& n) {
       absl::StrCat("Units per layer and hook point: ", n.condition),
       absl::StrCat("Each cell counts the units of one hook point of one "
                    "layer that are in the '",
-                   n.condition, "' network (", n.size, " units, |t| >= ",
-                   absl::StrFormat("%.2f", Finite(n.threshold)),
+                   n.condition, "' network (", n.size, " units; ",
+                   ThresholdText(n),
                    "). Darker cells hold more units; the number is the "
                    "count."),
       std::move(spec));
@@ -452,8 +461,8 @@ Chart UnitStripChart(const ReportExperiment& e, const ReportNetwork& n) {
           kMaxStripBins,
           " cells per strip) and shows the t of its unit with the largest "
           "|t|. Red: more active in task than baseline blocks; blue: less. "
-          "Units with |t| >= ",
-          absl::StrFormat("%.2f", Finite(n.threshold)), " are in the network."),
+          "The network: ",
+          ThresholdText(n), "."),
       std::move(spec));
 }
 
@@ -475,7 +484,7 @@ Chart LayerDistributionChart(const ReportExperiment& e,
     if (v.empty()) continue;
     std::sort(v.begin(), v.end());
     int64_t above = 0;
-    for (double t : v) above += std::abs(t) >= n.threshold;
+    for (double t : v) above += HasThreshold(n) && std::abs(t) >= n.threshold;
     values.push_back({{"layer", layer},
                       {"min", v.front()},
                       {"p01", Quantile(v, 0.01)},
@@ -518,7 +527,7 @@ Chart LayerDistributionChart(const ReportExperiment& e,
        {{"mark", {{"type", "tick"}, {"color", "white"}, {"size", 14}}},
         {"encoding",
          {{"x", x}, {"y", {{"field", "median"}, {"type", "quantitative"}}}}}}});
-  const bool has_threshold = std::isfinite(n.threshold) && n.threshold > 0;
+  const bool has_threshold = HasThreshold(n);
   if (has_threshold) {
     layers.push_back(
         {{"data",

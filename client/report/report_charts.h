@@ -36,6 +36,12 @@ struct HookPlace {
 };
 HookPlace PlaceOfHook(const std::string& hook);
 
+// Whether `n` has a |t| cut-off to draw (the worker stores 0 for a
+// threshold that no unit passes), and the cut-off in words: "units with
+// |t| >= 3.12" or "no unit passed the threshold".
+bool HasThreshold(const ReportNetwork& n);
+std::string ThresholdText(const ReportNetwork& n);
+
 // The task regressor of `events` sampled at the run's time points (one per
 // generated token, 1 / tokens_per_second s apart): a boxcar of the events
 // whose trial_type is `task` (the run's condition; the worker names
