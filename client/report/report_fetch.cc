@@ -144,6 +144,8 @@ absl::StatusOr<ReportData> FetchReportData(ExperimentClient& client,
           ReportEvent{ev.onset(), ev.duration(), ev.trial_type()});
     }
     d.prompts.assign(events.prompts().begin(), events.prompts().end());
+    d.generated.assign(events.generated_texts().begin(),
+                       events.generated_texts().end());
     data.designs.push_back(std::move(d));
   }
   for (const v1::NetworkSummary& s : summary.networks.networks()) {
@@ -160,8 +162,8 @@ absl::StatusOr<ReportData> FetchReportData(ExperimentClient& client,
   }
   data.classification_note = summary.classification_note;
   data.generated_text_note =
-      "the worker stores generated tokens but its ExperimentService does not "
-      "serve them yet; the prompts each block presented are shown.";
+      "the worker served none (it serves them from runs that are done, since "
+      "GetRunEventsResponse.generated_texts).";
   data.time_course_note =
       "the worker's ExperimentService does not serve activations of single "
       "units yet (they are in the worker's activation store).";
