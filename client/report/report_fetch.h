@@ -1,11 +1,11 @@
 // Gathers an experiment's HTML report data (report_data.h) from the worker
 // with the ExperimentService RPCs the other commands use: GetExperiment,
 // ListNetworks, CompareNetworks, GetRepeatability, GetClassification (via
-// FetchExperimentReport), then GetRunEvents per run, GetNetwork for each
-// condition network's strongest units and GetStatMap for each condition's
-// whole t-map. Data the service does not offer (unit time courses,
-// generated text, the model's checksum) is left empty with a note saying
-// why, and the report says so.
+// FetchExperimentReport), then GetRunEvents per run (events, prompts and
+// their generated text), GetNetwork for each condition network's strongest
+// units and GetStatMap for each condition's whole t-map. Data the service does not offer (unit time courses, the
+// model's checksum) is left empty with a note saying why, and the report
+// says so.
 //
 // Thread-safe as ExperimentClient: one fetch per client at a time.
 #ifndef FNPROBE_CLIENT_REPORT_REPORT_FETCH_H_
