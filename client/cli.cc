@@ -11,6 +11,8 @@
 #include "client/experiment_commands.h"
 #include "client/experiment_exporter.h"
 #include "client/experiment_report.h"
+#include "client/report/report_fetch.h"
+#include "client/report/report_files.h"
 #include "client/result_commands.h"
 #include "client/spec_reader.h"
 #include "common/status_util.h"
@@ -80,6 +82,9 @@ struct Cli::Flags {
   std::string export_format = "csv";
   std::string export_dir;
   bool export_runs = false;
+  std::string plots_dir;
+  std::string html_path;
+  bool open_html = false;
   ReanalyzeOptions reanalyze;
   DemoOptions demo;
 };
@@ -320,17 +325,24 @@ void Cli::AddResultCommands(CLI::App& app) {
 
 void Cli::AddOutputCommands(CLI::App& app) {
   Flags& f = *flags_;
-  AddClientCommand(
+  auto* report = AddClientCommand(
       app, "report",
       "Plain-text summary: network sizes by layer, overlap, repeatability, "
-      "held-out accuracy",
+      "held-out accuracy; with --html, a self-contained HTML page of charts",
       true, true, [this](ExperimentClient& c) -> absl::Status {
+        if (!flags_->html_path.empty()) return WriteHtml(c);
         FNPROBE_ASSIGN_OR_RETURN(auto report,
                                  FetchExperimentReport(c, flags_->id));
         if (flags_->json) return PrintExperimentReportJson(report, out_);
         PrintExperimentReport(report, out_);
         return absl::OkStatus();
       });
+  auto* html = report->add_option(
+      "--html", f.html_path,
+      "Write the report as one HTML file (charts drawn with Vega-Lite, "
+      "inlined: it opens without network access)");
+  report->add_flag("--open", f.open_html, "Open the HTML file in a browser")
+      ->needs(html);
   auto* exporter = AddClientCommand(
       app, "export",
       "Write t-maps, networks, events.tsv and layout.json to a directory", true,
@@ -340,13 +352,24 @@ void Cli::AddOutputCommands(CLI::App& app) {
         options.format = *ParseExportFormat(flags_->export_format);
         options.out_dir = flags_->export_dir;
         options.runs = flags_->export_runs;
+        if (!flags_->plots_dir.empty()) FNPROBE_RETURN_IF_ERROR(WritePlots(c));
+        if (flags_->export_dir.empty()) return absl::OkStatus();
         return ExperimentExporter(c, out_).Export(options).status();
       });
   exporter->add_option("--format", f.export_format, "csv|json|npy")
       ->check(CLI::IsMember({"csv", "json", "npy"}, CLI::ignore_case))
       ->capture_default_str();
-  exporter->add_option("--out", f.export_dir, "Directory (created)")
-      ->required();
+  auto* out_dir =
+      exporter->add_option("--out", f.export_dir, "Directory (created)");
+  exporter->add_option(
+      "--plots", f.plots_dir,
+      "Write each chart of the HTML report to this directory "
+      "(created) as Vega-Lite JSON and SVG; the SVGs need node "
+      "(Node.js) on PATH");
+  exporter->callback([exporter, out_dir] {
+    if (out_dir->count() == 0 && exporter->get_option("--plots")->count() == 0)
+      throw CLI::RequiredError("--out or --plots");
+  });
   exporter->add_flag("--runs", f.export_runs, "Also each run's t-map");
   auto* demo = AddCommand(
       app, "demo",
@@ -369,6 +392,25 @@ void Cli::AddOutputCommands(CLI::App& app) {
                    "build tree)");
   demo->add_flag("--keep", f.demo.keep,
                  "Leave the servers running after the report, until Ctrl-C");
+}
+
+absl::Status Cli::WriteHtml(ExperimentClient& client) {
+  FNPROBE_ASSIGN_OR_RETURN(
+      int charts,
+      report::FetchAndWriteHtmlReport(client, flags_->id, flags_->html_path));
+  out_ << "wrote " << flags_->html_path << " (" << charts << " charts)\n";
+  if (flags_->open_html) return report::OpenInBrowser(flags_->html_path);
+  return absl::OkStatus();
+}
+
+absl::Status Cli::WritePlots(ExperimentClient& client) {
+  FNPROBE_ASSIGN_OR_RETURN(report::ReportData data,
+                           report::FetchReportData(client, flags_->id));
+  FNPROBE_ASSIGN_OR_RETURN(auto files,
+                           report::WritePlots(data, flags_->plots_dir));
+  out_ << "wrote " << files.size() << " chart files to " << flags_->plots_dir
+       << "\n";
+  return absl::OkStatus();
 }
 
 int Cli::Finish(const absl::Status& status) {

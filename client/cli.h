@@ -55,6 +55,9 @@ class Cli {
   // Resolves the settings, connects, and runs `action` on the client.
   absl::Status WithClient(const ClientAction& action);
   absl::Status Submit();
+  // `report --html` and `export --plots` (client/report/).
+  absl::Status WriteHtml(ExperimentClient& client);
+  absl::Status WritePlots(ExperimentClient& client);
   int Finish(const absl::Status& status);
 
   const Environment env_;

@@ -19,6 +19,7 @@
 #include "client/interrupt_handler.h"
 #include "client/number_format.h"
 #include "client/planted_truth.h"
+#include "client/report/report_fetch.h"
 #include "client/spec_reader.h"
 #include "common/layout_proto.h"
 #include "common/status_util.h"
@@ -349,6 +350,10 @@ absl::Status DemoRunner::Run(const DemoOptions& options) {
   const absl::Status truth = CompareWithPlantedTruth(*client, report);
   *output_.out << "\n";
   PrintWhere();
+  FNPROBE_ASSIGN_OR_RETURN(int charts, report::FetchAndWriteHtmlReport(
+                                           *client, id, Path("report.html")));
+  *output_.out << "HTML report (" << charts
+               << " charts): " << Path("report.html") << "\n";
   *output_.out << "demo took "
                << FormatDuration(absl::ToDoubleSeconds(absl::Now() - start))
                << "\n";

@@ -18,6 +18,10 @@ PACKAGES=(
   clang-format python3 python3-numpy
   # scripts/fuzz.sh: clang with libFuzzer and the sanitizer runtimes.
   clang libclang-rt-14-dev
+  # Tests only (fnprobe itself runs without them): report_browser_e2e_test
+  # renders the HTML report in headless Chromium, and report_test has node
+  # render `fnprobe export --plots` SVGs; both skip, saying so, without.
+  chromium nodejs
 )
 
 missing=()

@@ -157,8 +157,8 @@ TEST_F(CliTest, HelpOnEveryCommandNamesEveryOption) {
       {"classify", {"ID", "--json"}},
       {"events", {"ID", "RUN", "--json"}},
       {"unit", {"ID", "UNIT", "--json"}},
-      {"report", {"ID", "--json"}},
-      {"export", {"ID", "--format", "--out", "--runs"}},
+      {"report", {"ID", "--json", "--html", "--open"}},
+      {"export", {"ID", "--format", "--out", "--runs", "--plots"}},
       {"demo", {"--work-dir", "--spec", "--bin-dir", "--keep"}},
   };
   for (const auto& [command, options] : commands) {

@@ -533,6 +533,28 @@ void AddEvents(Database& db, v1::GetRunEventsResponse* response) {
   response->set_events_tsv(EventsTsv(stored));
 }
 
+// Each prompt's generated text, its tokens' texts in step order, as the
+// run stored them (none before it is done).
+void AddGeneratedTexts(Database& db, v1::GetRunEventsResponse* response) {
+  Statement q(db,
+              "SELECT prompt_index, text FROM generations WHERE run_id = ? "
+              "ORDER BY prompt_index, step");
+  q.bind(1, response->run().id());
+  std::vector<std::string> texts;
+  while (q.executeStep()) {
+    const int64_t prompt = q.getColumn(0).getInt64();
+    // The prompts of one run are few; an index past this is not a prompt.
+    if (prompt < 0 || prompt >= (int64_t{1} << 20)) continue;
+    if (texts.size() <= static_cast<size_t>(prompt)) {
+      texts.resize(static_cast<size_t>(prompt) + 1);
+    }
+    texts[static_cast<size_t>(prompt)] += q.getColumn(1).getString();
+  }
+  for (std::string& text : texts) {
+    response->add_generated_texts(std::move(text));
+  }
+}
+
 absl::StatusOr<v1::GetRunEventsResponse> GetRunEventsIn(
     Database& db, const v1::GetRunEventsRequest& request,
     const std::string& user) {
@@ -548,6 +570,7 @@ absl::StatusOr<v1::GetRunEventsResponse> GetRunEventsIn(
   v1::GetRunEventsResponse response;
   *response.mutable_run() = std::move(runs[index]);
   AddEvents(db, &response);
+  AddGeneratedTexts(db, &response);
   // The prompts as planned at submission. An experiment planned by an
   // earlier planner whose plan was not stored gets no prompts rather than
   // another plan's.

@@ -286,6 +286,7 @@ TEST_F(ResultQueriesTest, GetRunEventsReplansPrompts) {
     EXPECT_EQ(r->events_tsv(), EventsTsv(plans_[index]));
     EXPECT_THAT(r->prompts(),
                 ::testing::ElementsAreArray(plans_[index].prompts));
+    EXPECT_EQ(r->generated_texts_size(), 0) << "no tokens stored yet";
   }
   v1::GetRunEventsRequest request;
   request.set_experiment_id(id);
@@ -295,6 +296,24 @@ TEST_F(ResultQueriesTest, GetRunEventsReplansPrompts) {
   request.set_run_index(-1);
   EXPECT_THAT(store_->queries().GetRunEvents(request, kAlice),
               StatusIs(absl::StatusCode::kOutOfRange, HasSubstr("-1")));
+}
+
+// A done run serves what each prompt generated: its tokens' texts joined in
+// step order (Finished stores 4 tokens "t0".."t3" for prompts 0 and 1).
+TEST_F(ResultQueriesTest, GetRunEventsServesGeneratedTexts) {
+  const int64_t id = Create();
+  ASSERT_OK(RunToDone(0, SmallLayout()));
+  v1::GetRunEventsRequest request;
+  request.set_experiment_id(id);
+  request.set_run_index(0);
+  auto r = store_->queries().GetRunEvents(request, kAlice);
+  ASSERT_OK(r);
+  EXPECT_THAT(r->generated_texts(),
+              ::testing::ElementsAre("t0t1t2t3", "t0t1t2t3"));
+  request.set_run_index(1);
+  EXPECT_EQ(
+      store_->queries().GetRunEvents(request, kAlice)->generated_texts_size(),
+      0);
 }
 
 TEST_F(ResultQueriesTest, FindUnitListsEveryNetworkWithIt) {
