@@ -103,6 +103,11 @@ absl::StatusOr<v1::DeleteExperimentResponse> ExperimentClient::DeleteExperiment(
               std::max(settings_.call_timeout_s, 60.0));
 }
 
+absl::StatusOr<v1::UnitTimeCourse> ExperimentClient::GetUnitTimeCourse(
+    const v1::GetUnitTimeCourseRequest& request) {
+  return Call(&v1::ExperimentService::Stub::GetUnitTimeCourse, request);
+}
+
 absl::StatusOr<v1::Usage> ExperimentClient::GetUsage() {
   return Call(&v1::ExperimentService::Stub::GetUsage, v1::GetUsageRequest());
 }

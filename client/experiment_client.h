@@ -43,6 +43,8 @@ class ExperimentClient {
   absl::StatusOr<v1::DeleteExperimentResponse> DeleteExperiment(
       int64_t id, bool activations_only);
   absl::StatusOr<v1::Usage> GetUsage();
+  absl::StatusOr<v1::UnitTimeCourse> GetUnitTimeCourse(
+      const v1::GetUnitTimeCourseRequest& request);
   // Refitting reads every run's activations again, so this call's deadline
   // is at least kReanalyzeTimeoutS.
   static constexpr double kReanalyzeTimeoutS = 600;

@@ -1,7 +1,9 @@
 #include "client/report/report_fetch.h"
 
+#include <algorithm>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "client/experiment_report.h"
 #include "client/json_output.h"
@@ -126,6 +128,42 @@ absl::StatusOr<ReportNetwork> FetchNetwork(ExperimentClient& client,
   return n;
 }
 
+// The strongest units' activations over the first done run of the network's
+// condition (GetUnitTimeCourse). Returns why there are none, or "".
+std::string FetchTimeCourses(ExperimentClient& client, int64_t experiment_id,
+                             const std::vector<ReportRun>& runs,
+                             ReportNetwork* n) {
+  const ReportRun* run = nullptr;
+  for (const ReportRun& r : runs) {
+    if (r.condition == n->condition && r.state == "done") {
+      run = &r;
+      break;
+    }
+  }
+  if (run == nullptr || n->top_units.empty()) return "";
+  v1::GetUnitTimeCourseRequest request;
+  request.set_experiment_id(experiment_id);
+  request.set_run_index(run->index);
+  const size_t count =
+      std::min(n->top_units.size(), static_cast<size_t>(kTimeCourseUnits));
+  for (size_t i = 0; i < count; ++i) {
+    request.add_units(n->top_units[i].unit);
+  }
+  absl::StatusOr<v1::UnitTimeCourse> courses =
+      client.GetUnitTimeCourse(request);
+  if (!courses.ok()) {
+    return absl::StrCat("the worker served none (", courses.status().message(),
+                        ").");
+  }
+  for (int i = 0; i < courses->units_size() && i < static_cast<int>(count);
+       ++i) {
+    const auto& values = courses->units(i).values();
+    n->top_units[i].time_course.assign(values.begin(), values.end());
+  }
+  n->time_course_run = run->index;
+  return "";
+}
+
 }  // namespace
 
 absl::StatusOr<ReportData> FetchReportData(ExperimentClient& client,
@@ -164,9 +202,11 @@ absl::StatusOr<ReportData> FetchReportData(ExperimentClient& client,
   data.generated_text_note =
       "the worker served none (it serves them from runs that are done, since "
       "GetRunEventsResponse.generated_texts).";
-  data.time_course_note =
-      "the worker's ExperimentService does not serve activations of single "
-      "units yet (they are in the worker's activation store).";
+  for (ReportNetwork& n : data.networks) {
+    const std::string why =
+        FetchTimeCourses(client, id, data.experiment.runs, &n);
+    if (!why.empty()) data.time_course_note = why;
+  }
   return data;
 }
 

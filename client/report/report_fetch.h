@@ -3,9 +3,11 @@
 // ListNetworks, CompareNetworks, GetRepeatability, GetClassification (via
 // FetchExperimentReport), then GetRunEvents per run (events, prompts and
 // their generated text), GetNetwork for each condition network's strongest
-// units and GetStatMap for each condition's whole t-map. Data the service does not offer (unit time courses, the
-// model's checksum) is left empty with a note saying why, and the report
-// says so.
+// units, GetStatMap for each condition's whole t-map and GetUnitTimeCourse
+// for the strongest units' activations over a run of their condition. Data
+// the service does not offer (the model's checksum), or refuses (time
+// courses of deleted activations), is left empty with a note saying why,
+// and the report says so.
 //
 // Thread-safe as ExperimentClient: one fetch per client at a time.
 #ifndef FNPROBE_CLIENT_REPORT_REPORT_FETCH_H_
@@ -22,6 +24,8 @@ namespace fnprobe::client::report {
 
 // Strongest units fetched per condition network.
 inline constexpr int kTopUnits = 20;
+// Of those, the strongest whose activation over a run is drawn.
+inline constexpr int kTimeCourseUnits = 3;
 
 // FAILED_PRECONDITION unless the experiment is done (as `fnprobe report`);
 // the first failing call's error otherwise.

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -280,6 +281,52 @@ TEST_F(WorkerE2eTest, ExperimentFromSubmissionToQueries) {
     for (const auto& m : found.networks()) listed |= m.network().id() == n.id();
     EXPECT_TRUE(listed);
     break;
+  }
+
+  // Units' time courses are the stored activations, in design order.
+  {
+    const v1::Run& run = e.runs(1);
+    ASSERT_OK_AND_ASSIGN(auto reader,
+                         ActivationReader::Open(run.activation_path()));
+    std::vector<float> rows(reader->rows() * reader->width());
+    std::vector<int64_t> time_points(reader->rows());
+    ASSERT_OK(
+        reader->ReadRows(0, reader->rows(), rows.data(), time_points.data()));
+    v1::GetUnitTimeCourseRequest request;
+    request.set_experiment_id(e.id());
+    request.set_run_index(1);
+    const int64_t last = reader->width() - 1;
+    for (int64_t unit : {int64_t{0}, int64_t{5}, last}) request.add_units(unit);
+    v1::UnitTimeCourse courses;
+    ASSERT_TRUE(
+        stub->GetUnitTimeCourse(CallContext(kAlice).get(), request, &courses)
+            .ok());
+    EXPECT_EQ(courses.run_id(), run.id());
+    ASSERT_EQ(courses.units_size(), 3);
+    for (const auto& unit : courses.units()) {
+      ASSERT_EQ(unit.values_size(), run.time_points());
+      for (int64_t r = 0; r < reader->rows(); ++r) {
+        EXPECT_EQ(unit.values(static_cast<int>(time_points[r])),
+                  rows[r * reader->width() + unit.unit()])
+            << "unit " << unit.unit() << " row " << r;
+      }
+    }
+    v1::UnitTimeCourse refused;
+    request.set_run_index(4);
+    EXPECT_EQ(
+        stub->GetUnitTimeCourse(CallContext(kAlice).get(), request, &refused)
+            .error_code(),
+        grpc::StatusCode::OUT_OF_RANGE);
+    request.set_run_index(1);
+    request.add_units(reader->width());
+    EXPECT_EQ(
+        stub->GetUnitTimeCourse(CallContext(kAlice).get(), request, &refused)
+            .error_code(),
+        grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(
+        stub->GetUnitTimeCourse(CallContext(kBob).get(), request, &refused)
+            .error_code(),
+        grpc::StatusCode::NOT_FOUND);
   }
 
   // Another user sees nothing of it.

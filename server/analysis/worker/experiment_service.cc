@@ -2,6 +2,7 @@
 
 #include <deque>
 #include <filesystem>
+#include <limits>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
@@ -13,10 +14,14 @@
 #include "common/status_util.h"
 #include "server/analysis/experiment_spec.h"
 #include "server/analysis/run_planner.h"
+#include "server/analysis/storage/activation_store.h"
 #include "server/analysis/worker/experiment_phase.h"
 
 namespace fnprobe::worker {
 namespace {
+
+// Units one GetUnitTimeCourse call may ask for.
+constexpr int kMaxTimeCourseUnits = 64;
 
 // Authenticates, then runs `fn(user)` and converts its status.
 template <typename Fn>
@@ -303,6 +308,73 @@ absl::StatusOr<v1::DeleteExperimentResponse> ExperimentServiceImpl::Delete(
   response.set_bytes_freed(deleted.bytes);
   hub_->Notify(id);
   return response;
+}
+
+absl::StatusOr<v1::UnitTimeCourse> ExperimentServiceImpl::TimeCourse(
+    const std::string& user, const v1::GetUnitTimeCourseRequest& request) {
+  const int64_t id = request.experiment_id();
+  FNPROBE_RETURN_IF_ERROR(CheckId(id, "experiment_id"));
+  FNPROBE_ASSIGN_OR_RETURN(const v1::Experiment e,
+                           store_->GetExperiment(id, user));
+  const int index = request.run_index();
+  if (index < 0 || index >= e.runs_size()) {
+    return absl::OutOfRangeError(
+        absl::StrCat("run_index ", index, " is out of range: experiment ", id,
+                     " has ", e.runs_size(), " runs"));
+  }
+  if (request.units().empty() || request.units_size() > kMaxTimeCourseUnits) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("units: give 1 to ", kMaxTimeCourseUnits, ", got ",
+                     request.units_size()));
+  }
+  const v1::Run& run = e.runs(index);
+  if (run.state() != v1::RUN_DONE || e.activations_deleted()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("run ", index, " of experiment ", id,
+                     e.activations_deleted() ? " has no activations (deleted)"
+                                             : " is not done"));
+  }
+  FNPROBE_ASSIGN_OR_RETURN(auto reader,
+                           ActivationReader::Open(run.activation_path()));
+  for (int64_t unit : request.units()) {
+    if (unit < 0 || unit >= reader->width()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("units: ", unit, " is outside the layout's ",
+                       reader->width(), " units"));
+    }
+  }
+  const int64_t time_points = run.time_points();
+  v1::UnitTimeCourse out;
+  out.set_run_id(run.id());
+  std::vector<std::vector<float>> values(
+      request.units_size(),
+      std::vector<float>(time_points, std::numeric_limits<float>::quiet_NaN()));
+  FNPROBE_RETURN_IF_ERROR(reader->VisitChunks(
+      [&](const ActivationReader::Chunk& chunk) -> absl::Status {
+        for (int64_t r = 0; r < chunk.rows; ++r) {
+          const int64_t t = chunk.time_points[r];
+          if (t < 0 || t >= time_points) continue;
+          const float* row = chunk.values + r * reader->width();
+          for (int u = 0; u < request.units_size(); ++u) {
+            values[u][t] = row[request.units(u)];
+          }
+        }
+        return absl::OkStatus();
+      }));
+  for (int u = 0; u < request.units_size(); ++u) {
+    v1::UnitTimeCourse::Unit* unit = out.add_units();
+    unit->set_unit(request.units(u));
+    unit->mutable_values()->Add(values[u].begin(), values[u].end());
+  }
+  return out;
+}
+
+grpc::Status ExperimentServiceImpl::GetUnitTimeCourse(
+    grpc::ServerContext* context, const v1::GetUnitTimeCourseRequest* request,
+    v1::UnitTimeCourse* response) {
+  return Handle(authenticator_, context, [&](const std::string& user) {
+    return Assign(TimeCourse(user, *request), response);
+  });
 }
 
 grpc::Status ExperimentServiceImpl::DeleteExperiment(

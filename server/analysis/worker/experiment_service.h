@@ -43,6 +43,9 @@ class ExperimentServiceImpl final : public v1::ExperimentService::Service {
   grpc::Status GetUsage(grpc::ServerContext* context,
                         const v1::GetUsageRequest* request,
                         v1::Usage* response) override;
+  grpc::Status GetUnitTimeCourse(grpc::ServerContext* context,
+                                 const v1::GetUnitTimeCourseRequest* request,
+                                 v1::UnitTimeCourse* response) override;
 
   grpc::Status SubmitExperiment(grpc::ServerContext* context,
                                 const v1::SubmitExperimentRequest* request,
@@ -106,6 +109,8 @@ class ExperimentServiceImpl final : public v1::ExperimentService::Service {
   // RESOURCE_EXHAUSTED naming the quota, the usage and the estimate when
   // `user`'s experiments plus `estimated_bytes` would pass the quota.
   absl::Status CheckQuota(const std::string& user, int64_t estimated_bytes);
+  absl::StatusOr<v1::UnitTimeCourse> TimeCourse(
+      const std::string& user, const v1::GetUnitTimeCourseRequest& request);
   absl::StatusOr<v1::DeleteExperimentResponse> Delete(
       const std::string& user, const v1::DeleteExperimentRequest& request);
   // Appends a line per prompt too long for `info`'s context.
