@@ -150,6 +150,7 @@ void ExperimentCommands::PrintExperiment(const v1::Experiment& e) const {
   std::ostream& out = *output_.out;
   out << "experiment " << e.id() << "  " << e.name() << "\n";
   KeyValue(out, "model", e.model());
+  KeyValue(out, "checkpoint", e.model_checksum());
   KeyValue(out, "owner", e.owner());
   KeyValue(out, "phase", PhaseName(e.phase()));
   KeyValue(out, "progress", ProgressText(e.progress()));

@@ -8,7 +8,7 @@ PACKAGES=(
   # libtorch links libblas.so.3; without OpenBLAS that is netlib's reference
   # BLAS, about 10x slower for the model's matrix products.
   libtorch-dev libopenblas0-pthread
-  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libgrpc++-dev libssl-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libarmadillo-dev libboost-math-dev libabsl-dev
   libsqlite3-dev libsqlitecpp-dev
   nlohmann-json3-dev libonig-dev libicu-dev libcli11-dev

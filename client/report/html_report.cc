@@ -87,8 +87,9 @@ ReportSection ExperimentSection(const ReportData& data) {
       {"model", e.model},
       {"model checksum",
        e.model_checksum.empty()
-           ? "not reported by the worker (the layout hash below identifies "
-             "the captured units)"
+           ? "unknown: no inference server could be asked when it was "
+             "submitted (the layout hash below identifies the captured "
+             "units)"
            : e.model_checksum},
       {"layout", absl::StrCat(e.hooks.size(), " hook points, layout hash ",
                               e.layout_hash)},

@@ -58,8 +58,9 @@ struct ReportExperiment {
   std::string owner;
   std::string phase;
   std::string model;
-  // The model's checksum where the worker reports one; empty otherwise (the
-  // report then shows the layout hash, which identifies the captured units).
+  // The checkpoint's "sha256:..." the inference server reported at
+  // submission; empty when none could be asked (the report then says so and
+  // shows the layout hash, which identifies the captured units).
   std::string model_checksum;
   std::string layout_hash;  // hex
   std::string software_version;

@@ -22,6 +22,7 @@ ReportExperiment ToExperiment(const v1::Experiment& e) {
   r.owner = e.owner();
   r.phase = PhaseName(e.phase());
   r.model = e.model().empty() ? e.spec().model() : e.model();
+  r.model_checksum = e.model_checksum();
   r.layout_hash = absl::StrFormat("%016x", e.layout().hash());
   r.software_version = std::string(SoftwareVersion());
   r.created_at = e.created_at();

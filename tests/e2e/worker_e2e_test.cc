@@ -5,6 +5,7 @@
 // server mid-run) ending with the same networks as an uninterrupted run.
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -13,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/file_digest.h"
 #include "common/grpc_status.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -175,6 +177,17 @@ TEST_F(WorkerE2eTest, ExperimentFromSubmissionToQueries) {
   const v1::ExperimentSpec spec = SmallSpec(2, 2, 8);
   ASSERT_OK_AND_ASSIGN(v1::Experiment submitted, Submit(stub.get(), spec));
   EXPECT_EQ(submitted.owner(), "alice");
+  // The experiment names the exact weights it ran on.
+  std::vector<std::string> checkpoint = {model_root_ + "/tiny/config.json"};
+  for (const auto& f :
+       std::filesystem::directory_iterator(model_root_ + "/tiny")) {
+    if (f.path().extension() == ".safetensors") {
+      checkpoint.push_back(f.path().string());
+    }
+  }
+  std::sort(checkpoint.begin() + 1, checkpoint.end());
+  ASSERT_OK_AND_ASSIGN(const std::string sha256, Sha256OfFiles(checkpoint));
+  EXPECT_EQ(submitted.model_checksum(), sha256);
   EXPECT_EQ(submitted.runs_size(), 4);
   ASSERT_OK_AND_ASSIGN(
       v1::Experiment e,

@@ -152,8 +152,9 @@ ExperimentServiceImpl::ExperimentServiceImpl(WorkerStore* store,
 
 absl::Status ExperimentServiceImpl::CheckAgainstServer(
     const v1::ExperimentSpec& spec, const std::vector<RunPlan>& plans,
-    int64_t* estimated_bytes) {
+    int64_t* estimated_bytes, std::string* model_checksum) {
   *estimated_bytes = 0;
+  model_checksum->clear();
   absl::Status model = pool_->CheckModel(spec.model());
   if (model.code() == absl::StatusCode::kNotFound) {
     return absl::InvalidArgumentError(absl::StrCat("model: ", model.message()));
@@ -180,6 +181,7 @@ absl::Status ExperimentServiceImpl::CheckAgainstServer(
   }
   CheckHooks(spec, *info, &problems);
   *estimated_bytes = EstimatedBytes(spec, plans, *info);
+  *model_checksum = info->checkpoint_sha256();
   if (problems.empty()) CheckPromptLengths(spec, *info, &problems);
   if (!problems.empty()) {
     problems.pop_back();
@@ -236,10 +238,12 @@ absl::StatusOr<v1::Experiment> ExperimentServiceImpl::Submit(
   const v1::ExperimentSpec spec = WithDefaults(r.spec());
   const std::vector<RunPlan> plans = PlanRuns(spec);
   int64_t estimated_bytes = 0;
-  FNPROBE_RETURN_IF_ERROR(CheckAgainstServer(spec, plans, &estimated_bytes));
+  std::string model_checksum;
+  FNPROBE_RETURN_IF_ERROR(
+      CheckAgainstServer(spec, plans, &estimated_bytes, &model_checksum));
   FNPROBE_RETURN_IF_ERROR(CheckQuota(user, estimated_bytes));
-  FNPROBE_ASSIGN_OR_RETURN(int64_t id,
-                           store_->CreateExperiment(user, spec, plans));
+  FNPROBE_ASSIGN_OR_RETURN(
+      int64_t id, store_->CreateExperiment(user, spec, plans, model_checksum));
   FNPROBE_RETURN_IF_ERROR(runner_->Enqueue(id));
   hub_->Notify(id);
   FNPROBE_ASSIGN_OR_RETURN(v1::Experiment e, store_->GetExperiment(id, user));

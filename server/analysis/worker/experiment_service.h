@@ -102,10 +102,12 @@ class ExperimentServiceImpl final : public v1::ExperimentService::Service {
   // prompt's length in tokens plus the generated tokens within the context
   // (common/request_limits.h). INVALID_ARGUMENT listing the problems;
   // what cannot be asked (servers unreachable) refuses nothing.
-  // Also sets *estimated_bytes (0 when the server cannot be asked).
+  // Also sets *estimated_bytes and *model_checksum (0 and "" when the
+  // server cannot be asked).
   absl::Status CheckAgainstServer(const v1::ExperimentSpec& spec,
                                   const std::vector<RunPlan>& plans,
-                                  int64_t* estimated_bytes);
+                                  int64_t* estimated_bytes,
+                                  std::string* model_checksum);
   // RESOURCE_EXHAUSTED naming the quota, the usage and the estimate when
   // `user`'s experiments plus `estimated_bytes` would pass the quota.
   absl::Status CheckQuota(const std::string& user, int64_t estimated_bytes);

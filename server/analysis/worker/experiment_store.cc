@@ -44,7 +44,7 @@ int64_t UpsertUser(Database& db, const std::string& name) {
 constexpr char kExperimentSelect[] =
     "SELECT e.id, e.name, u.name, e.status, e.error, e.spec_json, "
     "e.created_at, e.started_at, e.finished_at, e.plan_version, "
-    "e.activations_deleted, (SELECT " FNPROBE_SQL_STORED_BYTES
+    "e.activations_deleted, e.model_checksum, (SELECT " FNPROBE_SQL_STORED_BYTES
     " FROM runs r WHERE r.experiment_id = e.id) "
     "FROM experiments e JOIN users u ON u.id = e.user_id";
 
@@ -63,7 +63,8 @@ absl::StatusOr<v1::Experiment> ReadExperiment(const Statement& q) {
   e.set_finished_at(TextOrEmpty(q, 8));
   e.set_plan_version(q.getColumn(9).getInt());
   e.set_activations_deleted(q.getColumn(10).getInt() != 0);
-  e.set_stored_bytes(e.activations_deleted() ? 0 : q.getColumn(11).getInt64());
+  e.set_model_checksum(TextOrEmpty(q, 11));
+  e.set_stored_bytes(e.activations_deleted() ? 0 : q.getColumn(12).getInt64());
   v1::ExperimentProgress* progress = e.mutable_progress();
   progress->set_experiment_id(e.id());
   progress->set_phase(e.phase());
@@ -187,7 +188,8 @@ void InsertPrompts(Database& db, int64_t run_id, const RunPlan& plan) {
 absl::StatusOr<int64_t> CreateExperimentIn(Database& db,
                                            const std::string& user,
                                            const v1::ExperimentSpec& spec_in,
-                                           const std::vector<RunPlan>& plans) {
+                                           const std::vector<RunPlan>& plans,
+                                           const std::string& model_checksum) {
   const v1::ExperimentSpec spec = WithDefaults(spec_in);
   FNPROBE_RETURN_IF_ERROR(CheckPlans(spec, plans));
   FNPROBE_ASSIGN_OR_RETURN(const std::string spec_json, SpecToJson(spec));
@@ -195,11 +197,13 @@ absl::StatusOr<int64_t> CreateExperimentIn(Database& db,
   const int64_t user_id = UpsertUser(db, user.empty() ? kAnonymousUser : user);
   Statement insert(db,
                    "INSERT INTO experiments (user_id, name, spec_json, "
-                   "plan_version) VALUES (?, ?, ?, ?)");
+                   "plan_version, model_checksum) VALUES (?, ?, ?, ?, "
+                   "NULLIF(?, ''))");
   insert.bind(1, user_id);
   insert.bind(2, spec.name());
   insert.bind(3, spec_json);
   insert.bind(4, kPlanVersion);
+  insert.bind(5, model_checksum);
   insert.exec();
   const int64_t id = db.getLastInsertRowid();
   for (const RunPlan& plan : plans) {
@@ -606,9 +610,9 @@ absl::Status EndExperimentIn(Database& db, int64_t id,
 
 absl::StatusOr<int64_t> ExperimentStore::CreateExperiment(
     const std::string& user, const v1::ExperimentSpec& spec,
-    const std::vector<RunPlan>& plans) {
+    const std::vector<RunPlan>& plans, const std::string& model_checksum) {
   return db_->Run("CreateExperiment", [&](Database& db) {
-    return CreateExperimentIn(db, user, spec, plans);
+    return CreateExperimentIn(db, user, spec, plans, model_checksum);
   });
 }
 

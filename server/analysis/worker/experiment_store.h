@@ -92,9 +92,11 @@ class ExperimentStore {
   // (RUN_PENDING), their prompts and blocks and their BIDS events, owned by
   // `user` (created on first use). PHASE_QUEUED. Returns the experiment id.
   // INVALID_ARGUMENT for no plans.
-  absl::StatusOr<int64_t> CreateExperiment(const std::string& user,
-                                           const v1::ExperimentSpec& spec,
-                                           const std::vector<RunPlan>& plans);
+  // `model_checksum`: the serving checkpoint's sha256 (empty: unknown).
+  absl::StatusOr<int64_t> CreateExperiment(
+      const std::string& user, const v1::ExperimentSpec& spec,
+      const std::vector<RunPlan>& plans,
+      const std::string& model_checksum = "");
 
   // The experiment with its runs (include_runs) and progress computed from
   // the run rows (runs_done, tokens_done: sum of tokens_generated).

@@ -3,9 +3,11 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "common/file_digest.h"
 #include "common/status_util.h"
 #include "server/inference/model/checkpoint_files.h"
 #include "server/inference/model/model_rep.h"
@@ -48,6 +50,21 @@ absl::StatusOr<at::ScalarType> ComputeType(DType dtype) {
   }
 }
 
+// SHA-256 of config.json and every *.safetensors file, in name order.
+absl::StatusOr<std::string> CheckpointSha256(const std::string& model_dir) {
+  std::vector<std::string> paths = {model_dir + "/config.json"};
+  std::vector<std::string> shards;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(model_dir, ec)) {
+    if (e.is_regular_file() && e.path().extension() == ".safetensors") {
+      shards.push_back(e.path().string());
+    }
+  }
+  std::sort(shards.begin(), shards.end());
+  paths.insert(paths.end(), shards.begin(), shards.end());
+  return Sha256OfFiles(paths);
+}
+
 }  // namespace
 
 Model::~Model() = default;
@@ -66,6 +83,8 @@ absl::StatusOr<std::shared_ptr<const Model>> Model::Load(
   FNPROBE_ASSIGN_OR_RETURN(model->tokenizer_,
                            Tokenizer::FromFile(model_dir + "/tokenizer.json"));
   FNPROBE_ASSIGN_OR_RETURN(auto files, CheckpointFiles::Open(model_dir));
+  FNPROBE_ASSIGN_OR_RETURN(model->checkpoint_sha256_,
+                           CheckpointSha256(model_dir));
   auto rep = std::make_unique<ModelRep>();
   FNPROBE_ASSIGN_OR_RETURN(rep->options.device, ResolveDevice(options.device));
   FNPROBE_ASSIGN_OR_RETURN(rep->options.dtype, ComputeType(options.dtype));

@@ -57,6 +57,9 @@ class Model {
   DType dtype() const { return dtype_; }
   // Checkpoint tensors the model does not use (reported, not fatal).
   const std::vector<std::string>& unused_tensors() const { return unused_; }
+  // "sha256:<hex>" of config.json and the *.safetensors files in name
+  // order: which weights exactly this model computes with.
+  const std::string& checkpoint_sha256() const { return checkpoint_sha256_; }
 
   const ModelRep& rep() const { return *rep_; }
 
@@ -67,6 +70,7 @@ class Model {
   std::unique_ptr<Tokenizer> tokenizer_;
   std::string directory_;
   std::string device_;
+  std::string checkpoint_sha256_;
   DType dtype_ = DType::kF32;
   std::vector<std::string> unused_;
   std::unique_ptr<ModelRep> rep_;

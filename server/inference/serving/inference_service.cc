@@ -92,6 +92,7 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::GetModelInfo(
   response->set_context_length(c.max_positions);
   response->set_device(model_->device());
   response->set_dtype(std::string(DTypeName(model_->dtype())));
+  response->set_checkpoint_sha256(model_->checkpoint_sha256());
   for (const HookSpec& h : ModelHookPoints(c)) {
     v1::HookPoint* p = response->add_hook_points();
     p->set_name(h.name);
