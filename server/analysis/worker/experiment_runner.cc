@@ -403,9 +403,7 @@ int64_t ExperimentRunner::EstimatedRunBytes(int64_t experiment_id,
   // reserve is checked.
   absl::StatusOr<Layout> layout = store_->ExperimentLayout(experiment_id);
   if (!layout.ok()) return 0;
-  const int64_t bytes_per_value =
-      spec.capture().dtype() == v1::CaptureDType::F32 ? 4 : 2;
-  return plan.time_points * layout->width() * bytes_per_value;
+  return ActivationBytes(spec, plan.time_points, layout->width());
 }
 
 bool ExperimentRunner::WaitForSpace(int64_t experiment_id,

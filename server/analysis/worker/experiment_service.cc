@@ -128,9 +128,7 @@ int64_t EstimatedBytes(const v1::ExperimentSpec& spec,
   }
   int64_t time_points = 0;
   for (const RunPlan& plan : plans) time_points += plan.time_points;
-  const int64_t bytes_per_value =
-      spec.capture().dtype() == v1::CaptureDType::F32 ? 4 : 2;
-  return time_points * width * bytes_per_value;
+  return ActivationBytes(spec, time_points, width);
 }
 
 }  // namespace

@@ -95,6 +95,13 @@ absl::StatusOr<DeletedActivations> DeleteIn(Database& db, int64_t id,
 
 }  // namespace
 
+int64_t ActivationBytes(const v1::ExperimentSpec& spec, int64_t time_points,
+                        int64_t width) {
+  const int64_t bytes_per_value =
+      spec.capture().dtype() == v1::CaptureDType::F32 ? 4 : 2;
+  return time_points * width * bytes_per_value;
+}
+
 absl::StatusOr<UserUsage> StorageAccounts::Usage(const std::string& user) {
   return db_->Run("Usage", [&](Database& db) { return UsageIn(db, user); });
 }

@@ -22,10 +22,18 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
+#include "fnprobe/v1/experiment_spec.pb.h"
 
 namespace fnprobe::worker {
 
 class StoreDatabase;
+
+// Raw activation bytes of `time_points` rows of `width` values in the
+// spec's capture dtype (F32: 4 bytes a value; F16 and BF16: 2), as the
+// activation store keeps them: the estimate quotas and free-space checks
+// use.
+int64_t ActivationBytes(const v1::ExperimentSpec& spec, int64_t time_points,
+                        int64_t width);
 
 // One user's stored experiments and raw activation bytes.
 struct UserUsage {
