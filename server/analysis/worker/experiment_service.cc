@@ -92,11 +92,13 @@ class RateMeter {
   std::deque<std::pair<absl::Time, int64_t>> samples_;
 };
 
-// Appends a line if the spec's hook selectors pick nothing of the model's
-// hook points, resolved by the inference server's own rules.
-void CheckHooks(const v1::ExperimentSpec& spec, const v1::ModelInfo& info,
-                std::string* problems) {
-  if (info.hook_points().empty()) return;
+// The model's hook points the spec's selectors pick, resolved by the
+// inference server's own rules; appends a line to `problems` (and returns
+// none) when they pick nothing.
+std::vector<std::string> CheckHooks(const v1::ExperimentSpec& spec,
+                                    const v1::ModelInfo& info,
+                                    std::string* problems) {
+  if (info.hook_points().empty()) return {};
   std::vector<std::string> names;
   for (const v1::HookPoint& h : info.hook_points()) names.push_back(h.name());
   const std::vector<std::string> selectors(spec.capture().hooks().begin(),
@@ -106,22 +108,18 @@ void CheckHooks(const v1::ExperimentSpec& spec, const v1::ModelInfo& info,
   if (!picked.ok()) {
     absl::StrAppend(problems, "capture.hooks: ", picked.status().message(),
                     " (model ", info.model(), ")\n");
+    return {};
   }
+  return *std::move(picked);
 }
 
 // Raw activation bytes the spec's runs will store: time points x the
-// widths of the hook points its capture picks x the dtype's size.
+// widths of the `picked` hook points x the dtype's size.
 int64_t EstimatedBytes(const v1::ExperimentSpec& spec,
                        const std::vector<RunPlan>& plans,
-                       const v1::ModelInfo& info) {
-  std::vector<std::string> names;
-  for (const v1::HookPoint& h : info.hook_points()) names.push_back(h.name());
-  const std::vector<std::string> selectors(spec.capture().hooks().begin(),
-                                           spec.capture().hooks().end());
-  absl::StatusOr<std::vector<std::string>> picked =
-      ResolveHookSelector(selectors, names);
-  if (!picked.ok()) return 0;
-  const absl::flat_hash_set<std::string> chosen(picked->begin(), picked->end());
+                       const v1::ModelInfo& info,
+                       const std::vector<std::string>& picked) {
+  const absl::flat_hash_set<std::string> chosen(picked.begin(), picked.end());
   int64_t width = 0;
   for (const v1::HookPoint& h : info.hook_points()) {
     if (chosen.contains(h.name())) width += h.width();
@@ -177,8 +175,8 @@ absl::Status ExperimentServiceImpl::CheckAgainstServer(
                     " prompts; the inference server takes at most ",
                     limits.max_prompts_per_request(), " per request\n");
   }
-  CheckHooks(spec, *info, &problems);
-  *estimated_bytes = EstimatedBytes(spec, plans, *info);
+  const std::vector<std::string> picked = CheckHooks(spec, *info, &problems);
+  *estimated_bytes = EstimatedBytes(spec, plans, *info, picked);
   *model_checksum = info->checkpoint_sha256();
   if (problems.empty()) CheckPromptLengths(spec, *info, &problems);
   if (!problems.empty()) {
