@@ -11,6 +11,7 @@
 #include "client/experiment_commands.h"
 #include "client/experiment_exporter.h"
 #include "client/experiment_report.h"
+#include "client/masking_commands.h"
 #include "client/report/report_fetch.h"
 #include "client/report/report_files.h"
 #include "client/result_commands.h"
@@ -79,6 +80,7 @@ struct Cli::Flags {
   CompareOptions compare;
   int run_index = 0;
   std::string unit;
+  std::string masking_csv;
   std::string export_format = "csv";
   std::string export_dir;
   bool export_runs = false;
@@ -321,6 +323,21 @@ void Cli::AddResultCommands(CLI::App& app) {
   unit->add_option("UNIT", f.unit,
                    "Unit name, e.g. blocks.7.mlp_post[1203], or index")
       ->required();
+  auto* masking = AddClientCommand(
+      app, "masking",
+      "A masking experiment's results: each network's effect on each "
+      "evaluation set (nll, top1) against random controls",
+      true, true, [this](ExperimentClient& c) {
+        MaskingOptions options;
+        options.experiment_id = flags_->id;
+        options.csv_path = flags_->masking_csv;
+        return MaskingCommands(c, CommandOutput{&out_, &err_, flags_->json,
+                                                env_.stdout_is_tty()})
+            .Show(options);
+      });
+  masking->add_option("--csv", f.masking_csv,
+                      "Also write every result (each control's value "
+                      "included) to this CSV file");
 }
 
 void Cli::AddOutputCommands(CLI::App& app) {

@@ -161,6 +161,13 @@ absl::StatusOr<v1::GetRepeatabilityResponse> ExperimentClient::GetRepeatability(
   return Call(&v1::ExperimentService::Stub::GetRepeatability, request);
 }
 
+absl::StatusOr<v1::GetMaskingResultsResponse>
+ExperimentClient::GetMaskingResults(int64_t id) {
+  v1::GetMaskingResultsRequest request;
+  request.set_experiment_id(id);
+  return Call(&v1::ExperimentService::Stub::GetMaskingResults, request);
+}
+
 absl::StatusOr<v1::GetClassificationResponse>
 ExperimentClient::GetClassification(int64_t id) {
   v1::GetClassificationRequest request;

@@ -61,6 +61,7 @@ class ExperimentClient {
   absl::StatusOr<v1::CompareNetworksResponse> CompareNetworks(
       const v1::CompareNetworksRequest& request);
   absl::StatusOr<v1::GetRepeatabilityResponse> GetRepeatability(int64_t id);
+  absl::StatusOr<v1::GetMaskingResultsResponse> GetMaskingResults(int64_t id);
   absl::StatusOr<v1::GetClassificationResponse> GetClassification(int64_t id);
   absl::StatusOr<v1::GetRunEventsResponse> GetRunEvents(int64_t id,
                                                         int32_t run_index);

@@ -12,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "server/analysis/level_two.h"
+#include "server/analysis/masking_spec.h"
 
 namespace fnprobe {
 namespace {
@@ -427,6 +428,7 @@ absl::StatusOr<v1::ExperimentSpec> ParseSpecJson(absl::string_view json,
 std::vector<SpecProblem> FindSpecProblems(const v1::ExperimentSpec& spec) {
   Problems p;
   if (CheckSizeLimits(spec, p)) return p.Take();
+  if (spec.has_masking()) return FindMaskingSpecProblems(spec);
   CheckName("name", spec.name(), p);
   if (spec.model().empty()) p.Add("model", "is empty");
   CheckGeneration(spec.generation(), p);
@@ -495,6 +497,7 @@ double DefaultDriftCutoff(const v1::ExperimentSpec& spec) {
 }
 
 v1::ExperimentSpec WithDefaults(v1::ExperimentSpec spec) {
+  if (spec.has_masking()) return MaskingWithDefaults(std::move(spec));
   if (spec.capture().hooks_size() == 0)
     spec.mutable_capture()->add_hooks("standard");
   if (spec.capture().dtype() == v1::CaptureDType::UNSPECIFIED) {

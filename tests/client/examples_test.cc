@@ -29,8 +29,7 @@ std::string ReadFile(const std::string& path) {
 
 v1::ExperimentSpec Load(const std::string& file) {
   const std::string path = std::string(FNPROBE_EXAMPLES_DIR) + "/" + file;
-  absl::StatusOr<v1::ExperimentSpec> spec =
-      ParseSpecJson(ReadFile(path), path);
+  absl::StatusOr<v1::ExperimentSpec> spec = ParseSpecJson(ReadFile(path), path);
   EXPECT_OK(spec);
   if (!spec.ok()) return {};
   EXPECT_OK(ValidateSpec(*spec));
@@ -53,10 +52,9 @@ int Distinct(const v1::PromptPool& pool) {
 
 // Checks shared by both files.
 void CheckPools(const v1::ExperimentSpec& spec) {
-  EXPECT_THAT(Names(spec),
-              ElementsAre("political_science", "medical_imaging",
-                          "paleontology", "archeology", "pathology",
-                          "random_strings"));
+  EXPECT_THAT(Names(spec), ElementsAre("political_science", "medical_imaging",
+                                       "paleontology", "archeology",
+                                       "pathology", "random_strings"));
   EXPECT_EQ(spec.baseline().name(), "rest");
   EXPECT_GE(Distinct(spec.baseline()), 120);
   EXPECT_EQ(Distinct(spec.baseline()), spec.baseline().prompts_size());
@@ -101,8 +99,8 @@ void CheckPlan(const v1::ExperimentSpec& spec) {
     EXPECT_TRUE(run.blocks[1].task);
     EXPECT_FALSE(run.blocks[2].task);
     EXPECT_EQ(static_cast<int>(run.prompts.size()), 3 * ppb);
-    EXPECT_EQ(run.time_points, int64_t{3} * ppb *
-                                   spec.generation().tokens_per_prompt());
+    EXPECT_EQ(run.time_points,
+              int64_t{3} * ppb * spec.generation().tokens_per_prompt());
     const std::set<std::string> pool(
         spec.conditions(run.condition).prompts().begin(),
         spec.conditions(run.condition).prompts().end());
@@ -227,6 +225,17 @@ TEST(ExamplesTest, PlantedDemoSpecMatchesItsPlantedWords) {
   EXPECT_EQ(
       PlanRuns(spec).size(),
       static_cast<size_t>(spec.conditions_size() * spec.design().repeats()));
+}
+
+// The masking example: valid, with the interface's names, masking the
+// demo's planted networks (experiment 1 of a fresh worker is the demo's).
+TEST(ExamplesTest, MaskingDemoIsValid) {
+  const v1::ExperimentSpec spec = Load("masking-demo.json");
+  ASSERT_TRUE(spec.has_masking());
+  EXPECT_EQ(spec.model(), "demo");
+  EXPECT_EQ(spec.masking().networks(0).name(), "alpha");
+  EXPECT_EQ(spec.masking().controls(), 10);
+  EXPECT_EQ(spec.masking().evaluation_size(), 3);
 }
 
 }  // namespace

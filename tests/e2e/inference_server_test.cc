@@ -8,6 +8,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -22,6 +23,10 @@
 #include "fnprobe/v1/inference.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/analysis/masking_spec.h"
+#include "server/inference/model/batch_generator.h"
+#include "server/inference/model/model.h"
+#include "server/inference/model/torch_engine.h"
 #include "server/inference/tools/model_maker.h"
 #include "tests/support/reference_data.h"
 #include "tests/support/reference_tensors.h"
@@ -32,6 +37,7 @@ namespace fnprobe {
 namespace {
 
 using ::fnprobe::testing::MakeTempDir;
+using ::fnprobe::testing::MaxAbsDiff;
 using ::fnprobe::testing::MaxRelDiff;
 using ::testing::HasSubstr;
 
@@ -101,6 +107,25 @@ class InferenceServerTest : public ::testing::Test {
       if (response.has_summary()) {
         result.summary = response.summary();
         result.has_summary = true;
+      }
+    }
+    result.status = reader->Finish();
+    return result;
+  }
+
+  CallResult Forward(const v1::ForwardRequest& request) {
+    grpc::ClientContext context;
+    AddBearerToken(&context, kToken);
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(60));
+    CallResult result;
+    auto reader = stub_->Forward(&context, request);
+    v1::GenerateResponse response;
+    while (reader->Read(&response)) {
+      if (response.has_header()) result.header = response.header();
+      if (response.has_frame()) {
+        const auto& f = response.frame();
+        result.frames[{f.prompt_index(), f.step()}] = f;
       }
     }
     result.status = reader->Finish();
@@ -402,6 +427,122 @@ TEST_F(InferenceServerTest, ForwardStreamsEveryPosition) {
   ASSERT_EQ(frames.size(), 4u + second);
   for (const auto& f : frames) {
     if (f.prompt_index() == 0) EXPECT_EQ(f.token_id(), 5 + f.step());
+  }
+}
+
+// Forward with `score`: every frame's next_token_logprob and top1 against
+// a direct computation, log_softmax of the model's own logits (the same
+// checkpoint loaded in-process); the same alone and batched with another
+// request; the last position of each prompt marked (NaN, false).
+TEST_F(InferenceServerTest, ScoredForwardMatchesLogSoftmaxOfTheLogits) {
+  const std::vector<std::string> texts = {"Sailing is fun on the river",
+                                          "What is a fossil?"};
+  v1::ForwardRequest r;
+  for (const auto& t : texts) r.add_prompts()->set_text(t);
+  r.set_score(true);
+  const CallResult scored = Forward(r);
+  ASSERT_TRUE(scored.status.ok()) << scored.status.error_message();
+  ModelOptions options;
+  options.device = "cpu";
+  auto model = Model::Load(*dir_ + "/model", options);
+  ASSERT_OK(model);
+  std::unique_ptr<Engine> engine = NewTorchEngine(*model);
+  const int64_t vocab = (*model)->config().vocab_size;
+  for (int k = 0; k < 2; ++k) {
+    const auto& ids = scored.header.prompt_tokens(k).ids();
+    const std::vector<int64_t> prompt(ids.begin(), ids.end());
+    ASSERT_OK(ForwardBatch(
+        *engine, {prompt}, Layout(), [&](const PromptActivations& a) {
+          for (size_t p = 0; p < prompt.size(); ++p) {
+            const v1::ActivationFrame& f =
+                scored.frames.at({k, static_cast<int>(p)});
+            if (p + 1 == prompt.size()) {
+              EXPECT_TRUE(std::isnan(f.next_token_logprob()));
+              EXPECT_FALSE(f.next_token_top1());
+              continue;
+            }
+            const float* row = a.logits.data() + p * vocab;
+            double sum = 0;
+            int64_t best = 0;
+            for (int64_t v = 0; v < vocab; ++v) {
+              sum += std::exp(static_cast<double>(row[v]));
+              if (row[v] > row[best]) best = v;
+            }
+            const double direct = row[prompt[p + 1]] - std::log(sum);
+            EXPECT_NEAR(f.next_token_logprob(), direct, 1e-4) << k << " " << p;
+            EXPECT_EQ(f.next_token_top1(), best == prompt[p + 1]);
+          }
+          return absl::OkStatus();
+        }));
+  }
+  // Alone: the second prompt in a request of its own.
+  v1::ForwardRequest alone;
+  alone.add_prompts()->set_text(texts[1]);
+  alone.set_score(true);
+  const CallResult one = Forward(alone);
+  ASSERT_TRUE(one.status.ok());
+  for (const auto& [key, frame] : one.frames) {
+    const v1::ActivationFrame& batched = scored.frames.at({1, key.second});
+    if (std::isnan(frame.next_token_logprob())) continue;
+    EXPECT_NEAR(frame.next_token_logprob(), batched.next_token_logprob(), 1e-5);
+    EXPECT_EQ(frame.next_token_top1(), batched.next_token_top1());
+  }
+  // Unscored frames carry no score.
+  r.set_score(false);
+  const CallResult plain = Forward(r);
+  for (const auto& [key, frame] : plain.frames) {
+    EXPECT_EQ(frame.next_token_logprob(), 0.0f);
+    EXPECT_FALSE(frame.next_token_top1());
+  }
+}
+
+// The interventions a masking run sends (MaskingInterventions) are exact: a
+// zeroed unit reads 0 in the captured activations at every position, and
+// keep-only with every unit of the hook point equals no intervention.
+TEST_F(InferenceServerTest, MaskingInterventionsAreExact) {
+  const char kHook[] = "blocks.0.mlp_post";
+  v1::ForwardRequest base;
+  base.add_prompts()->set_text("The market by the harbor sells pepper");
+  base.set_score(true);
+  base.mutable_capture()->add_hooks(kHook);
+  base.mutable_capture()->set_encoding(v1::ENCODING_F32);
+  const CallResult none = Forward(base);
+  ASSERT_TRUE(none.status.ok()) << none.status.error_message();
+  const int64_t width = none.header.layout().width();
+
+  v1::ForwardRequest zero = base;
+  for (auto& iv : MaskingInterventions({{kHook, {3, 7, 100}}},
+                                       v1::MaskingOperation::ZERO, 0)) {
+    *zero.add_interventions() = iv;
+  }
+  const CallResult zeroed = Forward(zero);
+  ASSERT_TRUE(zeroed.status.ok()) << zeroed.status.error_message();
+  for (const auto& [key, frame] : zeroed.frames) {
+    const std::vector<float> v = Values(zeroed, key.first, key.second);
+    ASSERT_EQ(static_cast<int64_t>(v.size()), width);
+    EXPECT_EQ(v[3], 0.0f);
+    EXPECT_EQ(v[7], 0.0f);
+    EXPECT_EQ(v[100], 0.0f);
+    EXPECT_NE(Values(none, key.first, key.second)[3], 0.0f);
+  }
+
+  std::vector<int64_t> all(width);
+  for (int64_t u = 0; u < width; ++u) all[u] = u;
+  v1::ForwardRequest keep = base;
+  for (auto& iv : MaskingInterventions({{kHook, all}},
+                                       v1::MaskingOperation::KEEP_ONLY, 0)) {
+    *keep.add_interventions() = iv;
+  }
+  const CallResult kept = Forward(keep);
+  ASSERT_TRUE(kept.status.ok()) << kept.status.error_message();
+  ASSERT_EQ(kept.frames.size(), none.frames.size());
+  for (const auto& [key, frame] : none.frames) {
+    const v1::ActivationFrame& k = kept.frames.at(key);
+    EXPECT_LE(MaxAbsDiff(Values(kept, key.first, key.second),
+                         Values(none, key.first, key.second)),
+              1e-6);
+    if (std::isnan(frame.next_token_logprob())) continue;
+    EXPECT_NEAR(k.next_token_logprob(), frame.next_token_logprob(), 1e-6);
   }
 }
 

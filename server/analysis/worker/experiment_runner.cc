@@ -21,6 +21,7 @@
 #include "server/analysis/experiment_analysis.h"
 #include "server/analysis/storage/activation_store.h"
 #include "server/analysis/worker/experiment_phase.h"
+#include "server/analysis/worker/masking_runner.h"
 #include "server/analysis/worker/run_executor.h"
 #include "server/analysis/worker/stored_run_fitter.h"
 
@@ -90,6 +91,7 @@ ExperimentRunner::ExperimentRunner(WorkerStore* store, InferencePool* pool,
                                    ProgressHub* hub,
                                    ExperimentRunnerOptions options)
     : store_(&store->experiments()),
+      masking_(&store->masking()),
       results_(&store->results()),
       storage_(&store->storage()),
       pool_(pool),
@@ -467,6 +469,7 @@ ExperimentRunner::Outcome ExperimentRunner::ExecuteRun(const Job& job) {
     if (ShouldAbandon(id)) return {};
     a = active_.at(id).get();  // stays while in_flight > 0
   }
+  if (a->spec.has_masking()) return ExecuteMasking(job, a);
   const RunPlan& plan = a->plans[job.plan_index];
   const std::string where =
       absl::StrCat("run ", plan.index, " (", plan.condition_name, ", repeat ",
@@ -577,6 +580,43 @@ ExperimentRunner::Outcome ExperimentRunner::ExecuteRun(const Job& job) {
   }
 }
 
+ExperimentRunner::Outcome ExperimentRunner::ExecuteMasking(const Job& job,
+                                                           Active* a) {
+  const int64_t id = job.experiment_id;
+  MaskingRunHost host;
+  host.experiments = store_;
+  host.masking = masking_;
+  host.pool = pool_;
+  host.data_dir = options_.data_dir;
+  host.inference_token = options_.inference_token;
+  host.initial_backoff = options_.initial_backoff;
+  host.max_backoff = options_.max_backoff;
+  host.max_attempts = options_.max_attempts;
+  host.abandoned = [&] { return Abandoned(id); };
+  host.backoff = [&](absl::Duration d) { return Backoff(id, d); };
+  host.add_context = [&](grpc::ClientContext* c) {
+    absl::MutexLock lock(&mu_);
+    if (ShouldAbandon(id)) return false;
+    a->contexts.insert(c);
+    return true;
+  };
+  host.remove_context = [&](grpc::ClientContext* c) {
+    absl::MutexLock lock(&mu_);
+    a->contexts.erase(c);
+  };
+  host.notify = [&] { hub_->Notify(id); };
+  const MaskingRunOutcome out =
+      ExecuteMaskingRun(host, id, a->spec, job.run_id, job.plan_index);
+  switch (out.kind) {
+    case MaskingRunOutcome::kDone:
+      return {Outcome::kDone, ""};
+    case MaskingRunOutcome::kFailed:
+      return {Outcome::kFailed, out.error};
+    default:
+      return {};
+  }
+}
+
 void ExperimentRunner::FinishJob(const Job& job, const Outcome& outcome) {
   const int64_t id = job.experiment_id;
   bool idle = false;
@@ -659,6 +699,8 @@ absl::Status ExperimentRunner::AnalyzeOrError(int64_t id, Active* a,
   };
   FNPROBE_RETURN_IF_ERROR(store_->SetPhase(id, v1::PHASE_ANALYZING));
   hub_->Notify(id);
+  // Masking statistics are computed from the stored scores when read.
+  if (a->spec.has_masking()) return store_->SetPhase(id, v1::PHASE_DONE);
   const v1::ExperimentSpec& spec = a->spec;
   FNPROBE_ASSIGN_OR_RETURN(const auto thresholds,
                            RefitRuns(id, a, refit, check));

@@ -148,6 +148,8 @@ class ExperimentRunner {
   void Loop();
   bool NextJob(Job* job);
   Outcome ExecuteRun(const Job& job);
+  // A run of a masking experiment (masking_runner.h).
+  Outcome ExecuteMasking(const Job& job, Active* a);
   Outcome Analyze(const Job& job);
   absl::Status AnalyzeOrError(int64_t experiment_id, Active* a, bool refit);
   // Refits runs from the activation store where the analysis needs it
@@ -186,6 +188,7 @@ class ExperimentRunner {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   ExperimentStore* const store_;
+  MaskingStore* const masking_;
   ResultStore* const results_;
   StorageAccounts* const storage_;
   InferencePool* const pool_;

@@ -16,6 +16,8 @@
 #include "server/analysis/run_planner.h"
 #include "server/analysis/storage/activation_store.h"
 #include "server/analysis/worker/experiment_phase.h"
+#include "server/analysis/worker/masking_queries.h"
+#include "server/analysis/worker/masking_submit.h"
 
 namespace fnprobe::worker {
 namespace {
@@ -137,7 +139,8 @@ ExperimentServiceImpl::ExperimentServiceImpl(WorkerStore* store,
                                              ProgressHub* hub,
                                              const Authenticator* authenticator,
                                              ExperimentServiceOptions options)
-    : store_(&store->experiments()),
+    : worker_(store),
+      store_(&store->experiments()),
       queries_(&store->queries()),
       storage_(&store->storage()),
       runner_(runner),
@@ -232,6 +235,7 @@ absl::StatusOr<v1::Experiment> ExperimentServiceImpl::Submit(
     const std::string& user, const v1::SubmitExperimentRequest& r) {
   FNPROBE_RETURN_IF_ERROR(ValidateSpec(r.spec()));
   const v1::ExperimentSpec spec = WithDefaults(r.spec());
+  if (spec.has_masking()) return SubmitMasking(user, spec);
   const std::vector<RunPlan> plans = PlanRuns(spec);
   int64_t estimated_bytes = 0;
   std::string model_checksum;
@@ -245,6 +249,15 @@ absl::StatusOr<v1::Experiment> ExperimentServiceImpl::Submit(
   FNPROBE_ASSIGN_OR_RETURN(v1::Experiment e, store_->GetExperiment(id, user));
   e.set_estimated_bytes(estimated_bytes);
   return e;
+}
+
+absl::StatusOr<v1::Experiment> ExperimentServiceImpl::SubmitMasking(
+    const std::string& user, const v1::ExperimentSpec& spec) {
+  FNPROBE_ASSIGN_OR_RETURN(
+      const int64_t id, CreateMaskingExperiment(spec, user, *worker_, *pool_));
+  FNPROBE_RETURN_IF_ERROR(runner_->Enqueue(id));
+  hub_->Notify(id);
+  return store_->GetExperiment(id, user);
 }
 
 absl::Status ExperimentServiceImpl::CheckQuota(const std::string& user,
@@ -374,6 +387,16 @@ grpc::Status ExperimentServiceImpl::GetUnitTimeCourse(
     v1::UnitTimeCourse* response) {
   return Handle(authenticator_, context, [&](const std::string& user) {
     return Assign(TimeCourse(user, *request), response);
+  });
+}
+
+grpc::Status ExperimentServiceImpl::GetMaskingResults(
+    grpc::ServerContext* context, const v1::GetMaskingResultsRequest* request,
+    v1::GetMaskingResultsResponse* response) {
+  return Handle(authenticator_, context, [&](const std::string& user) {
+    FNPROBE_RETURN_IF_ERROR(CheckId(request->experiment_id(), "experiment_id"));
+    return Assign(LoadMaskingResults(*worker_, request->experiment_id(), user),
+                  response);
   });
 }
 

@@ -46,6 +46,9 @@ class ExperimentServiceImpl final : public v1::ExperimentService::Service {
   grpc::Status GetUnitTimeCourse(grpc::ServerContext* context,
                                  const v1::GetUnitTimeCourseRequest* request,
                                  v1::UnitTimeCourse* response) override;
+  grpc::Status GetMaskingResults(
+      grpc::ServerContext* context, const v1::GetMaskingResultsRequest* request,
+      v1::GetMaskingResultsResponse* response) override;
 
   grpc::Status SubmitExperiment(grpc::ServerContext* context,
                                 const v1::SubmitExperimentRequest* request,
@@ -111,6 +114,9 @@ class ExperimentServiceImpl final : public v1::ExperimentService::Service {
   // RESOURCE_EXHAUSTED naming the quota, the usage and the estimate when
   // `user`'s experiments plus `estimated_bytes` would pass the quota.
   absl::Status CheckQuota(const std::string& user, int64_t estimated_bytes);
+  // A spec with `masking` (masking_submit.h).
+  absl::StatusOr<v1::Experiment> SubmitMasking(const std::string& user,
+                                               const v1::ExperimentSpec& spec);
   absl::StatusOr<v1::UnitTimeCourse> TimeCourse(
       const std::string& user, const v1::GetUnitTimeCourseRequest& request);
   absl::StatusOr<v1::DeleteExperimentResponse> Delete(
@@ -119,6 +125,7 @@ class ExperimentServiceImpl final : public v1::ExperimentService::Service {
   void CheckPromptLengths(const v1::ExperimentSpec& spec,
                           const v1::ModelInfo& info, std::string* problems);
 
+  WorkerStore* const worker_;
   ExperimentStore* const store_;
   ResultQueries* const queries_;
   StorageAccounts* const storage_;

@@ -185,11 +185,10 @@ void InsertPrompts(Database& db, int64_t run_id, const RunPlan& plan) {
   }
 }
 
-absl::StatusOr<int64_t> CreateExperimentIn(Database& db,
-                                           const std::string& user,
-                                           const v1::ExperimentSpec& spec_in,
-                                           const std::vector<RunPlan>& plans,
-                                           const std::string& model_checksum) {
+absl::StatusOr<int64_t> CreateExperimentIn(
+    Database& db, const std::string& user, const v1::ExperimentSpec& spec_in,
+    const std::vector<RunPlan>& plans, const std::string& model_checksum,
+    const std::function<void(SQLite::Database&, int64_t)>& also_store) {
   const v1::ExperimentSpec spec = WithDefaults(spec_in);
   FNPROBE_RETURN_IF_ERROR(CheckPlans(spec, plans));
   FNPROBE_ASSIGN_OR_RETURN(const std::string spec_json, SpecToJson(spec));
@@ -211,6 +210,7 @@ absl::StatusOr<int64_t> CreateExperimentIn(Database& db,
     InsertEvents(db, run_id, plan);
     InsertPrompts(db, run_id, plan);
   }
+  if (also_store) also_store(db, id);
   tx.commit();
   return id;
 }
@@ -610,9 +610,11 @@ absl::Status EndExperimentIn(Database& db, int64_t id,
 
 absl::StatusOr<int64_t> ExperimentStore::CreateExperiment(
     const std::string& user, const v1::ExperimentSpec& spec,
-    const std::vector<RunPlan>& plans, const std::string& model_checksum) {
+    const std::vector<RunPlan>& plans, const std::string& model_checksum,
+    const std::function<void(SQLite::Database&, int64_t)>& also_store) {
   return db_->Run("CreateExperiment", [&](Database& db) {
-    return CreateExperimentIn(db, user, spec, plans, model_checksum);
+    return CreateExperimentIn(db, user, spec, plans, model_checksum,
+                              also_store);
   });
 }
 

@@ -32,6 +32,7 @@
 #define FNPROBE_SERVER_ANALYSIS_WORKER_EXPERIMENT_STORE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -45,6 +46,10 @@
 #include "server/analysis/run_planner.h"
 #include "server/analysis/stat_map.h"
 #include "server/analysis/storage/activation_store.h"
+
+namespace SQLite {
+class Database;
+}  // namespace SQLite
 
 namespace fnprobe::worker {
 
@@ -93,10 +98,13 @@ class ExperimentStore {
   // `user` (created on first use). PHASE_QUEUED. Returns the experiment id.
   // INVALID_ARGUMENT for no plans.
   // `model_checksum`: the serving checkpoint's sha256 (empty: unknown).
+  // `also_store` (may be empty) writes more rows of the new experiment in
+  // the same transaction (a masking experiment's plan, masking_store.h);
+  // given the connection and the experiment's id.
   absl::StatusOr<int64_t> CreateExperiment(
       const std::string& user, const v1::ExperimentSpec& spec,
-      const std::vector<RunPlan>& plans,
-      const std::string& model_checksum = "");
+      const std::vector<RunPlan>& plans, const std::string& model_checksum = "",
+      const std::function<void(SQLite::Database&, int64_t)>& also_store = {});
 
   // The experiment with its runs (include_runs) and progress computed from
   // the run rows (runs_done, tokens_done: sum of tokens_generated).

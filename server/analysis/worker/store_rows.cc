@@ -346,6 +346,15 @@ absl::StatusOr<std::vector<RunPlan>> ReplanLegacy(
 }
 
 int ConditionIndex(const v1::ExperimentSpec& spec, const std::string& name) {
+  if (spec.has_masking()) {
+    // A masking run's condition is "unmasked/EVAL" or "OP/NETWORK/EVAL"
+    // (masking_spec.h): its index is its evaluation set's.
+    const std::string set = name.substr(name.rfind('/') + 1);
+    for (int i = 0; i < spec.masking().evaluation_size(); ++i) {
+      if (spec.masking().evaluation(i).name() == set) return i;
+    }
+    return -1;
+  }
   for (int i = 0; i < spec.conditions_size(); ++i) {
     if (spec.conditions(i).name() == name) return i;
   }

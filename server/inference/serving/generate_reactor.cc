@@ -55,6 +55,13 @@ void GenerateReactor::EncodeFrame(const ActivationRecord& record) {
   EncodedValues encoded = *EncodeFrameValues(record.values, encoding_);
   frame->set_values(std::move(encoded.bytes));
   frame->set_overflow_count(static_cast<int32_t>(encoded.overflow_count));
+  if (record.scored) {
+    frame->set_next_token_logprob(record.next_logprob);
+    frame->set_next_token_top1(record.next_top1);
+  } else {
+    frame->clear_next_token_logprob();
+    frame->clear_next_token_top1();
+  }
   summary_.set_frames(summary_.frames() + 1);
   summary_.set_overflow_values(summary_.overflow_values() +
                                encoded.overflow_count);

@@ -160,6 +160,7 @@ absl::StatusOr<ScheduledRequest> BuildForwardRequest(
   ScheduledRequest out;
   out.user = user;
   out.forward = true;
+  out.score = request.score();
   FNPROBE_ASSIGN_OR_RETURN(out.prompts,
                            TokenizePrompts(model, limits, request.prompts(),
                                            !request.no_special_tokens(), 0));

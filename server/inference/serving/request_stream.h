@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <limits>
 #include <optional>
 #include <vector>
 
@@ -30,6 +31,11 @@ struct ActivationRecord {
   std::vector<float> values;  // the request's layout width
   int32_t batch_sequences = 0;
   int32_t batch_tokens = 0;
+  // Scored Forward only (next_token_scores.h): NaN and false at a prompt's
+  // last position, and when not scored.
+  bool scored = false;
+  float next_logprob = std::numeric_limits<float>::quiet_NaN();
+  bool next_top1 = false;
 };
 
 class RequestStream {

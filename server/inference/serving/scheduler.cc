@@ -13,6 +13,7 @@
 #include "absl/types/span.h"
 #include "common/status_util.h"
 #include "server/inference/model/hook_points.h"
+#include "server/inference/model/next_token_scores.h"
 
 namespace fnprobe {
 namespace {
@@ -301,7 +302,7 @@ absl::Status Scheduler::Rep::Step() {
       item.tokens = r.prompts[s.prompt];
     }
     item.all_positions = !s.prefilled && r.forward;
-    item.want_logits = !r.forward;
+    item.want_logits = !r.forward || r.score;
     item.interventions = r.interventions;
   }
   FNPROBE_RETURN_IF_ERROR(engine->Step(step_request, &step_result));
@@ -423,10 +424,25 @@ void Scheduler::Rep::Distribute(const absl::Status& status) {
     const int64_t row = step_result.value_row_begin[i];
     if (req.forward) {
       const std::vector<int64_t>& prompt = req.prompts[s.prompt];
+      std::vector<NextTokenScore> scores;
+      if (req.score) {
+        scores = ScoreNextTokens(
+            absl::MakeConstSpan(step_result.logits.data() +
+                                    step_result.logit_row_begin[i] * vocab_size,
+                                prompt.size() * vocab_size),
+            vocab_size, prompt);
+      }
       for (size_t p = 0; p < prompt.size(); ++p) {
-        r->stream->Push({s.prompt, static_cast<int32_t>(p), prompt[p],
-                         CutRow(r, row + static_cast<int64_t>(p)),
-                         batch_sequences, batch_tokens});
+        ActivationRecord record{
+            s.prompt,        static_cast<int32_t>(p),
+            prompt[p],       CutRow(r, row + static_cast<int64_t>(p)),
+            batch_sequences, batch_tokens};
+        if (req.score) {
+          record.scored = true;
+          record.next_logprob = scores[p].logprob;
+          record.next_top1 = scores[p].top1;
+        }
+        r->stream->Push(std::move(record));
       }
       s.done = true;
     } else {

@@ -50,6 +50,9 @@ struct ScheduledRequest {
   std::vector<std::vector<int64_t>> prompts;
   // Teacher-forced: one frame per prompt position, no generation.
   bool forward = false;
+  // Forward only: score each position against the prompt's next token
+  // (ActivationRecord::next_logprob, next_top1).
+  bool score = false;
   int64_t tokens_per_prompt = 0;  // REQUIRES: > 0 unless forward
   bool stop_at_eos = false;
   SamplingOptions sampling;

@@ -25,11 +25,23 @@ constexpr double kMarker = kSigma0;  // a: |p| in the embedding, ln1 reads +-1
 constexpr double kMeanSpread = 0.001 * kSigma0;  // RMS of the row means mu_t
 constexpr double kWrite = 0.05 * kSigma0;        // s: what attention writes
 constexpr double kLn1MarkerGain = 1.0;
-constexpr double kLn2ReadGain = kSigma0 / kWrite;  // ln2 of q+ ~ 2f - 1
+constexpr double kLn2ReadGain = kSigma0 / kWrite;  // ln2 of q+ ~ 2 + 2f
 constexpr double kNeuronWeight = 2.0;
-constexpr double kNeuronBias = 2.5;     // pre-activation in [0.5, 4.5]
+constexpr double kNeuronBias = -1.5;    // pre-activation 2.5 + 4f
 constexpr double kSuppression = 300.0;  // beta: 4 beta a = 24 logits
 constexpr int kNeuronsPerCondition = 2;
+// The causal neurons (step 8): pre-activation kCausalSlope * (ln2[q+] -
+// kCausalThreshold), exactly 0 after the activation (ReLU, or GELU
+// saturated in float32: pre-activation <= -8) wherever f <= 0.2; together
+// they write kCausalWrite per unit of output into c's p pair, which the
+// final norm reads with gain kCausalGain.
+constexpr double kCausalSlope = 30.0;
+constexpr double kCausalThreshold = 2.7;  // ln2[q+] = 2 + 2f: f > 0.35
+constexpr double kCausalWrite = 0.01;
+constexpr double kCausalGain = 200.0;
+// Causal neurons per condition, each writing a share: one zeroed costs a
+// fraction of the effect, as a random control should.
+constexpr int kCausalNeurons = 4;
 
 // ---------------------------------------------------------------------------
 // The weights, in float32, by tensor name
@@ -346,6 +358,11 @@ void PlantAttention(LayerRefs& l, bool planted_layer, const ModelConfig& c,
     ZeroRow(l.v, slot);
     l.v.w(slot, cond.input_plus) = static_cast<float>(0.5 / kLn1MarkerGain);
     l.v.w(slot, cond.input_minus) = static_cast<float>(-0.5 / kLn1MarkerGain);
+    // 4 for c's words, 2 for others: the average is 2 + 2f, so that a q
+    // unit zeroed downstream reads as less than no c word at all (f = -1),
+    // not as f = 1/2; and never near 0, where float rounding of the +-1
+    // would show as context-dependent noise.
+    l.v.b(slot) = 3.0f;
     l.o.w(cond.output_plus, slot) = static_cast<float>(kWrite);
     l.o.w(cond.output_minus, slot) = static_cast<float>(-kWrite);
   }
@@ -366,6 +383,17 @@ void PlantMlp(LayerRefs& l, bool planted_layer, const PlantedLayout& layout,
       l.fc1.w(n, reads[k]) = static_cast<float>(weights[k]);
       l.fc1.b(n) = static_cast<float>(kNeuronBias);
       for (int64_t d = 0; d < l.fc2.rows; ++d) l.fc2.w(d, n) = 0.0f;
+    }
+    // Step 8: the causal neurons, the only ones writing a planted dim.
+    for (const int64_t n : cond.causal_neurons) {
+      ZeroRow(l.fc1, n);
+      l.fc1.w(n, cond.output_plus) = static_cast<float>(kCausalSlope);
+      l.fc1.b(n) = static_cast<float>(-kCausalSlope * kCausalThreshold);
+      for (int64_t d = 0; d < l.fc2.rows; ++d) l.fc2.w(d, n) = 0.0f;
+      l.fc2.w(cond.input_plus, n) =
+          static_cast<float>(kCausalWrite / kCausalNeurons);
+      l.fc2.w(cond.input_minus, n) =
+          static_cast<float>(-kCausalWrite / kCausalNeurons);
     }
   }
 }
@@ -395,6 +423,9 @@ void PlantFinalNorm(NormRef norm, const PlantedLayout& layout) {
   for (const PlantedConditionLayout& cond : layout.conditions) {
     norm.bias->values[cond.input_plus] = static_cast<float>(-kSuppression);
     norm.bias->values[cond.input_minus] = static_cast<float>(kSuppression);
+    // Step 8: the causal neuron's write reaches the logits.
+    norm.weight->values[cond.input_plus] = static_cast<float>(kCausalGain);
+    norm.weight->values[cond.input_minus] = static_cast<float>(kCausalGain);
   }
 }
 
@@ -414,7 +445,15 @@ std::vector<int64_t> RespondingIndices(HookId id,
     case HookKind::kAttnOut:
     case HookKind::kLn2:
       return here ? outputs : std::vector<int64_t>{};
-    case HookKind::kMlpPre:
+    case HookKind::kMlpPre: {
+      // The causal neuron's input follows the context; its output is 0
+      // wherever f <= 1/2, every generated time point of a task prompt.
+      if (!here) return {};
+      std::vector<int64_t> units = cond.neurons;
+      units.insert(units.end(), cond.causal_neurons.begin(),
+                   cond.causal_neurons.end());
+      return units;
+    }
     case HookKind::kMlpPost:
       return here ? cond.neurons : std::vector<int64_t>{};
     default:
@@ -442,8 +481,9 @@ absl::Status CheckPlantable(const ModelConfig& c) {
 }  // namespace
 
 int64_t MaxPlantedConditions(const ModelConfig& config) {
-  return std::min({config.hidden_size / 8, config.head_dim,
-                   config.intermediate_size / (2 * kNeuronsPerCondition)});
+  return std::min(
+      {config.hidden_size / 8, config.head_dim,
+       config.intermediate_size / (2 * (kNeuronsPerCondition + 1))});
 }
 
 absl::StatusOr<PlantedLayout> LayoutPlantedModel(
@@ -458,7 +498,8 @@ absl::StatusOr<PlantedLayout> LayoutPlantedModel(
         config.hidden_size, " (at most ", max,
         ": each takes 4 residual dims, at most half of them planted, one "
         "value slot of a ",
-        config.head_dim, "-dim head and ", kNeuronsPerCondition, " neurons)"));
+        config.head_dim, "-dim head and ",
+        kNeuronsPerCondition + kCausalNeurons, " neurons)"));
   }
   if (static_cast<int64_t>(token_ids.size()) != spec.num_words()) {
     return absl::InternalError("one token id per planted word expected");
@@ -483,6 +524,11 @@ absl::StatusOr<PlantedLayout> LayoutPlantedModel(
     cond.head_slot = c;
     for (int k = 0; k < kNeuronsPerCondition; ++k) {
       cond.neurons.push_back(first_neuron + kNeuronsPerCondition * c + k);
+    }
+    // Below the planted neurons, so that theirs keep their indices.
+    for (int k = 0; k < kCausalNeurons; ++k) {
+      cond.causal_neurons.push_back(first_neuron - kCausalNeurons * count +
+                                    kCausalNeurons * c + k);
     }
     layout.conditions.push_back(std::move(cond));
   }
@@ -540,6 +586,7 @@ std::string PlantedJson(const ModelConfig& config, const PlantedLayout& layout,
     item["input_dims"] = {cond.input_plus, cond.input_minus};
     item["output_dims"] = {cond.output_plus, cond.output_minus};
     item["neurons"] = cond.neurons;
+    item["causal_neurons"] = cond.causal_neurons;
     item["units"] = PlantedUnitNames(config, layout, c);
     j["conditions"].push_back(std::move(item));
   }

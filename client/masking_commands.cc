@@ -1,0 +1,99 @@
+#include "client/masking_commands.h"
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "client/atomic_file.h"
+#include "client/json_output.h"
+#include "client/number_format.h"
+#include "client/table_printer.h"
+#include "common/status_util.h"
+
+namespace fnprobe::client {
+namespace {
+
+std::string Num(double v) {
+  if (std::isnan(v)) return "nan";
+  return absl::StrFormat("%.6g", v);
+}
+
+// Values as the table shows them: nll in nats, top1 as a share.
+std::string Value(const std::string& metric, double v) {
+  if (std::isnan(v)) return "-";
+  return metric == "top1" ? FormatFixed(v, 3) : FormatFixed(v, 3);
+}
+
+}  // namespace
+
+std::string MaskingResultsCsv(const v1::GetMaskingResultsResponse& results) {
+  std::string out =
+      "network,operation,evaluation,metric,unmasked,masked,change,"
+      "control_mean,control_sd,control_min,control_max,percentile,p,"
+      "network_units,controls\n";
+  for (const v1::MaskingResult& r : results.results()) {
+    std::vector<std::string> controls;
+    for (double c : r.controls()) controls.push_back(Num(c));
+    absl::StrAppend(
+        &out,
+        absl::StrJoin(
+            {r.network(), r.operation(), r.evaluation(), r.metric(),
+             Num(r.unmasked()), Num(r.masked()), Num(r.change()),
+             Num(r.control_mean()), Num(r.control_sd()), Num(r.control_min()),
+             Num(r.control_max()), Num(r.percentile()), Num(r.p()),
+             absl::StrCat(r.network_units()),
+             absl::StrCat("\"", absl::StrJoin(controls, ";"), "\"")},
+            ","),
+        "\n");
+  }
+  return out;
+}
+
+absl::Status MaskingCommands::Show(const MaskingOptions& options) {
+  FNPROBE_ASSIGN_OR_RETURN(const v1::GetMaskingResultsResponse r,
+                           client_.GetMaskingResults(options.experiment_id));
+  if (!options.csv_path.empty()) {
+    FNPROBE_RETURN_IF_ERROR(
+        WriteFileAtomically(options.csv_path, MaskingResultsCsv(r)));
+    if (output_.log != nullptr) {
+      *output_.log << "wrote " << options.csv_path << "\n";
+    }
+  }
+  if (output_.json) return PrintJson(r, *output_.out);
+  if (r.results().empty()) {
+    *output_.out << "No masking results yet for experiment "
+                 << options.experiment_id
+                 << " (they appear as its runs finish).\n";
+    return absl::OkStatus();
+  }
+  TablePrinter table({"network", "units", "operation", "evaluation", "metric",
+                      "unmasked", "masked", "change", "controls mean",
+                      "controls sd", "controls min..max", "percentile", "p"});
+  for (const v1::MaskingResult& m : r.results()) {
+    const std::string& k = m.metric();
+    table.AddRow({m.network(), absl::StrCat(m.network_units()), m.operation(),
+                  m.evaluation(), k, Value(k, m.unmasked()),
+                  Value(k, m.masked()), Value(k, m.change()),
+                  Value(k, m.control_mean()), Value(k, m.control_sd()),
+                  absl::StrCat(Value(k, m.control_min()), "..",
+                               Value(k, m.control_max())),
+                  FormatFixed(m.percentile(), 2), FormatP(m.p())});
+  }
+  table.Print(*output_.out);
+  *output_.out
+      << "\nnll: mean negative log-likelihood of the next token (nats); "
+         "top1: share of positions predicting it. Controls: random units of "
+         "the same number per hook point, the network's own excluded. "
+         "percentile: the network's mid-rank among the controls by harm "
+         "(share harming less, ties half); "
+         "p = (1 + controls harming at least as much) / (1 + controls).\n";
+  if (!r.complete()) {
+    *output_.out << "(partial: some runs are not done yet)\n";
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace fnprobe::client

@@ -1,0 +1,44 @@
+// `fnprobe masking ID`: a masking experiment's results (GetMaskingResults),
+// one row per network x operation x evaluation set x metric: unmasked,
+// masked, change, the random controls' mean, sd and range, the network's
+// percentile among the controls and the permutation p-value. --json prints
+// {"results": [...]} in the proto JSON mapping; --csv FILE also writes the
+// rows, every control's value included, as CSV.
+//
+// Not thread-safe.
+#ifndef FNPROBE_CLIENT_MASKING_COMMANDS_H_
+#define FNPROBE_CLIENT_MASKING_COMMANDS_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "client/command_output.h"
+#include "client/experiment_client.h"
+
+namespace fnprobe::client {
+
+struct MaskingOptions {
+  int64_t experiment_id = 0;
+  std::string csv_path;  // empty: no CSV
+};
+
+// The results as CSV text: a header, then one line per result.
+std::string MaskingResultsCsv(const v1::GetMaskingResultsResponse& results);
+
+class MaskingCommands {
+ public:
+  // `client` must outlive the commands.
+  MaskingCommands(ExperimentClient& client, const CommandOutput& output)
+      : client_(client), output_(output) {}
+
+  absl::Status Show(const MaskingOptions& options);
+
+ private:
+  ExperimentClient& client_;
+  const CommandOutput output_;
+};
+
+}  // namespace fnprobe::client
+
+#endif  // FNPROBE_CLIENT_MASKING_COMMANDS_H_

@@ -1,0 +1,214 @@
+#include "server/analysis/worker/masking_submit.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/status_util.h"
+
+namespace fnprobe::worker {
+namespace {
+
+absl::Status Invalid(const std::string& field, const std::string& problem) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", problem));
+}
+
+// Adds `units` of `hook` to `out`, checking them against the model.
+absl::Status AddUnits(const std::string& field, const std::string& hook,
+                      const std::vector<int64_t>& units,
+                      const std::map<std::string, int64_t>& widths,
+                      UnitSelection* out) {
+  auto it = widths.find(hook);
+  if (it == widths.end()) {
+    return Invalid(
+        field, absl::StrCat("'", hook, "' is not a hook point of the model"));
+  }
+  for (int64_t u : units) {
+    if (u < 0 || u >= it->second) {
+      return Invalid(field, absl::StrCat(hook, "[", u, "] is outside ", hook,
+                                         " (width ", it->second, ")"));
+    }
+    (*out)[hook].push_back(u);
+  }
+  return absl::OkStatus();
+}
+
+// Experiment E's network of condition C, its units in `hooks` (all when
+// empty).
+absl::Status AddStoredNetwork(const std::string& field,
+                              const v1::MaskingNetwork& n,
+                              const v1::ExperimentSpec& spec,
+                              const std::string& user, WorkerStore& store,
+                              const std::map<std::string, int64_t>& widths,
+                              UnitSelection* out) {
+  // NOT_FOUND for a missing or foreign experiment, as every read says.
+  FNPROBE_ASSIGN_OR_RETURN(
+      const v1::Experiment e,
+      store.experiments().GetExperiment(n.experiment(), user, false));
+  if (e.phase() != v1::PHASE_DONE) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        field, ".experiment: experiment ", n.experiment(), " is ",
+        v1::ExperimentPhase_Name(e.phase()),
+        "; a network comes from a finished (PHASE_DONE) experiment"));
+  }
+  if (e.spec().model() != spec.model()) {
+    return Invalid(field + ".experiment",
+                   absl::StrCat("experiment ", n.experiment(), " ran model '",
+                                e.spec().model(), "', this one masks '",
+                                spec.model(), "'"));
+  }
+  if (n.has_component()) {
+    return Invalid(field + ".component",
+                   absl::StrCat("experiment ", n.experiment(),
+                                " has no ICA components (ICA results are "
+                                "not stored yet)"));
+  }
+  v1::ListNetworksRequest list;
+  list.set_experiment_id(n.experiment());
+  list.set_condition(n.condition());
+  list.set_kind(v1::NETWORK_CONDITION);
+  FNPROBE_ASSIGN_OR_RETURN(const v1::ListNetworksResponse networks,
+                           store.queries().ListNetworks(list, user));
+  if (networks.networks().empty()) {
+    return Invalid(
+        field + ".condition",
+        absl::StrCat("experiment ", n.experiment(),
+                     " has no network of condition '", n.condition(), "'"));
+  }
+  const int64_t network_id = networks.networks(0).id();
+  std::vector<std::string> filters(n.hooks().begin(), n.hooks().end());
+  if (filters.empty()) filters.push_back("");
+  for (size_t h = 0; h < filters.size(); ++h) {
+    std::string token;
+    do {
+      v1::GetNetworkRequest get;
+      get.set_network_id(network_id);
+      get.set_hook(filters[h]);
+      get.set_page_size(10000);
+      get.set_page_token(token);
+      absl::StatusOr<v1::GetNetworkResponse> page =
+          store.queries().GetNetwork(get, user);
+      if (!page.ok()) {
+        return Invalid(
+            n.hooks().empty() ? field : absl::StrCat(field, ".hooks[", h, "]"),
+            std::string(page.status().message()));
+      }
+      for (const v1::NetworkUnit& unit : page->units()) {
+        FNPROBE_ASSIGN_OR_RETURN(const UnitRef ref, ParseUnitRef(unit.name()));
+        FNPROBE_RETURN_IF_ERROR(
+            AddUnits(field, ref.hook, {ref.index}, widths, out));
+      }
+      token = page->next_page_token();
+    } while (!token.empty());
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<MaskingPlan> PlanMaskingExperiment(
+    const v1::ExperimentSpec& spec, const std::string& user, WorkerStore& store,
+    const v1::ModelInfo& info) {
+  std::map<std::string, int64_t> widths;
+  for (const v1::HookPoint& h : info.hook_points())
+    widths[h.name()] = h.width();
+  const v1::MaskingSpec& m = spec.masking();
+  MaskingPlan plan;
+  for (int i = 0; i < m.networks_size(); ++i) {
+    const v1::MaskingNetwork& n = m.networks(i);
+    const std::string field = absl::StrCat("masking.networks[", i, "]");
+    MaskedNetwork network;
+    network.name = n.name();
+    if (n.experiment() != 0) {
+      FNPROBE_RETURN_IF_ERROR(AddStoredNetwork(field, n, spec, user, store,
+                                               widths, &network.units));
+    } else {
+      for (int u = 0; u < n.units_size(); ++u) {
+        const std::string uf = absl::StrCat(field, ".units[", u, "]");
+        absl::StatusOr<UnitRef> ref = ParseUnitRef(n.units(u));
+        if (!ref.ok()) return Invalid(uf, std::string(ref.status().message()));
+        FNPROBE_RETURN_IF_ERROR(
+            AddUnits(uf, ref->hook, {ref->index}, widths, &network.units));
+      }
+    }
+    for (auto& [hook, units] : network.units) {
+      std::sort(units.begin(), units.end());
+      units.erase(std::unique(units.begin(), units.end()), units.end());
+    }
+    const int64_t size = SelectionSize(network.units);
+    if (size == 0) {
+      return Invalid(field,
+                     absl::StrCat("network '", network.name, "' has no units",
+                                  n.hooks().empty() ? "" : " there"));
+    }
+    if (size > kMaxMaskingUnitsPerNetwork) {
+      return Invalid(
+          field, absl::StrCat("network '", network.name, "' has ", size,
+                              " units; at most ", kMaxMaskingUnitsPerNetwork));
+    }
+    const int max_interventions = info.limits().max_interventions();
+    if (max_interventions > 0 &&
+        static_cast<int>(network.units.size()) > max_interventions) {
+      return Invalid(field,
+                     absl::StrCat("network '", network.name, "' spans ",
+                                  network.units.size(),
+                                  " hook points; the inference server takes "
+                                  "at most ",
+                                  max_interventions, " interventions"));
+    }
+    for (const auto& [hook, units] : network.units) {
+      if (static_cast<int64_t>(units.size()) >= widths.at(hook)) {
+        return Invalid(field,
+                       absl::StrCat("network '", network.name, "' holds all ",
+                                    units.size(), " units of ", hook,
+                                    ": no random control of that size can "
+                                    "differ from it"));
+      }
+    }
+    network.controls =
+        DrawControls(network.units, widths, m.controls(), m.seed(), i);
+    plan.networks.push_back(std::move(network));
+  }
+  const int max_prompts = info.limits().max_prompts_per_request();
+  if (max_prompts > 0 && m.batch_texts() > max_prompts) {
+    return Invalid("masking.batchTexts",
+                   absl::StrCat(m.batch_texts(),
+                                " texts per run; the inference server takes "
+                                "at most ",
+                                max_prompts, " per request"));
+  }
+  plan.runs = PlanMaskingRuns(spec, static_cast<int>(plan.networks.size()),
+                              m.controls());
+  return plan;
+}
+
+absl::StatusOr<int64_t> CreateMaskingExperiment(const v1::ExperimentSpec& spec,
+                                                const std::string& user,
+                                                WorkerStore& store,
+                                                InferencePool& pool) {
+  absl::Status model = pool.CheckModel(spec.model());
+  if (absl::IsNotFound(model)) {
+    return Invalid("model", std::string(model.message()));
+  }
+  std::optional<v1::ModelInfo> info = pool.ModelInfoFor(spec.model());
+  if (!info.has_value()) {
+    return absl::UnavailableError(absl::StrCat(
+        "no inference server serving '", spec.model(),
+        "' answers; a masking experiment is planned against the model's "
+        "layout: submit it again when one is up"));
+  }
+  FNPROBE_ASSIGN_OR_RETURN(const MaskingPlan plan,
+                           PlanMaskingExperiment(spec, user, store, *info));
+  const std::vector<RunPlan> runs = MaskingRunPlans(spec, plan);
+  return store.experiments().CreateExperiment(
+      user, spec, runs, info->checkpoint_sha256(),
+      [&plan](SQLite::Database& db, int64_t id) {
+        MaskingStore::InsertPlan(db, id, plan);
+      });
+}
+
+}  // namespace fnprobe::worker

@@ -1,0 +1,205 @@
+// Masking specs (server/analysis/masking_spec.h): the rules a spec alone
+// shows, each problem naming its field; defaults; unit names; the random
+// controls (sizes per hook point, never the network's units, seeded); the
+// runs planned and the plan's JSON round trip; interventions.
+#include "server/analysis/masking_spec.h"
+
+#include <google/protobuf/util/json_util.h>
+
+#include <set>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/analysis/experiment_spec.h"
+#include "tests/support/status_matchers.h"
+
+namespace fnprobe {
+namespace {
+
+using ::testing::HasSubstr;
+
+v1::ExperimentSpec Parse(const std::string& json) {
+  v1::ExperimentSpec spec;
+  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(json, &spec).ok())
+      << json;
+  return spec;
+}
+
+// The issue's example, in the interface's names.
+constexpr char kExample[] = R"({"name": "mask-alpha", "model": "demo",
+  "masking": {
+    "networks": [{"experiment": 3, "condition": "alpha"},
+                 {"name": "mine", "units": ["blocks.0.mlp_post[12]",
+                                            "blocks.1.attn_out[3]"]}],
+    "operations": ["ZERO", "KEEP_ONLY"],
+    "controls": 10, "seed": 1,
+    "evaluation": [{"name": "alpha", "texts": ["a b", "c d", "e f"]},
+                   {"name": "beta", "texts": ["g h"]}]}})";
+
+std::string Problems(const v1::ExperimentSpec& spec) {
+  std::string out;
+  for (const SpecProblem& p : FindSpecProblems(spec)) {
+    out += p.field + ": " + p.problem + "\n";
+  }
+  return out;
+}
+
+TEST(MaskingSpecTest, TheIssuesExampleIsValid) {
+  const v1::ExperimentSpec spec = Parse(kExample);
+  EXPECT_EQ(Problems(spec), "");
+  EXPECT_OK(ValidateSpec(spec));
+  const v1::ExperimentSpec d = WithDefaults(spec);
+  EXPECT_EQ(d.masking().networks(0).name(), "alpha");
+  EXPECT_EQ(d.masking().networks(1).name(), "mine");
+  EXPECT_EQ(d.masking().batch_texts(), kDefaultMaskingBatchTexts);
+  v1::ExperimentSpec no_controls = spec;
+  no_controls.mutable_masking()->clear_controls();
+  EXPECT_EQ(WithDefaults(no_controls).masking().controls(), 10);
+}
+
+TEST(MaskingSpecTest, ProblemsNameTheirField) {
+  struct Case {
+    const char* masking;
+    const char* expected;
+  };
+  const Case cases[] = {
+      {R"("networks": [], "operations": ["ZERO"], "evaluation": [{"name": "a", "texts": ["x"]}])",
+       "masking.networks: is empty"},
+      {R"("networks": [{"units": ["x"]}], "operations": ["ZERO"], "evaluation": [{"name": "a", "texts": ["x"]}])",
+       "masking.networks[0].units[0]: 'x' is not a unit"},
+      {R"("networks": [{"units": ["h[-1]"]}], "operations": ["ZERO"], "evaluation": [{"name": "a", "texts": ["x"]}])",
+       "masking.networks[0].units[0]: 'h[-1]': the index"},
+      {R"("networks": [{"experiment": 2}], "operations": ["ZERO"], "evaluation": [{"name": "a", "texts": ["x"]}])",
+       "masking.networks[0]: a stored network needs exactly one of"},
+      {R"("networks": [{"condition": "a"}], "operations": ["ZERO"], "evaluation": [{"name": "a", "texts": ["x"]}])",
+       "masking.networks[0].experiment: is missing"},
+      {R"("networks": [{"units": ["h[1]"]}], "operations": [], "evaluation": [{"name": "a", "texts": ["x"]}])",
+       "masking.operations: is empty"},
+      {R"("networks": [{"units": ["h[1]"]}], "operations": ["ZERO", "ZERO"], "evaluation": [{"name": "a", "texts": ["x"]}])",
+       "masking.operations[1]: is listed twice"},
+      {R"("networks": [{"units": ["h[1]"]}], "operations": ["AMPLIFY"], "evaluation": [{"name": "a", "texts": ["x"]}])",
+       "masking.factor: AMPLIFY needs a factor"},
+      {R"("networks": [{"units": ["h[1]"]}], "operations": ["ZERO"], "factor": 2, "evaluation": [{"name": "a", "texts": ["x"]}])",
+       "masking.factor: applies to AMPLIFY only"},
+      {R"("networks": [{"units": ["h[1]"]}], "operations": ["ZERO"], "controls": 4, "evaluation": [{"name": "a", "texts": ["x"]}])",
+       "masking.controls: must be in [5, 100]"},
+      {R"("networks": [{"units": ["h[1]"]}], "operations": ["ZERO"], "evaluation": [])",
+       "masking.evaluation: is empty"},
+      {R"("networks": [{"units": ["h[1]"]}], "operations": ["ZERO"], "evaluation": [{"name": "a", "texts": []}])",
+       "masking.evaluation[0].texts: is empty"},
+      {R"("networks": [{"units": ["h[1]"]}], "operations": ["ZERO"], "evaluation": [{"name": "a", "texts": ["x"]}, {"name": "a", "texts": ["y"]}])",
+       "masking.evaluation[1].name: 'a' is used twice"},
+      {R"("networks": [{"units": ["h[1]"]}, {"units": ["h[2]"], "name": "network-0"}], "operations": ["ZERO"], "evaluation": [{"name": "a", "texts": ["x"]}])",
+       "masking.networks[1].name: 'network-0' names another network"},
+      {R"("networks": [{"units": ["h[1]"]}], "operations": ["MEAN"], "evaluation": [{"name": "a", "texts": ["x"]}])",
+       "masking.operations[0]: MEAN is not available yet"},
+  };
+  for (const Case& c : cases) {
+    const v1::ExperimentSpec spec = Parse(absl::StrCat(
+        R"({"name": "m", "model": "demo", "masking": {)", c.masking, "}}"));
+    EXPECT_THAT(Problems(spec), HasSubstr(c.expected)) << c.masking;
+    EXPECT_THAT(ValidateSpec(spec),
+                ::fnprobe::testing::StatusIs(absl::StatusCode::kInvalidArgument,
+                                             HasSubstr(c.expected)));
+  }
+  v1::ExperimentSpec both = Parse(kExample);
+  both.add_conditions()->set_name("x");
+  EXPECT_THAT(Problems(both), HasSubstr("masking: a masking experiment has no "
+                                        "baseline, conditions or design"));
+}
+
+TEST(MaskingSpecTest, ParsesUnitNames) {
+  ASSERT_OK_AND_ASSIGN(UnitRef ref, ParseUnitRef("blocks.0.mlp_post[12]"));
+  EXPECT_EQ(ref.hook, "blocks.0.mlp_post");
+  EXPECT_EQ(ref.index, 12);
+  for (const char* bad : {"blocks.0.mlp_post", "[3]", "h[]", "h[1x]", "h[3"}) {
+    EXPECT_FALSE(ParseUnitRef(bad).ok()) << bad;
+  }
+}
+
+TEST(MaskingSpecTest, ControlsMatchSizesAvoidTheNetworkAndFollowTheSeed) {
+  const UnitSelection network = {{"a", {0, 1, 2}}, {"b", {5}}};
+  const std::map<std::string, int64_t> widths = {{"a", 10}, {"b", 7}};
+  const auto controls = DrawControls(network, widths, 50, 7, 0);
+  ASSERT_EQ(controls.size(), 50u);
+  std::set<int64_t> seen_a;
+  for (const UnitSelection& c : controls) {
+    ASSERT_EQ(c.at("a").size(), 3u);
+    ASSERT_EQ(c.at("b").size(), 1u);
+    for (int64_t u : c.at("a")) {
+      EXPECT_GE(u, 3);
+      EXPECT_LT(u, 10);
+      seen_a.insert(u);
+    }
+    EXPECT_NE(c.at("b")[0], 5);
+    EXPECT_TRUE(std::is_sorted(c.at("a").begin(), c.at("a").end()));
+    EXPECT_EQ(std::set<int64_t>(c.at("a").begin(), c.at("a").end()).size(), 3u);
+  }
+  EXPECT_EQ(seen_a.size(), 7u);  // every other unit gets drawn
+  EXPECT_EQ(DrawControls(network, widths, 50, 7, 0), controls);
+  EXPECT_NE(DrawControls(network, widths, 50, 8, 0), controls);
+  EXPECT_NE(DrawControls(network, widths, 50, 7, 1), controls);
+}
+
+TEST(MaskingSpecTest, PlansRunsAndRoundTripsThePlan) {
+  v1::ExperimentSpec spec = WithDefaults(Parse(kExample));
+  spec.mutable_masking()->set_batch_texts(2);
+  MaskingPlan plan;
+  plan.networks.resize(2);
+  plan.networks[0].name = "alpha";
+  plan.networks[0].units = {{"blocks.0.attn_out", {58, 59}}};
+  plan.networks[1].name = "mine";
+  plan.networks[1].units = {{"blocks.0.mlp_post", {12}}};
+  for (auto& n : plan.networks) {
+    n.controls = DrawControls(
+        n.units, {{"blocks.0.attn_out", 64}, {"blocks.0.mlp_post", 256}}, 10, 1,
+        0);
+  }
+  plan.runs = PlanMaskingRuns(spec, 2, 10);
+  // Batches: alpha 3 texts -> 2, beta 1 -> 1; unmasked 3 runs, then
+  // 2 operations x 2 networks x 3 batches.
+  ASSERT_EQ(plan.runs.size(), 3u + 2 * 2 * 3);
+  EXPECT_EQ(plan.runs[0].network, -1);
+  EXPECT_EQ(plan.runs[0].members, 1);
+  EXPECT_EQ(plan.runs[1].first_text, 2);
+  EXPECT_EQ(plan.runs[1].num_texts, 1);
+  EXPECT_EQ(plan.runs[3].operation, v1::MaskingOperation::ZERO);
+  EXPECT_EQ(plan.runs[3].members, 11);
+  const std::vector<RunPlan> runs = MaskingRunPlans(spec, plan);
+  std::set<std::pair<std::string, int>> labels;
+  for (const RunPlan& r : runs) {
+    EXPECT_TRUE(labels.insert({r.condition_name, r.repeat}).second)
+        << r.condition_name;
+  }
+  EXPECT_EQ(runs[3].condition_name, "ZERO/alpha/alpha");
+  EXPECT_EQ(runs[1].prompts, std::vector<std::string>{"e f"});
+  ASSERT_OK_AND_ASSIGN(MaskingPlan back,
+                       MaskingPlanFromJson(MaskingPlanToJson(plan)));
+  ASSERT_EQ(back.networks.size(), 2u);
+  EXPECT_EQ(back.networks[0].units, plan.networks[0].units);
+  EXPECT_EQ(back.networks[1].controls, plan.networks[1].controls);
+  ASSERT_EQ(back.runs.size(), plan.runs.size());
+  EXPECT_EQ(back.runs[5].operation, plan.runs[5].operation);
+  EXPECT_EQ(back.runs[5].members, 11);
+  EXPECT_THAT(MaskingPlanFromJson("{}"),
+              ::fnprobe::testing::StatusIs(absl::StatusCode::kDataLoss));
+}
+
+TEST(MaskingSpecTest, InterventionsFollowTheOperation) {
+  const UnitSelection units = {{"a", {1, 2}}, {"b", {0}}};
+  auto zero = MaskingInterventions(units, v1::MaskingOperation::ZERO, 0);
+  ASSERT_EQ(zero.size(), 2u);
+  EXPECT_EQ(zero[0].hook(), "a");
+  EXPECT_EQ(zero[0].op(), v1::Intervention::OP_ZERO);
+  EXPECT_EQ(zero[0].units_size(), 2);
+  auto keep = MaskingInterventions(units, v1::MaskingOperation::KEEP_ONLY, 0);
+  EXPECT_EQ(keep[1].op(), v1::Intervention::OP_KEEP_ONLY);
+  auto amp = MaskingInterventions(units, v1::MaskingOperation::AMPLIFY, 3);
+  EXPECT_EQ(amp[0].op(), v1::Intervention::OP_SCALE);
+  EXPECT_EQ(amp[0].value(), 3.0f);
+}
+
+}  // namespace
+}  // namespace fnprobe

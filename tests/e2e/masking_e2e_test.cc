@@ -1,0 +1,326 @@
+// Masking experiments end to end (issue 15's must-show), through real
+// fnprobe-inference and fnprobe-worker processes and the `fnprobe` CLI, on
+// a planted model whose conditions have a causal part (planted_model.h,
+// step 8): a block-design experiment finds condition alpha's network; a
+// masking experiment zeroes it, and keeps only its attention units, and
+// scores texts of alpha's and of beta's words against 10 random controls.
+//   - zeroing alpha's network raises alpha's NLL beyond every control (above
+//     their 95th percentile) and by at least 5x the controls' median change;
+//   - beta's NLL moves no more than the controls move it;
+//   - keeping only alpha's attention units keeps alpha's top-1 accuracy
+//     within 10% of unmasked;
+//   - the CLI's --json and --csv carry the interface's names.
+#include <google/protobuf/util/json_util.h>
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <random>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/grpc_status.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "server/inference/tools/model_maker.h"
+#include "server/inference/tools/planted_spec.h"
+#include "tests/e2e/worker_cluster.h"
+#include "tests/support/command_runner.h"
+#include "tests/support/reference_data.h"
+#include "tests/support/status_matchers.h"
+
+namespace fnprobe {
+namespace {
+
+using ::fnprobe::testing::CallContext;
+using ::fnprobe::testing::CommandResult;
+using ::fnprobe::testing::MakeTempDir;
+using ::fnprobe::testing::RunCommand;
+using ::fnprobe::testing::WaitForExperiment;
+using ::fnprobe::testing::WorkerCluster;
+using ::fnprobe::testing::WorkerClusterOptions;
+using Json = nlohmann::json;
+
+constexpr char kToken[] = "masking-token-0123456789abcdef";
+
+const char* const kPlantJson = R"({"conditions": [
+  {"name": "alpha", "words": ["zorblat", "quixel", "vornak"]},
+  {"name": "beta", "words": ["plimbus", "dravex", "snorfel"]},
+  {"name": "gamma", "words": ["yuxtrop", "blenwick", "grumsh"]}]})";
+
+const char* const kOrdinary[] = {
+    "river",  "stone",  "garden",  "window", "candle", "market", "forest",
+    "bridge", "letter", "castle",  "meadow", "harbor", "violin", "lantern",
+    "pepper", "silver", "thunder", "valley", "copper", "feather"};
+
+// Block-design prompts as planted_e2e_test makes them: two condition words
+// among ordinary ones.
+std::vector<std::string> Prompts(const std::vector<std::string>& markers, int n,
+                                 uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  auto ordinary = [&] { return std::string(kOrdinary[rng() % 20]); };
+  std::vector<std::string> out;
+  for (int i = 0; i < n; ++i) {
+    std::vector<std::string> words = {"the", ordinary(), ordinary()};
+    for (int k = 0; k < 2; ++k) {
+      if (!markers.empty()) words.push_back(markers[rng() % markers.size()]);
+      words.push_back(ordinary());
+    }
+    words.push_back(absl::StrCat("n", i));
+    words.push_back(".");
+    out.push_back(absl::StrJoin(words, " "));
+  }
+  return out;
+}
+
+Json GlmSpec(const PlantSpec& plant) {
+  Json spec = {
+      {"name", "planted"},
+      {"model", "planted"},
+      {"generation",
+       {{"tokensPerPrompt", 12}, {"temperature", 1}, {"seed", 1}}},
+      {"capture", {{"hooks", {"standard"}}}},
+      {"baseline", {{"name", "rest"}, {"prompts", Prompts({}, 30, 99)}}},
+      {"design",
+       {{"pattern", {"baseline", "task", "baseline"}},
+        {"promptsPerBlock", 4},
+        {"repeats", 3}}}};
+  for (size_t c = 0; c < plant.conditions.size(); ++c) {
+    spec["conditions"].push_back(
+        {{"name", plant.conditions[c].name},
+         {"prompts", Prompts(plant.conditions[c].words, 12, c + 1)}});
+  }
+  return spec;
+}
+
+// Evaluation texts: 24 words of one condition each.
+std::vector<std::string> Texts(const std::vector<std::string>& words, int n,
+                               uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<std::string> out;
+  for (int i = 0; i < n; ++i) {
+    std::vector<std::string> text;
+    for (int w = 0; w < 24; ++w) text.push_back(words[rng() % words.size()]);
+    out.push_back(absl::StrJoin(text, " "));
+  }
+  return out;
+}
+
+class MaskingE2eTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    root_ = new std::string(MakeTempDir("masking_e2e"));
+    absl::StatusOr<PlantSpec> plant = ParsePlantSpec(kPlantJson, "test");
+    ASSERT_OK(plant);
+    plant_ = new PlantSpec(*plant);
+    MakeModelOptions make;
+    make.shape = "tiny";
+    make.out_dir = *root_ + "/planted";
+    make.planted = *plant_;
+    ASSERT_OK(MakeModel(make));
+    WorkerClusterOptions o;
+    o.dir = *root_ + "/cluster";
+    std::filesystem::create_directories(o.dir);
+    o.model_dir = make.out_dir;
+    o.tokens = {absl::StrCat(kToken, " tester")};
+    auto cluster = WorkerCluster::Start(o);
+    ASSERT_OK(cluster);
+    cluster_ = cluster->release();
+  }
+
+  static void TearDownTestSuite() {
+    delete cluster_;
+    cluster_ = nullptr;
+  }
+
+  CommandResult Cli(std::vector<std::string> args) {
+    args.insert(args.begin(),
+                {"--server", cluster_->worker_address(), "--token", kToken});
+    return RunCommand(FNPROBE_CLI_BINARY, args,
+                      {{"HOME", *root_}, {"PATH", "/usr/bin:/bin"}}, *root_);
+  }
+
+  // Submits `spec` through the CLI and waits; returns the id.
+  int64_t Submit(const Json& spec, const std::string& name) {
+    const std::string path = *root_ + "/" + name + ".json";
+    std::ofstream(path) << spec.dump(2);
+    const CommandResult r = Cli({"submit", path, "--watch"});
+    EXPECT_EQ(r.exit_code, 0) << r;
+    std::smatch m;
+    if (!std::regex_search(r.out, m,
+                           std::regex("submitted experiment ([0-9]+) "))) {
+      ADD_FAILURE() << r;
+      return 0;
+    }
+    return std::stoll(m[1]);
+  }
+
+  static std::string* root_;
+  static PlantSpec* plant_;
+  static WorkerCluster* cluster_;
+};
+
+std::string* MaskingE2eTest::root_ = nullptr;
+PlantSpec* MaskingE2eTest::plant_ = nullptr;
+WorkerCluster* MaskingE2eTest::cluster_ = nullptr;
+
+const Json* Find(const Json& results, const std::string& network,
+                 const std::string& op, const std::string& evaluation,
+                 const std::string& metric) {
+  for (const Json& r : results) {
+    if (r["network"] == network && r["operation"] == op &&
+        r["evaluation"] == evaluation && r["metric"] == metric) {
+      return &r;
+    }
+  }
+  return nullptr;
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+TEST_F(MaskingE2eTest, PlantedNetworkMattersAndRandomUnitsDoNot) {
+  ASSERT_NE(cluster_, nullptr);
+  const int64_t glm = Submit(GlmSpec(*plant_), "glm");
+  ASSERT_GT(glm, 0);
+  const Json masking = {
+      {"name", "mask-alpha"},
+      {"model", "planted"},
+      {"masking",
+       {{"networks",
+         {{{"experiment", glm}, {"condition", "alpha"}},
+          {{"name", "alpha-attn"},
+           {"experiment", glm},
+           {"condition", "alpha"},
+           {"hooks", {"blocks.0.attn_out"}}}}},
+        {"operations", {"ZERO", "KEEP_ONLY"}},
+        {"controls", 10},
+        {"seed", 1},
+        {"evaluation",
+         {{{"name", "alpha"},
+           {"texts", Texts(plant_->conditions[0].words, 8, 1)}},
+          {{"name", "beta"},
+           {"texts", Texts(plant_->conditions[1].words, 8, 2)}}}}}}};
+  const int64_t id = Submit(masking, "masking");
+  ASSERT_GT(id, 0);
+  const std::string csv = *root_ + "/masking.csv";
+  const CommandResult r =
+      Cli({"masking", absl::StrCat(id), "--json", "--csv", csv});
+  ASSERT_EQ(r.exit_code, 0) << r;
+  const Json out = Json::parse(r.out);
+  const Json& results = out["results"];
+  // 2 networks x 2 operations x 2 evaluation sets x 2 metrics.
+  ASSERT_EQ(results.size(), 16u) << r.out;
+  for (const Json& e : results) {
+    for (const char* key :
+         {"network", "operation", "evaluation", "metric", "unmasked", "masked",
+          "controls", "percentile", "p"}) {
+      EXPECT_TRUE(e.contains(key)) << key;
+    }
+    EXPECT_EQ(e["controls"].size(), 10u);
+  }
+
+  // Zeroing alpha's network: alpha's NLL.
+  const Json* a = Find(results, "alpha", "ZERO", "alpha", "nll");
+  ASSERT_NE(a, nullptr);
+  const double change =
+      a->at("masked").get<double>() - a->at("unmasked").get<double>();
+  std::vector<double> control_changes;
+  for (const Json& c : a->at("controls")) {
+    control_changes.push_back(c.get<double>() -
+                              a->at("unmasked").get<double>());
+  }
+  std::vector<double> abs_changes;
+  for (double c : control_changes) abs_changes.push_back(std::abs(c));
+  const double median = Median(abs_changes);
+  std::cout << "ZERO alpha, alpha texts: NLL " << a->at("unmasked") << " -> "
+            << a->at("masked") << " (change " << change
+            << "); controls' changes " << absl::StrJoin(control_changes, ", ")
+            << " (median |change| " << median << "); percentile "
+            << a->at("percentile") << ", p " << a->at("p") << std::endl;
+  EXPECT_GT(change,
+            *std::max_element(control_changes.begin(), control_changes.end()));
+  EXPECT_DOUBLE_EQ(a->at("percentile").get<double>(), 1.0);
+  EXPECT_NEAR(a->at("p").get<double>(), 1.0 / 11, 1e-9);
+  EXPECT_GE(change, 5 * median);
+  EXPECT_GT(change, 1.0);
+
+  // Beta's loss moves no more than the controls move it.
+  const Json* b = Find(results, "alpha", "ZERO", "beta", "nll");
+  ASSERT_NE(b, nullptr);
+  const double b_change =
+      std::abs(b->at("masked").get<double>() - b->at("unmasked").get<double>());
+  double b_max = 0;
+  for (const Json& c : b->at("controls")) {
+    b_max = std::max(
+        b_max, std::abs(c.get<double>() - b->at("unmasked").get<double>()));
+  }
+  std::cout << "ZERO alpha, beta texts: |NLL change| " << b_change
+            << ", controls' largest " << b_max << std::endl;
+  EXPECT_LE(b_change, b_max);
+
+  // Keep-only alpha's attention units: alpha's top-1 within 10%.
+  const Json* k = Find(results, "alpha-attn", "KEEP_ONLY", "alpha", "top1");
+  ASSERT_NE(k, nullptr);
+  const double top1 = k->at("unmasked").get<double>();
+  std::cout << "KEEP_ONLY alpha-attn, alpha texts: top-1 " << top1 << " -> "
+            << k->at("masked") << std::endl;
+  EXPECT_GT(top1, 0.1);
+  EXPECT_NEAR(k->at("masked").get<double>(), top1, 0.1 * top1);
+
+  // The table and the CSV.
+  const CommandResult table = Cli({"masking", absl::StrCat(id)});
+  EXPECT_EQ(table.exit_code, 0) << table;
+  EXPECT_NE(table.out.find("alpha-attn"), std::string::npos) << table;
+  std::ifstream in(csv);
+  std::string header;
+  std::getline(in, header);
+  EXPECT_EQ(header.rfind("network,operation,evaluation,metric,unmasked", 0), 0u)
+      << header;
+
+  // Not a masking experiment; another user's masking experiment.
+  const CommandResult not_masking = Cli({"masking", absl::StrCat(glm)});
+  EXPECT_EQ(not_masking.exit_code, 7) << not_masking;
+}
+
+TEST_F(MaskingE2eTest, RefusesBadReferencesNamingTheField) {
+  ASSERT_NE(cluster_, nullptr);
+  auto stub = cluster_->Stub();
+  auto submit = [&](const std::string& json) {
+    v1::SubmitExperimentRequest request;
+    EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(
+                    json, request.mutable_spec())
+                    .ok());
+    v1::Experiment e;
+    return stub->SubmitExperiment(CallContext(kToken).get(), request, &e);
+  };
+  const std::string tail =
+      R"(], "operations": ["ZERO"], "evaluation": [{"name": "a", "texts":
+      ["zorblat quixel"]}]}})";
+  const std::string head =
+      R"({"name": "m", "model": "planted", "masking": {"networks": [)";
+  grpc::Status s =
+      submit(head + R"({"experiment": 999, "condition": "alpha"})" + tail);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << s.error_message();
+  s = submit(head + R"({"units": ["blocks.9.mlp_post[1]"]})" + tail);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("masking.networks[0].units[0]"),
+            std::string::npos)
+      << s.error_message();
+  s = submit(head + R"({"units": ["blocks.0.mlp_post[100000]"]})" + tail);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("outside"), std::string::npos)
+      << s.error_message();
+}
+
+}  // namespace
+}  // namespace fnprobe
