@@ -176,12 +176,6 @@ std::vector<SpecProblem> FindMaskingSpecProblems(
     }
     amplify |= op == v1::MaskingOperation::AMPLIFY;
     mean |= op == v1::MaskingOperation::MEAN;
-    if (op == v1::MaskingOperation::MEAN) {
-      Add(p, f,
-          "MEAN is not available yet (the units' means from the activation "
-          "store are not wired into masking runs); use ZERO, KEEP_ONLY or "
-          "AMPLIFY");
-    }
   }
   if (amplify) {
     if (!std::isfinite(m.factor()) || m.factor() == 0 || m.factor() == 1 ||
@@ -360,6 +354,7 @@ std::string MaskingPlanToJson(const MaskingPlan& plan) {
   for (const MaskedNetwork& n : plan.networks) {
     nlohmann::json item;
     item["name"] = n.name;
+    item["mean_from"] = n.mean_from;
     item["units"] = selection(n.units);
     item["controls"] = nlohmann::json::array();
     for (const UnitSelection& c : n.controls) {
@@ -392,6 +387,7 @@ absl::StatusOr<MaskingPlan> MaskingPlanFromJson(absl::string_view json) {
     for (const auto& item : j.at("networks")) {
       MaskedNetwork n;
       n.name = item.at("name").get<std::string>();
+      n.mean_from = item.value("mean_from", int64_t{0});
       n.units = selection(item.at("units"));
       for (const auto& c : item.at("controls")) {
         n.controls.push_back(selection(c));
@@ -444,8 +440,10 @@ std::vector<v1::Intervention> MaskingInterventions(
       case v1::MaskingOperation::MEAN: {
         iv.set_op(v1::Intervention::OP_SET);
         auto it = means.find(hook);
-        if (it != means.end()) {
-          for (float v : it->second) iv.add_values(v);
+        for (int64_t u : list) {
+          const bool known =
+              it != means.end() && u < static_cast<int64_t>(it->second.size());
+          iv.add_values(known ? it->second[u] : 0.0f);
         }
         break;
       }

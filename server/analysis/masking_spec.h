@@ -77,6 +77,9 @@ struct MaskedNetwork {
   std::string name;
   UnitSelection units;
   std::vector<UnitSelection> controls;
+  // MEAN: the finished experiment whose stored activations give each
+  // unit's mean (its every time point); 0 without MEAN.
+  int64_t mean_from = 0;
 };
 
 // One stored run of a masking experiment.
@@ -121,7 +124,7 @@ std::string MaskingPlanToJson(const MaskingPlan& plan);
 absl::StatusOr<MaskingPlan> MaskingPlanFromJson(absl::string_view json);
 
 // The interventions of `units` under `operation` (MEAN: `means` gives each
-// hook's per-unit values in `units` order; AMPLIFY: `factor`).
+// hook point's mean of every unit, by unit index; AMPLIFY: `factor`).
 std::vector<v1::Intervention> MaskingInterventions(
     const UnitSelection& units, v1::MaskingOperation::Kind operation,
     float factor, const std::map<std::string, std::vector<float>>& means = {});

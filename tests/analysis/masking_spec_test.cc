@@ -94,7 +94,7 @@ TEST(MaskingSpecTest, ProblemsNameTheirField) {
       {R"("networks": [{"units": ["h[1]"]}, {"units": ["h[2]"], "name": "network-0"}], "operations": ["ZERO"], "evaluation": [{"name": "a", "texts": ["x"]}])",
        "masking.networks[1].name: 'network-0' names another network"},
       {R"("networks": [{"units": ["h[1]"]}], "operations": ["MEAN"], "evaluation": [{"name": "a", "texts": ["x"]}])",
-       "masking.operations[0]: MEAN is not available yet"},
+       "masking.meanFrom: MEAN needs a finished experiment"},
   };
   for (const Case& c : cases) {
     const v1::ExperimentSpec spec = Parse(absl::StrCat(
@@ -199,6 +199,12 @@ TEST(MaskingSpecTest, InterventionsFollowTheOperation) {
   auto amp = MaskingInterventions(units, v1::MaskingOperation::AMPLIFY, 3);
   EXPECT_EQ(amp[0].op(), v1::Intervention::OP_SCALE);
   EXPECT_EQ(amp[0].value(), 3.0f);
+  // MEAN: each unit set to its mean, picked by unit index.
+  auto mean = MaskingInterventions(units, v1::MaskingOperation::MEAN, 0,
+                                   {{"a", {0.5f, 1.5f, 2.5f}}, {"b", {7}}});
+  EXPECT_EQ(mean[0].op(), v1::Intervention::OP_SET);
+  EXPECT_THAT(mean[0].values(), ::testing::ElementsAre(1.5f, 2.5f));
+  EXPECT_THAT(mean[1].values(), ::testing::ElementsAre(7.0f));
 }
 
 }  // namespace

@@ -202,7 +202,7 @@ TEST_F(MaskingE2eTest, PlantedNetworkMattersAndRandomUnitsDoNot) {
            {"experiment", glm},
            {"condition", "alpha"},
            {"hooks", {"blocks.0.attn_out"}}}}},
-        {"operations", {"ZERO", "KEEP_ONLY"}},
+        {"operations", {"ZERO", "KEEP_ONLY", "MEAN"}},
         {"controls", 10},
         {"seed", 1},
         {"evaluation",
@@ -218,8 +218,8 @@ TEST_F(MaskingE2eTest, PlantedNetworkMattersAndRandomUnitsDoNot) {
   ASSERT_EQ(r.exit_code, 0) << r;
   const Json out = Json::parse(r.out);
   const Json& results = out["results"];
-  // 2 networks x 2 operations x 2 evaluation sets x 2 metrics.
-  ASSERT_EQ(results.size(), 16u) << r.out;
+  // 2 networks x 3 operations x 2 evaluation sets x 2 metrics.
+  ASSERT_EQ(results.size(), 24u) << r.out;
   for (const Json& e : results) {
     for (const char* key :
          {"network", "operation", "evaluation", "metric", "unmasked", "masked",
@@ -253,6 +253,18 @@ TEST_F(MaskingE2eTest, PlantedNetworkMattersAndRandomUnitsDoNot) {
   EXPECT_NEAR(a->at("p").get<double>(), 1.0 / 11, 1e-9);
   EXPECT_GE(change, 5 * median);
   EXPECT_GT(change, 1.0);
+
+  // MEAN (each unit at its mean over the block-design experiment's time
+  // points, where alpha's words are rare) removes alpha's context as well.
+  const Json* mean = Find(results, "alpha", "MEAN", "alpha", "nll");
+  ASSERT_NE(mean, nullptr);
+  std::cout << "MEAN alpha, alpha texts: NLL " << mean->at("unmasked") << " -> "
+            << mean->at("masked") << "; percentile " << mean->at("percentile")
+            << std::endl;
+  EXPECT_GT(
+      mean->at("masked").get<double>() - mean->at("unmasked").get<double>(),
+      1.0);
+  EXPECT_DOUBLE_EQ(mean->at("percentile").get<double>(), 1.0);
 
   // Beta's loss moves no more than the controls move it.
   const Json* b = Find(results, "alpha", "ZERO", "beta", "nll");

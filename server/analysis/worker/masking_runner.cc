@@ -7,6 +7,7 @@
 #include <iostream>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <utility>
 
@@ -14,6 +15,8 @@
 #include "absl/strings/str_format.h"
 #include "common/auth.h"
 #include "common/grpc_status.h"
+#include "common/status_util.h"
+#include "server/analysis/storage/activation_store.h"
 #include "server/analysis/storage/crc32c.h"
 #include "server/analysis/worker/run_executor.h"
 
@@ -115,9 +118,56 @@ std::string MaskingScoresPath(const std::string& data_dir, int64_t id,
                       ".scores.csv");
 }
 
-v1::ForwardRequest MakeMaskingRequest(const v1::ExperimentSpec& spec,
-                                      const MaskingPlan& plan,
-                                      const MaskingRun& run, int member) {
+absl::StatusOr<std::map<std::string, std::vector<float>>> UnitMeans(
+    ExperimentStore& store, int64_t id, const std::vector<std::string>& hooks) {
+  FNPROBE_ASSIGN_OR_RETURN(const Layout layout, store.ExperimentLayout(id));
+  FNPROBE_ASSIGN_OR_RETURN(const std::vector<v1::Run> runs, store.ListRuns(id));
+  std::map<std::string, std::vector<double>> sums;
+  std::vector<std::pair<std::string, int64_t>> columns;  // hook, offset
+  for (const std::string& hook : hooks) {
+    const std::optional<size_t> i = layout.IndexOf(hook);
+    if (!i.has_value()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "experiment ", id, " did not capture ", hook, " for MEAN"));
+    }
+    sums[hook].assign(layout.hooks()[*i].width, 0.0);
+    columns.push_back({hook, layout.offset(*i)});
+  }
+  int64_t rows = 0;
+  for (const v1::Run& run : runs) {
+    if (run.state() != v1::RUN_DONE || run.activation_path().empty()) continue;
+    FNPROBE_ASSIGN_OR_RETURN(std::unique_ptr<ActivationReader> reader,
+                             ActivationReader::Open(run.activation_path()));
+    const int64_t width = reader->width();
+    FNPROBE_RETURN_IF_ERROR(
+        reader->VisitChunks([&](const ActivationReader::Chunk& c) {
+          for (int64_t r = 0; r < c.rows; ++r) {
+            const float* row = c.values + r * width;
+            for (const auto& [hook, offset] : columns) {
+              std::vector<double>& sum = sums[hook];
+              for (size_t u = 0; u < sum.size(); ++u) sum[u] += row[offset + u];
+            }
+          }
+          rows += c.rows;
+          return absl::OkStatus();
+        }));
+  }
+  if (rows == 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("experiment ", id, " stores no activations for MEAN"));
+  }
+  std::map<std::string, std::vector<float>> means;
+  for (const auto& [hook, sum] : sums) {
+    std::vector<float>& m = means[hook];
+    for (double v : sum) m.push_back(static_cast<float>(v / rows));
+  }
+  return means;
+}
+
+v1::ForwardRequest MakeMaskingRequest(
+    const v1::ExperimentSpec& spec, const MaskingPlan& plan,
+    const MaskingRun& run, int member,
+    const std::map<std::string, std::vector<float>>& means) {
   v1::ForwardRequest request;
   const v1::MaskingEvaluation& set = spec.masking().evaluation(run.evaluation);
   for (int i = 0; i < run.num_texts; ++i) {
@@ -128,8 +178,8 @@ v1::ForwardRequest MakeMaskingRequest(const v1::ExperimentSpec& spec,
   const MaskedNetwork& network = plan.networks[run.network];
   const UnitSelection& units =
       member == 0 ? network.units : network.controls[member - 1];
-  for (v1::Intervention& iv :
-       MaskingInterventions(units, run.operation, spec.masking().factor())) {
+  for (v1::Intervention& iv : MaskingInterventions(
+           units, run.operation, spec.masking().factor(), means)) {
     *request.add_interventions() = std::move(iv);
   }
   return request;
@@ -156,9 +206,10 @@ absl::StatusOr<std::vector<MaskingScore>> ExecuteMaskingAttempt(
     std::vector<std::thread> threads;
     for (int m = 0; m < members; ++m) {
       threads.emplace_back([&, m] {
-        results[m] = ReadMember(stub, contexts[m].get(),
-                                MakeMaskingRequest(*a.spec, *a.plan, run, m),
-                                a.run_index, m, run.first_text);
+        results[m] =
+            ReadMember(stub, contexts[m].get(),
+                       MakeMaskingRequest(*a.spec, *a.plan, run, m, a.means),
+                       a.run_index, m, run.first_text);
         if (!results[m].ok()) {
           // One member's failure dooms the attempt: stop the others.
           std::lock_guard<std::mutex> lock(mu);
@@ -223,6 +274,19 @@ MaskingRunOutcome ExecuteMaskingRun(const MaskingRunHost& host, int64_t id,
   attempt.inference_token = host.inference_token;
   attempt.add_context = host.add_context;
   attempt.remove_context = host.remove_context;
+  if (run.operation == v1::MaskingOperation::MEAN) {
+    const MaskedNetwork& network = plan->networks[run.network];
+    std::vector<std::string> hooks;
+    for (const auto& [hook, units] : network.units) hooks.push_back(hook);
+    absl::StatusOr<std::map<std::string, std::vector<float>>> means =
+        UnitMeans(experiments, network.mean_from, hooks);
+    if (!means.ok()) {
+      return {MaskingRunOutcome::kFailed,
+              absl::StrCat(where, ": means from experiment ", network.mean_from,
+                           ": ", means.status().message())};
+    }
+    attempt.means = *std::move(means);
+  }
   const std::string path = MaskingScoresPath(host.data_dir, id, run_id);
   absl::Duration backoff = host.initial_backoff;
   for (int n = 1;; ++n) {

@@ -108,6 +108,52 @@ absl::Status AddStoredNetwork(const std::string& field,
   return absl::OkStatus();
 }
 
+// The experiment whose stored activations give MEAN's means: the caller's,
+// finished, of the same model, with its activations, capturing every hook
+// point of `units` (the controls use the same ones).
+absl::StatusOr<int64_t> CheckMeanSource(const std::string& field, int64_t id,
+                                        const v1::ExperimentSpec& spec,
+                                        const std::string& user,
+                                        WorkerStore& store,
+                                        const UnitSelection& units) {
+  if (id <= 0) {
+    return Invalid("masking.meanFrom",
+                   absl::StrCat(field,
+                                " lists units of no experiment: MEAN "
+                                "needs meanFrom"));
+  }
+  FNPROBE_ASSIGN_OR_RETURN(const v1::Experiment e,
+                           store.experiments().GetExperiment(id, user));
+  const std::string where =
+      absl::StrCat("masking.meanFrom: experiment ", id, " ");
+  if (e.phase() != v1::PHASE_DONE) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(where, "is ", v1::ExperimentPhase_Name(e.phase()),
+                     "; means come from a finished experiment"));
+  }
+  if (e.activations_deleted()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(where, "has no stored activations any more"));
+  }
+  if (e.spec().model() != spec.model()) {
+    return Invalid(
+        "masking.meanFrom",
+        absl::StrCat("experiment ", id, " ran model '", e.spec().model(), "'"));
+  }
+  for (const auto& [hook, list] : units) {
+    bool captured = false;
+    for (const v1::HookPoint& h : e.layout().hooks()) {
+      captured |= h.name() == hook;
+    }
+    if (!captured) {
+      return Invalid("masking.meanFrom",
+                     absl::StrCat("experiment ", id, " did not capture ", hook,
+                                  " (", field, ")"));
+    }
+  }
+  return id;
+}
+
 }  // namespace
 
 absl::StatusOr<MaskingPlan> PlanMaskingExperiment(
@@ -171,6 +217,14 @@ absl::StatusOr<MaskingPlan> PlanMaskingExperiment(
     }
     network.controls =
         DrawControls(network.units, widths, m.controls(), m.seed(), i);
+    if (std::count(m.operations().begin(), m.operations().end(),
+                   v1::MaskingOperation::MEAN) > 0) {
+      FNPROBE_ASSIGN_OR_RETURN(
+          network.mean_from,
+          CheckMeanSource(field,
+                          m.mean_from() > 0 ? m.mean_from() : n.experiment(),
+                          spec, user, store, network.units));
+    }
     plan.networks.push_back(std::move(network));
   }
   const int max_prompts = info.limits().max_prompts_per_request();
