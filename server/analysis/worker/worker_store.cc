@@ -12,7 +12,8 @@ WorkerStore::WorkerStore(std::unique_ptr<StoreDatabase> db)
       experiments_(db_.get()),
       results_(db_.get()),
       queries_(db_.get()),
-      storage_(db_.get()) {}
+      storage_(db_.get()),
+      ica_(db_.get()) {}
 
 WorkerStore::~WorkerStore() = default;
 

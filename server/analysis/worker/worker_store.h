@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "server/analysis/worker/experiment_store.h"
+#include "server/analysis/worker/ica_store.h"
 #include "server/analysis/worker/result_queries.h"
 #include "server/analysis/worker/result_store.h"
 #include "server/analysis/worker/storage_accounts.h"
@@ -31,6 +32,7 @@ class WorkerStore {
   ResultStore& results() { return results_; }
   ResultQueries& queries() { return queries_; }
   StorageAccounts& storage() { return storage_; }
+  IcaStore& ica() { return ica_; }
 
  private:
   explicit WorkerStore(std::unique_ptr<StoreDatabase> db);
@@ -40,6 +42,7 @@ class WorkerStore {
   ResultStore results_;
   ResultQueries queries_;
   StorageAccounts storage_;
+  IcaStore ica_;
 };
 
 }  // namespace fnprobe::worker
