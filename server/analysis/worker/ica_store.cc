@@ -192,6 +192,33 @@ absl::Status IcaStore::SetIcaSpec(int64_t experiment_id,
   });
 }
 
+absl::StatusOr<std::vector<std::pair<std::string, std::vector<int64_t>>>>
+IcaStore::LoadGlmConditionNetworks(int64_t experiment_id) {
+  using Networks = std::vector<std::pair<std::string, std::vector<int64_t>>>;
+  return db_->Run("LoadGlmConditionNetworks",
+                  [&](Database& db) -> absl::StatusOr<Networks> {
+                    Statement q(db,
+                                "SELECT n.condition, nu.unit FROM networks n "
+                                "LEFT JOIN network_units nu ON "
+                                "nu.network_id = n.id WHERE "
+                                "n.experiment_id = ? AND n.method = 'glm' AND "
+                                "n.run_id IS NULL AND n.excluded_run_id IS "
+                                "NULL ORDER BY n.id, nu.unit");
+                    q.bind(1, experiment_id);
+                    Networks out;
+                    while (q.executeStep()) {
+                      const std::string condition = q.getColumn(0).getString();
+                      if (out.empty() || out.back().first != condition) {
+                        out.push_back({condition, {}});
+                      }
+                      if (!q.getColumn(1).isNull()) {
+                        out.back().second.push_back(q.getColumn(1).getInt64());
+                      }
+                    }
+                    return out;
+                  });
+}
+
 absl::Status IcaStore::FinishIcaAnalysis(int64_t experiment_id) {
   return db_->Run("FinishIcaAnalysis", [&](Database& db) -> absl::Status {
     SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -56,6 +57,11 @@ class IcaStore {
   // applied; INVALID_ARGUMENT, changing nothing, if the spec with them does
   // not validate.
   absl::Status SetIcaSpec(int64_t experiment_id, const v1::IcaSpec& ica);
+
+  // Each condition's GLM network (NETWORK_CONDITION) as (condition, units
+  // ascending), in condition order of storage.
+  absl::StatusOr<std::vector<std::pair<std::string, std::vector<int64_t>>>>
+  LoadGlmConditionNetworks(int64_t experiment_id);
 
   // PHASE_ANALYZING -> PHASE_DONE for an analysis that stored only ICA
   // networks (a text corpus, `fnprobe ica`), GLM results left as they are.
