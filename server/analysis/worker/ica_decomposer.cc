@@ -1,5 +1,6 @@
 #include "server/analysis/worker/ica_decomposer.h"
 
+#include <algorithm>
 #include <armadillo>
 #include <utility>
 
@@ -22,16 +23,42 @@ ica::Contrast ContrastOf(v1::IcaSpec::Fun fun) {
   }
 }
 
+// The numerical rank of V x T `frames` centred per time point (as
+// RunSpatialIca centres them), at float32's tolerance and a margin: what
+// K a low-rank hook point (e.g. a planted model's layer 0 attention, which
+// writes a handful of dims) allows.
+arma::uword CentredRank(const arma::fmat& frames) {
+  arma::mat x = arma::conv_to<arma::mat>::from(frames);
+  x.each_row() -= arma::mean(x, 0);
+  const arma::mat gram = x.n_rows < x.n_cols ? arma::mat(x * x.t())
+                                             : arma::mat(x.t() * x);
+  arma::vec eig = arma::eig_sym(gram);
+  eig = arma::sqrt(arma::clamp(eig, 0.0, arma::datum::inf));
+  const double largest = eig.max();
+  return largest > 0 ? static_cast<arma::uword>(
+                           arma::accu(eig > 2e-3 * largest))
+                     : 0;
+}
+
 // The networks of one decomposition of `columns` (layout-global units of
-// y's columns, in order).
+// y's columns, in order). K above the data's rank is lowered to it (with a
+// note in the error-free log line of the caller): a hook point that spans
+// fewer dimensions than K has fewer components, not a failed experiment.
 absl::StatusOr<std::vector<IcaNetwork>> DecomposeColumns(
     const v1::IcaSpec& spec, const ica::IcaOptions& options,
     const IcaRunInput& run, const std::string& hook, const arma::fmat& y,
     arma::uword first, arma::uword count) {
   // RunSpatialIca takes V x T: one column per time point.
   arma::fmat frames = y.cols(first, first + count - 1).t();
-  absl::StatusOr<ica::IcaResult> result =
-      ica::RunSpatialIca(std::move(frames), options);
+  absl::StatusOr<ica::IcaResult> result = ica::RunSpatialIca(frames, options);
+  if (absl::IsFailedPrecondition(result.status())) {
+    const arma::uword rank = CentredRank(frames);
+    if (rank < 2) return std::vector<IcaNetwork>();  // nothing to unmix
+    ica::IcaOptions lowered = options;
+    lowered.components =
+        std::min<int>(options.components, static_cast<int>(rank) - 1);
+    result = ica::RunSpatialIca(std::move(frames), lowered);
+  }
   if (!result.ok()) {
     return absl::Status(
         result.status().code(),
