@@ -308,10 +308,11 @@ void Cli::AddResultCommands(CLI::App& app) {
         flags_->compare.experiment_id = flags_->id;
         return results(c).Compare(flags_->compare);
       });
-  compare->add_option("--methods", f.compare_methods,
-                      "glm: GLM networks against each other; glm,ica: each "
-                      "ICA component's time course against its run's task "
-                      "regressor and its network against each condition's")
+  compare
+      ->add_option("--methods", f.compare_methods,
+                   "glm: GLM networks against each other; glm,ica: each "
+                   "ICA component's time course against its run's task "
+                   "regressor and its network against each condition's")
       ->capture_default_str();
   compare->add_option("--kind", f.compare.kind, "condition|run|leave-one-out")
       ->check(kinds)
@@ -366,9 +367,11 @@ void Cli::AddIcaCommands(CLI::App& app) {
       ->add_option("--components", f.ica.components,
                    "Components per decomposition (K; default 20)")
       ->check(CLI::Range(1, 500));
-  decompose->add_option("--fun", f.ica.fun, "FastICA contrast: logcosh|cube|exp")
+  decompose
+      ->add_option("--fun", f.ica.fun, "FastICA contrast: logcosh|cube|exp")
       ->check(CLI::IsMember({"logcosh", "cube", "exp"}, CLI::ignore_case));
-  decompose->add_option("--z", f.ica.z, "Network threshold on |z| (default 3.6)")
+  decompose
+      ->add_option("--z", f.ica.z, "Network threshold on |z| (default 3.6)")
       ->check(CLI::PositiveNumber);
   decompose->add_option("--hooks", f.ica.hooks,
                         "Hook points (names or globs) to decompose, each on "

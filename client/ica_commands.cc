@@ -74,8 +74,8 @@ absl::Status IcaCommands::Decompose(const IcaCommandOptions& o) {
                << " components per hook point)\n";
   NullBuffer null_buffer;
   std::ostream null_stream(&null_buffer);
-  CommandOutput watch_output{o.watch ? output_.log : &null_stream,
-                             output_.log, false, o.watch && output_.tty};
+  CommandOutput watch_output{o.watch ? output_.log : &null_stream, output_.log,
+                             false, o.watch && output_.tty};
   return ExperimentWatcher(client_, watch_output).Watch(e.id());
 }
 
@@ -101,8 +101,7 @@ absl::Status IcaCommands::Ica(const IcaCommandOptions& o) {
                       "stability", "variance", "top units (by |z|)"});
   for (const v1::IcaComponentSummary& c : list->components()) {
     table.AddRow({absl::StrCat(c.network_id()), absl::StrCat(c.group()),
-                  c.hook(), absl::StrCat(c.component()),
-                  FormatCount(c.size()),
+                  c.hook(), absl::StrCat(c.component()), FormatCount(c.size()),
                   c.stability() < 0 ? "-" : Fixed(c.stability(), 3),
                   Fixed(c.explained_variance(), 4),
                   Joined(c.top_units(), o.top)});
@@ -171,17 +170,19 @@ absl::Status IcaCommands::CompareMethods(int64_t experiment_id) {
   FNPROBE_ASSIGN_OR_RETURN(v1::CompareMethodsResponse r,
                            client_.CompareMethods(request));
   if (output_.json) return PrintJson(r, *output_.out);
-  std::vector<std::string> header = {"network", "group", "hook", "component",
-                                     "condition", "r(task)"};
+  std::vector<std::string> header = {"network",   "group",     "hook",
+                                     "component", "condition", "r(task)"};
   for (const std::string& c : r.conditions()) {
     header.push_back(absl::StrCat("Dice ", c));
   }
   TablePrinter table(header);
   for (const v1::ComponentVsCondition& c : r.components()) {
-    std::vector<std::string> row = {
-        absl::StrCat(c.network_id()), absl::StrCat(c.group()), c.hook(),
-        absl::StrCat(c.component()),  c.condition(),
-        Fixed(c.correlation(), 3)};
+    std::vector<std::string> row = {absl::StrCat(c.network_id()),
+                                    absl::StrCat(c.group()),
+                                    c.hook(),
+                                    absl::StrCat(c.component()),
+                                    c.condition(),
+                                    Fixed(c.correlation(), 3)};
     for (double d : c.dice()) row.push_back(Fixed(d, 3));
     table.AddRow(row);
   }

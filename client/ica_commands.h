@@ -29,8 +29,8 @@ struct IcaCommandOptions {
   int restarts = 0;
   uint64_t seed = 0;
   bool watch = false;
-  int top = 5;          // units listed per component
-  std::string hook;     // show only this hook's components
+  int top = 5;       // units listed per component
+  std::string hook;  // show only this hook's components
 };
 
 struct RecurrenceOptions {

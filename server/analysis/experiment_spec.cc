@@ -408,8 +408,7 @@ void CheckPromptInference(const v1::ExperimentSpec& spec, Problems& p) {
 // pool i mod P, drawn without replacement within the group).
 void CheckTextCorpus(const v1::ExperimentSpec& spec, Problems& p) {
   const v1::TextCorpus& t = spec.texts();
-  if (spec.conditions_size() > 0 || spec.has_design() ||
-      spec.has_baseline()) {
+  if (spec.conditions_size() > 0 || spec.has_design() || spec.has_baseline()) {
     p.Add("texts",
           "a text corpus replaces conditions, baseline and design: give "
           "either; decompose a block-design experiment with `fnprobe ica`");
@@ -420,8 +419,8 @@ void CheckTextCorpus(const v1::ExperimentSpec& spec, Problems& p) {
     const std::string field = absl::StrCat("texts.pools[", i, "]");
     CheckName(field + ".name", t.pools(i).name(), p);
     if (!t.pools(i).name().empty() && !names.insert(t.pools(i).name()).second) {
-      p.Add(field + ".name", absl::StrCat("'", t.pools(i).name(),
-                                          "' is used by another pool"));
+      p.Add(field + ".name",
+            absl::StrCat("'", t.pools(i).name(), "' is used by another pool"));
     }
     CheckPool(field, t.pools(i), p);
   }
@@ -435,9 +434,9 @@ void CheckTextCorpus(const v1::ExperimentSpec& spec, Problems& p) {
                        t.texts_per_group()));
   }
   if (t.max_tokens() < 0 || t.max_tokens() > kMaxTokensPerPrompt) {
-    p.Add("texts.maxTokens", absl::StrCat("must be in [1, ",
-                                          kMaxTokensPerPrompt, "], got ",
-                                          t.max_tokens()));
+    p.Add("texts.maxTokens",
+          absl::StrCat("must be in [1, ", kMaxTokensPerPrompt, "], got ",
+                       t.max_tokens()));
   }
   const int64_t max_tokens =
       t.max_tokens() > 0 ? t.max_tokens() : kDefaultTextMaxTokens;
@@ -452,10 +451,11 @@ void CheckTextCorpus(const v1::ExperimentSpec& spec, Problems& p) {
   for (int i = 0; i < pools; ++i) {
     const int share = (t.texts_per_group() - i + pools - 1) / pools;
     if (t.pools(i).prompts_size() > 0 && t.pools(i).prompts_size() < share) {
-      p.Add(absl::StrCat("texts.pools[", i, "].prompts"),
-            absl::StrCat("has ", t.pools(i).prompts_size(), " texts; a group of ",
-                         t.texts_per_group(), " texts over ", pools,
-                         " pool(s) draws ", share, " from it"));
+      p.Add(
+          absl::StrCat("texts.pools[", i, "].prompts"),
+          absl::StrCat("has ", t.pools(i).prompts_size(), " texts; a group of ",
+                       t.texts_per_group(), " texts over ", pools,
+                       " pool(s) draws ", share, " from it"));
     }
   }
 }

@@ -55,9 +55,9 @@ const char* const kPlantJson = R"({"conditions": [
 
 const std::vector<std::string>& Ordinary() {
   static const auto* words = new std::vector<std::string>{
-      "violin", "forest", "feather", "market", "bridge", "candle", "garden",
-      "letter", "thunder", "valley", "silver", "lantern", "copper", "harbor",
-      "pepper", "meadow", "stone", "river", "window", "castle"};
+      "violin", "forest",  "feather", "market", "bridge",  "candle", "garden",
+      "letter", "thunder", "valley",  "silver", "lantern", "copper", "harbor",
+      "pepper", "meadow",  "stone",   "river",  "window",  "castle"};
   return *words;
 }
 
@@ -72,10 +72,10 @@ std::vector<std::string> Texts(const std::vector<std::string>& words,
     std::vector<std::string> text = {"the"};
     const int n = length(rng);
     for (int i = 0; i < n; ++i) {
-      const auto& pool = !words.empty() && coin(rng) < share ? words
-                                                             : Ordinary();
-      text.push_back(pool[std::uniform_int_distribution<size_t>(
-          0, pool.size() - 1)(rng)]);
+      const auto& pool =
+          !words.empty() && coin(rng) < share ? words : Ordinary();
+      text.push_back(
+          pool[std::uniform_int_distribution<size_t>(0, pool.size() - 1)(rng)]);
     }
     texts.insert(absl::StrJoin(text, " ") + " .");
   }
@@ -90,8 +90,8 @@ nlohmann::json CorpusSpec() {
   const nlohmann::json plant = nlohmann::json::parse(kPlantJson);
   nlohmann::json pools = nlohmann::json::array();
   for (const auto& c : plant["conditions"]) {
-    pools.push_back({{"name", c["name"]},
-                     {"prompts", Texts(c["words"], 0.5, 60, rng)}});
+    pools.push_back(
+        {{"name", c["name"]}, {"prompts", Texts(c["words"], 0.5, 60, rng)}});
   }
   pools.push_back({{"name", "plain"}, {"prompts", Texts({}, 0, 60, rng)}});
   return {{"name", "planted-ica"},
@@ -365,8 +365,7 @@ TEST_F(IcaE2eTest, CompareMethodsRelatesComponentsToConditions) {
        {{"pattern", {"baseline", "task", "baseline"}},
         {"promptsPerBlock", 3},
         {"repeats", 2}}},
-      {"ica",
-       {{"components", 4}, {"hooks", {"blocks.0.mlp_post"}}}}};
+      {"ica", {{"components", 4}, {"hooks", {"blocks.0.mlp_post"}}}}};
   const std::string id = Submit(spec, "block");
   ASSERT_FALSE(id.empty());
   const nlohmann::json r =

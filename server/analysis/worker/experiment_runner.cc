@@ -178,8 +178,8 @@ absl::Status ExperimentRunner::Enqueue(int64_t experiment_id) {
   return EnqueueLocked(experiment_id, /*refit=*/false);
 }
 
-absl::Status ExperimentRunner::EnqueueLocked(int64_t experiment_id,
-                                             bool refit, bool ica_only) {
+absl::Status ExperimentRunner::EnqueueLocked(int64_t experiment_id, bool refit,
+                                             bool ica_only) {
   if (active_.contains(experiment_id)) {
     return absl::FailedPreconditionError(
         absl::StrCat("experiment ", experiment_id, " is already running"));
@@ -275,8 +275,7 @@ absl::Status ExperimentRunner::Cancel(int64_t experiment_id) {
   return absl::OkStatus();
 }
 
-absl::Status ExperimentRunner::Reanalyze(int64_t experiment_id,
-                                         bool ica_only) {
+absl::Status ExperimentRunner::Reanalyze(int64_t experiment_id, bool ica_only) {
   absl::MutexLock lock(&mu_);
   // Checked before the phase changes, so that the experiment is never left
   // analyzing with no job. A finished analysis lets go of its entry right

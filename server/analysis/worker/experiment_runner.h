@@ -154,8 +154,7 @@ class ExperimentRunner {
   bool NextJob(Job* job);
   Outcome ExecuteRun(const Job& job);
   Outcome Analyze(const Job& job);
-  absl::Status AnalyzeOrError(int64_t experiment_id, Active* a,
-                              const Job& job);
+  absl::Status AnalyzeOrError(int64_t experiment_id, Active* a, const Job& job);
   // Spatial ICA of every stored run (spec.ica), stored as the experiment's
   // ICA networks (replacing earlier ones).
   absl::Status DecomposeRuns(int64_t experiment_id, Active* a,

@@ -172,13 +172,12 @@ absl::Status ExperimentServiceImpl::CheckAgainstServer(
   if (!plans.empty() && limits.max_prompts_per_request() > 0 &&
       static_cast<int>(plans[0].prompts.size()) >
           limits.max_prompts_per_request()) {
-    absl::StrAppend(&problems,
-                    IsTextCorpus(spec) ? "texts.textsPerGroup"
-                                       : "design.promptsPerBlock",
-                    ": a run has ",
-                    plans[0].prompts.size(),
-                    " prompts; the inference server takes at most ",
-                    limits.max_prompts_per_request(), " per request\n");
+    absl::StrAppend(
+        &problems,
+        IsTextCorpus(spec) ? "texts.textsPerGroup" : "design.promptsPerBlock",
+        ": a run has ", plans[0].prompts.size(),
+        " prompts; the inference server takes at most ",
+        limits.max_prompts_per_request(), " per request\n");
   }
   if (IsTextCorpus(spec) && info->context_length() > 0 &&
       spec.texts().max_tokens() > info->context_length()) {

@@ -30,14 +30,14 @@ ica::Contrast ContrastOf(v1::IcaSpec::Fun fun) {
 arma::uword CentredRank(const arma::fmat& frames) {
   arma::mat x = arma::conv_to<arma::mat>::from(frames);
   x.each_row() -= arma::mean(x, 0);
-  const arma::mat gram = x.n_rows < x.n_cols ? arma::mat(x * x.t())
-                                             : arma::mat(x.t() * x);
+  const arma::mat gram =
+      x.n_rows < x.n_cols ? arma::mat(x * x.t()) : arma::mat(x.t() * x);
   arma::vec eig = arma::eig_sym(gram);
   eig = arma::sqrt(arma::clamp(eig, 0.0, arma::datum::inf));
   const double largest = eig.max();
-  return largest > 0 ? static_cast<arma::uword>(
-                           arma::accu(eig > 2e-3 * largest))
-                     : 0;
+  return largest > 0
+             ? static_cast<arma::uword>(arma::accu(eig > 2e-3 * largest))
+             : 0;
 }
 
 // The networks of one decomposition of `columns` (layout-global units of
@@ -131,12 +131,12 @@ absl::StatusOr<std::vector<IcaNetwork>> DecomposeRun(
                            IcaOptionsFromSpec(spec));
   FNPROBE_ASSIGN_OR_RETURN(const std::vector<size_t> hooks,
                            SelectIcaHooks(layout, decomposition));
-  FNPROBE_ASSIGN_OR_RETURN(arma::fmat y, ReadStoredRun(run.activation_path,
-                                                       run.time_points));
+  FNPROBE_ASSIGN_OR_RETURN(arma::fmat y,
+                           ReadStoredRun(run.activation_path, run.time_points));
   if (static_cast<int64_t>(y.n_cols) != layout.width()) {
-    return absl::DataLossError(
-        absl::StrCat("run ", run.run_id, ": ", y.n_cols,
-                     " units stored, the layout has ", layout.width()));
+    return absl::DataLossError(absl::StrCat("run ", run.run_id, ": ", y.n_cols,
+                                            " units stored, the layout has ",
+                                            layout.width()));
   }
   std::vector<IcaNetwork> out;
   const auto append = [&](std::vector<IcaNetwork> networks) {
@@ -154,9 +154,9 @@ absl::StatusOr<std::vector<IcaNetwork>> DecomposeRun(
       for (arma::uword u = 0; u < width; ++u) global.push_back(first + u);
     }
     y.reset();
-    FNPROBE_ASSIGN_OR_RETURN(
-        std::vector<IcaNetwork> networks,
-        DecomposeColumns(spec, options, run, kAllHooks, joint, 0, joint.n_cols));
+    FNPROBE_ASSIGN_OR_RETURN(std::vector<IcaNetwork> networks,
+                             DecomposeColumns(spec, options, run, kAllHooks,
+                                              joint, 0, joint.n_cols));
     for (IcaNetwork& n : networks) {
       for (int64_t& u : n.units) u = global[static_cast<size_t>(u)];
     }

@@ -42,15 +42,16 @@ absl::StatusOr<Loaded> LoadNetworks(WorkerStore* store, int64_t id,
   FNPROBE_RETURN_IF_ERROR(
       store->experiments().GetExperiment(id, user, false).status());
   Loaded out;
-  FNPROBE_ASSIGN_OR_RETURN(out.networks, store->ica().LoadIcaNetworks(
-                                             id, hook, with_time_courses));
+  FNPROBE_ASSIGN_OR_RETURN(
+      out.networks, store->ica().LoadIcaNetworks(id, hook, with_time_courses));
   if (out.networks.empty()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "experiment ", id, " has no ICA networks",
-        hook.empty() ? "" : absl::StrCat(" of hook ", hook),
-        ": decompose it with `fnprobe ica ", id, "`"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("experiment ", id, " has no ICA networks",
+                     hook.empty() ? "" : absl::StrCat(" of hook ", hook),
+                     ": decompose it with `fnprobe ica ", id, "`"));
   }
-  FNPROBE_ASSIGN_OR_RETURN(out.layout, store->experiments().ExperimentLayout(id));
+  FNPROBE_ASSIGN_OR_RETURN(out.layout,
+                           store->experiments().ExperimentLayout(id));
   return out;
 }
 
@@ -94,9 +95,9 @@ std::string NameOf(const Layout& layout, int64_t unit) {
 absl::Status CheckFraction(double value, const char* field, bool open_zero) {
   if (!std::isfinite(value) || value < 0 || value > 1 ||
       (open_zero && value == 0)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        field, ": must be in ", open_zero ? "(0, 1]" : "[0, 1]", ", got ",
-        value));
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": must be in ", open_zero ? "(0, 1]" : "[0, 1]",
+                     ", got ", value));
   }
   return absl::OkStatus();
 }
@@ -126,10 +127,9 @@ absl::StatusOr<v1::ListIcaComponentsResponse> IcaQueries::ListComponents(
   FNPROBE_ASSIGN_OR_RETURN(Loaded loaded,
                            LoadNetworks(store_, request.experiment_id(), user,
                                         request.hook(), false));
-  FNPROBE_ASSIGN_OR_RETURN(
-      v1::Experiment e,
-      store_->experiments().GetExperiment(request.experiment_id(), user,
-                                          false));
+  FNPROBE_ASSIGN_OR_RETURN(v1::Experiment e,
+                           store_->experiments().GetExperiment(
+                               request.experiment_id(), user, false));
   v1::ListIcaComponentsResponse response;
   response.set_z(e.spec().ica().z());
   response.set_groups(CountGroups(ByHook(loaded.networks)));
@@ -206,8 +206,7 @@ absl::StatusOr<v1::GetKeyNeuronsResponse> IcaQueries::GetKeyNeurons(
   const double min_frequency = request.min_frequency() != 0
                                    ? request.min_frequency()
                                    : ica::kDefaultKeyNeuronFrequency;
-  FNPROBE_RETURN_IF_ERROR(
-      CheckFraction(min_frequency, "min_frequency", true));
+  FNPROBE_RETURN_IF_ERROR(CheckFraction(min_frequency, "min_frequency", true));
   FNPROBE_ASSIGN_OR_RETURN(
       Loaded loaded,
       LoadNetworks(store_, request.experiment_id(), user, "", false));
@@ -217,9 +216,8 @@ absl::StatusOr<v1::GetKeyNeuronsResponse> IcaQueries::GetKeyNeurons(
   for (const auto& [hook, h] : by_hook) {
     FNPROBE_ASSIGN_OR_RETURN(std::vector<ica::RecurringNetwork> recurring,
                              ica::FindRecurringNetworks(h.networks));
-    for (const ica::KeyNeuron& k :
-         ica::KeyNeurons(recurring, static_cast<int>(h.networks.size()),
-                         min_frequency)) {
+    for (const ica::KeyNeuron& k : ica::KeyNeurons(
+             recurring, static_cast<int>(h.networks.size()), min_frequency)) {
       neurons.push_back(k);
     }
   }

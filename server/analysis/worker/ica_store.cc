@@ -226,8 +226,8 @@ absl::Status IcaStore::FinishIcaAnalysis(int64_t experiment_id) {
                              ReadPhase(db, experiment_id));
     if (phase != v1::PHASE_ANALYZING) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "experiment ", experiment_id, " is ",
-          v1::ExperimentPhase_Name(phase), "; its analysis is not stored"));
+          "experiment ", experiment_id, " is ", v1::ExperimentPhase_Name(phase),
+          "; its analysis is not stored"));
     }
     Statement q(db,
                 "SELECT count(*) FROM runs WHERE experiment_id = ? AND "

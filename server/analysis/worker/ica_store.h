@@ -32,9 +32,9 @@ struct IcaNetwork {
   int64_t run_id = 0;
   int group = 0;  // the run's repeat (a text corpus's group)
   std::string hook;
-  int component = 0;           // index within the hook's decomposition
-  std::vector<int64_t> units;  // layout-global unit indices, ascending
-  std::vector<double> z;       // each unit's z in the component's map
+  int component = 0;               // index within the hook's decomposition
+  std::vector<int64_t> units;      // layout-global unit indices, ascending
+  std::vector<double> z;           // each unit's z in the component's map
   std::vector<float> time_course;  // the run's time points
   double stability = -1;           // ICASSO Iq; < 0: not measured
   double explained_variance = 0;
@@ -73,8 +73,7 @@ class IcaStore {
   // hook, run, component; time courses only when asked for. The caller
   // checks ownership.
   absl::StatusOr<std::vector<IcaNetwork>> LoadIcaNetworks(
-      int64_t experiment_id, const std::string& hook,
-      bool with_time_courses);
+      int64_t experiment_id, const std::string& hook, bool with_time_courses);
 
  private:
   StoreDatabase* const db_;

@@ -178,9 +178,9 @@ absl::StatusOr<FinishedRun> FinishStream(const RunAttempt& a, Stream* s) {
     return absl::DataLossError("stream ended before its header");
   }
   if (s->writer->rows() != s->time_points) {
-    return absl::DataLossError(
-        absl::StrCat("stream ended after ", s->writer->rows(), " of ",
-                     s->time_points, " time points"));
+    return absl::DataLossError(absl::StrCat("stream ended after ",
+                                            s->writer->rows(), " of ",
+                                            s->time_points, " time points"));
   }
   absl::Time start = absl::Now();
   FinishedRun run;
@@ -219,9 +219,8 @@ absl::StatusOr<std::vector<v1::TokenIds>> TokenizeTexts(
                                   response.tokens().end());
   for (size_t i = 0; i < texts.size(); ++i) {
     if (texts[i].ids_size() == 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("text ", i, " of run ", a.plan->index,
-                       " tokenizes to nothing"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "text ", i, " of run ", a.plan->index, " tokenizes to nothing"));
     }
     if (max_tokens > 0 && texts[i].ids_size() > max_tokens) {
       texts[i].mutable_ids()->Truncate(max_tokens);
@@ -298,8 +297,7 @@ absl::StatusOr<FinishedRun> ExecuteRunAttempt(
   const absl::Time start = absl::Now();
   Stream s;
   FNPROBE_ASSIGN_OR_RETURN(
-      std::unique_ptr<grpc::ClientReaderInterface<v1::GenerateResponse>>
-          reader,
+      std::unique_ptr<grpc::ClientReaderInterface<v1::GenerateResponse>> reader,
       OpenStream(stub, context, a, &s));
   absl::Status failure;
   int64_t frames = 0;
