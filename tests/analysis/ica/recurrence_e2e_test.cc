@@ -1,17 +1,22 @@
 // The library end to end, as Liu et al. use it: the planted fixture's four
 // sparse spatial maps (tests/data/ica/sources.arma_f32, 4 x 1500 units)
-// are mixed with fresh random time courses for each of 12 groups ("texts"),
+// are mixed with fresh random time courses for each of 20 groups ("texts"),
 // plus N(0, 0.5²) noise as in the fixture; RunSpatialIca per group (K = 5,
 // one component more than planted), ComponentNetworks at |z| > 3.6, then
 // FindRecurringNetworks. Every planted network (the |z| > 3.6 units of its
 // z-scored map) must recur in >= 90% of the groups with consensus IoU
-// >= 0.8, and the key neurons must lie in the planted networks.
+// >= 0.8, and the key neurons must lie in the planted networks. The
+// GLM-side helpers check the groups a second way: in >= 90% of them every
+// planted time course has a component at |r| >= 0.95 whose network has
+// Dice >= 0.8 with the planted one.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <iostream>
 #include <set>
 
 #include "server/analysis/ica/component_network.h"
+#include "server/analysis/ica/glm_comparison.h"
 #include "server/analysis/ica/pca_reduction.h"
 #include "server/analysis/ica/recurrence.h"
 #include "server/analysis/ica/spatial_ica.h"
@@ -38,8 +43,9 @@ TEST(RecurrenceEndToEndTest, PlantedNetworksRecurAcrossGroups) {
   const auto truth = ComponentNetworks(truth_maps);
   for (const auto& t : truth) ASSERT_GE(t.size(), 15u);
 
-  const int groups = 12;
+  const int groups = 20;
   NetworksByGroup networks;
+  int separated = 0;
   IcaOptions o;
   o.components = 5;
   o.threads = 1;
@@ -52,7 +58,29 @@ TEST(RecurrenceEndToEndTest, PlantedNetworksRecurAcrossGroups) {
     auto result = RunSpatialIca(std::move(frames), o);
     ASSERT_TRUE(result.ok()) << result.status();
     networks.push_back(ComponentNetworks(result->maps));
+    // The GLM view of the same group: each planted time course is some
+    // component's (|r|; the sign follows the map's skewness), and that
+    // component's network overlaps the planted one.
+    auto r = TimeCourseCorrelations(result->mixing, a);
+    ASSERT_TRUE(r.ok()) << r.status();
+    bool all = true;
+    for (arma::uword j = 0; j < 4; ++j) {
+      const arma::uword k = arma::index_max(arma::abs(r->col(j)));
+      const double abs_r = std::abs((*r)(k, j));
+      const double dice = NetworkDice(networks.back()[k], truth[j]);
+      if (abs_r < 0.95 || dice < 0.8) {
+        std::cout << "group " << g << ": planted " << j << " best |r| " << abs_r
+                  << " (component " << k << "), Dice " << dice << "\n";
+        all = false;
+      }
+    }
+    separated += all;
   }
+  // A single FastICA start can settle on a mixture of two sources (seen
+  // here in 1 of 20 groups); the recurrence below must tolerate that.
+  std::cout << "groups with every planted source at |r| >= 0.95 and Dice "
+            << ">= 0.8: " << separated << "/" << groups << "\n";
+  EXPECT_GE(separated, 0.9 * groups);
 
   auto rec = FindRecurringNetworks(networks);
   ASSERT_TRUE(rec.ok()) << rec.status();
