@@ -87,5 +87,5 @@ cmake --build "$build_dir" -j"$(nproc)" --target \
   fnprobe-inference fnprobe-capture fnprobe-make-model \
   model_parity_test engine_bench inference_server_bench
 echo "build-gpu: built into $build_dir; on the GPU machine run e.g."
-echo "  FNPROBE_TEST_DEVICE=cuda $build_dir/tests/inference/model_parity_test"
+echo "  FNPROBE_TEST_DEVICE=cuda $build_dir/tests/inference/model/model_parity_test"
 echo "  FNPROBE_BENCH_DEVICE=cuda $build_dir/tests/bench/engine_bench"
