@@ -34,6 +34,7 @@
 #include "absl/strings/numbers.h"
 #include "common/half_float.h"
 #include "server/analysis/storage/activation_store.h"
+#include "server/analysis/storage/chunk_codec.h"
 #include "server/inference/model/hook_points.h"
 #include "server/inference/model/model_config.h"
 #include "tests/bench/bench_model.h"
@@ -186,10 +187,7 @@ void PlainZstdBaseline(const std::vector<float>& values, int64_t tokens,
     const auto start = std::chrono::steady_clock::now();
     plain += ZSTD_compress(out.data(), out.size(), bytes, chunk_values * 2, 1);
     plain_s += Seconds(start);
-    for (size_t i = 0; i < chunk_values; ++i) {
-      shuffled[i] = bytes[2 * i];
-      shuffled[chunk_values + i] = bytes[2 * i + 1];
-    }
+    ShuffleBytes(bytes, chunk_values, 2, shuffled.data());
     shuffled_total += ZSTD_compress(out.data(), out.size(), shuffled.data(),
                                     chunk_values * 2, 1);
     raw += chunk_values * 2;

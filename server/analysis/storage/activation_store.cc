@@ -15,18 +15,12 @@
 #include "absl/strings/str_cat.h"
 #include "common/half_float.h"
 #include "common/status_util.h"
+#include "server/analysis/storage/chunk_codec.h"
 #include "server/analysis/storage/crc32c.h"
-#include "zstd.h"
+#include "server/analysis/storage/value_decoding.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "activation_store assumes a little-endian host"
-#endif
-
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define FNPROBE_ACTIVATION_X86 1
-#else
-#define FNPROBE_ACTIVATION_X86 0
 #endif
 
 namespace fnprobe {
@@ -84,110 +78,6 @@ T Get(const char* p) {
   return value;
 }
 
-// Byte shuffling: `count` values of `size` bytes become `size` planes of
-// `count` bytes, plane b holding byte b of every value. The high bytes of
-// floats (sign, exponent, top of the significand) vary little between
-// neighbours while the low bytes are noise; apart, zstd finds the first
-// compressible instead of seeing both as noise. Measured on f16 activations
-// of the galactica-125m shape: 0.87 of raw shuffled, 0.93 unshuffled.
-void ShuffleBytes(const char* in, size_t count, size_t size, char* out) {
-  if (size == 2) {
-    for (size_t i = 0; i < count; ++i) {
-      out[i] = in[2 * i];
-      out[count + i] = in[2 * i + 1];
-    }
-    return;
-  }
-  for (size_t b = 0; b < size; ++b) {
-    char* plane = out + b * count;
-    for (size_t i = 0; i < count; ++i) plane[i] = in[i * size + b];
-  }
-}
-
-// The inverse of ShuffleBytes.
-void UnshuffleBytes(const char* in, size_t count, size_t size, char* out) {
-  if (size == 2) {
-    for (size_t i = 0; i < count; ++i) {
-      out[2 * i] = in[i];
-      out[2 * i + 1] = in[count + i];
-    }
-    return;
-  }
-  for (size_t b = 0; b < size; ++b) {
-    const char* plane = in + b * count;
-    for (size_t i = 0; i < count; ++i) out[i * size + b] = plane[i];
-  }
-}
-
-struct ZstdDCtxDeleter {
-  void operator()(ZSTD_DCtx* ctx) const { ZSTD_freeDCtx(ctx); }
-};
-
-#if FNPROBE_ACTIVATION_X86
-bool HasF16c() {
-  static const bool has = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx") != 0 &&
-           __builtin_cpu_supports("f16c") != 0;
-  }();
-  return has;
-}
-
-// F16 -> F32 with F16C. Groups of 8 holding an infinity or NaN (exponent
-// 0x1f) go through HalfToFloat, so that results are bit-identical to it
-// (F16C quiets signaling NaNs); every finite half converts exactly.
-#pragma GCC push_options
-#pragma GCC target("avx,f16c")
-void HalfsToFloatF16c(const uint16_t* in, size_t n, float* out) {
-  const __m128i exponent = _mm_set1_epi16(0x7c00);
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + i));
-    const __m128i special =
-        _mm_cmpeq_epi16(_mm_and_si128(h, exponent), exponent);
-    if (_mm_movemask_epi8(special) == 0) {
-      _mm256_storeu_ps(out + i, _mm256_cvtph_ps(h));
-    } else {
-      for (size_t j = i; j < i + 8; ++j) out[j] = HalfToFloat(in[j]);
-    }
-  }
-  for (; i < n; ++i) out[i] = HalfToFloat(in[i]);
-}
-#pragma GCC pop_options
-#endif  // FNPROBE_ACTIVATION_X86
-
-// Converts `n` values of `dtype` at `in` to float32.
-void DecodeValues(DType dtype, const char* in, size_t n, float* out) {
-  switch (dtype) {
-    case DType::kF32:
-      std::memcpy(out, in, n * sizeof(float));
-      break;
-    case DType::kF16: {
-#if FNPROBE_ACTIVATION_X86
-      if (HasF16c() && reinterpret_cast<uintptr_t>(in) % 2 == 0) {
-        HalfsToFloatF16c(reinterpret_cast<const uint16_t*>(in), n, out);
-        break;
-      }
-#endif
-      std::vector<uint16_t> bits(n);
-      std::memcpy(bits.data(), in, n * sizeof(uint16_t));
-      HalfsToFloat(bits.data(), n, out);
-      break;
-    }
-    case DType::kBF16:
-      // A bfloat16 is the top half of a float32; the loop vectorizes.
-      for (size_t i = 0; i < n; ++i) {
-        uint16_t bits;
-        std::memcpy(&bits, in + 2 * i, sizeof(bits));
-        const uint32_t wide = static_cast<uint32_t>(bits) << 16;
-        std::memcpy(out + i, &wide, sizeof(wide));
-      }
-      break;
-    default:
-      break;
-  }
-}
-
 // A growable buffer for chunk payloads, never zeroed, kept across the chunks
 // of one call: from 2 MiB on, 2 MiB aligned and advised as huge pages
 // (first-touch faults on 4 KiB pages otherwise cost as much as the read),
@@ -235,33 +125,6 @@ absl::Status Incomplete(const std::string& path, absl::string_view why) {
 }
 
 }  // namespace
-
-// One zstd compression context at a fixed level, reused across the chunks of
-// one writer (a context costs ~1 MiB to set up). Not thread-safe.
-class ZstdCompressor {
- public:
-  explicit ZstdCompressor(int level) : ctx_(ZSTD_createCCtx()) {
-    if (ctx_ == nullptr) return;
-    ZSTD_CCtx_setParameter(ctx_, ZSTD_c_compressionLevel, level);
-    // The frame carries a checksum of the decompressed bytes, so that the
-    // reader checks what it hands out as well as what it read (CRC-32C).
-    ZSTD_CCtx_setParameter(ctx_, ZSTD_c_checksumFlag, 1);
-  }
-  ~ZstdCompressor() { ZSTD_freeCCtx(ctx_); }
-  ZstdCompressor(const ZstdCompressor&) = delete;
-  ZstdCompressor& operator=(const ZstdCompressor&) = delete;
-
-  // Compresses `n` bytes at `in` into at most `capacity` bytes at `out`.
-  // Returns the compressed size, or 0 when it does not fit (or zstd fails).
-  size_t Compress(const char* in, size_t n, char* out, size_t capacity) {
-    if (ctx_ == nullptr) return 0;
-    const size_t size = ZSTD_compress2(ctx_, out, capacity, in, n);
-    return ZSTD_isError(size) ? 0 : size;
-  }
-
- private:
-  ZSTD_CCtx* const ctx_;
-};
 
 std::string ActivationTempPath(const std::string& final_path) {
   return final_path + kActivationTempSuffix;
@@ -734,7 +597,7 @@ struct ActivationReader::ChunkBuffers {
   // still shuffled) and a decompression context, made on first use.
   LargeBuffer stored;
   LargeBuffer shuffled;
-  std::unique_ptr<ZSTD_DCtx, ZstdDCtxDeleter> dctx;
+  std::unique_ptr<ZstdDecompressor> zstd;
 };
 
 absl::Status ActivationReader::LoadChunk(size_t i, ChunkBuffers* buffers,
@@ -777,7 +640,7 @@ absl::Status ActivationReader::LoadChunk(size_t i, ChunkBuffers* buffers,
   } else {
     float* values = reinterpret_cast<float*>(
         buffers->values.Reserve(value_count * sizeof(float)));
-    DecodeValues(dtype_, raw_values, value_count, values);
+    DecodeActivationValues(dtype_, raw_values, value_count, values);
     chunk->values = values;
   }
   return absl::OkStatus();
@@ -824,26 +687,20 @@ absl::Status ActivationReader::Decompress(size_t i, const char* stored,
   const size_t value_count = n * static_cast<size_t>(width_);
   const size_t time_bytes = n * sizeof(int64_t);
   const size_t payload_size = time_bytes + value_count * element_size;
-  if (buffers->dctx == nullptr) {
-    buffers->dctx.reset(ZSTD_createDCtx());
-    if (buffers->dctx == nullptr) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat(path_, ": chunk ", i, ": no zstd context"));
-    }
+  if (buffers->zstd == nullptr) {
+    buffers->zstd = std::make_unique<ZstdDecompressor>();
   }
   char* shuffled = buffers->shuffled.Reserve(payload_size);
   // The checksum matched, so a failure here means the writer's bytes were
   // wrong (or the header was crafted): DATA_LOSS either way.
-  const size_t got =
-      ZSTD_decompressDCtx(buffers->dctx.get(), shuffled, payload_size, stored,
-                          static_cast<size_t>(entry.stored_size));
-  if (ZSTD_isError(got)) {
-    return absl::DataLossError(absl::StrCat(
-        path_, ": chunk ", i, ": cannot decompress: ", ZSTD_getErrorName(got)));
+  absl::StatusOr<size_t> got = buffers->zstd->Decompress(
+      stored, static_cast<size_t>(entry.stored_size), shuffled, payload_size);
+  if (!got.ok()) {
+    return Annotate(got.status(), absl::StrCat(path_, ": chunk ", i));
   }
-  if (got != payload_size) {
+  if (*got != payload_size) {
     return absl::DataLossError(absl::StrCat(path_, ": chunk ", i,
-                                            ": decompressed to ", got,
+                                            ": decompressed to ", *got,
                                             " bytes, expected ", payload_size));
   }
   char* out = buffers->payload.Reserve(payload_size);

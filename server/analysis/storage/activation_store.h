@@ -58,7 +58,7 @@
 
 namespace fnprobe {
 
-class ZstdCompressor;  // activation_store.cc's owner of a ZSTD_CCtx.
+class ZstdCompressor;  // chunk_codec.h
 
 // Suffix of files being written: "<path>.partial".
 inline constexpr char kActivationTempSuffix[] = ".partial";
