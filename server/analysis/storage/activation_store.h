@@ -242,7 +242,9 @@ class ActivationReader {
   // Reads rows [begin, begin + count) in stored order into `out` (count x
   // width float32) and, when not null, their time points into
   // `time_points`. Errors: OUT_OF_RANGE for rows past the end; DATA_LOSS
-  // "<path>: chunk N: checksum mismatch" for a corrupt chunk.
+  // "<path>: chunk N: checksum mismatch" for a corrupt chunk, or "<path>:
+  // chunk N: cannot decompress: ..." for a compressed chunk whose bytes
+  // match their checksum but are not what the writer compressed.
   absl::Status ReadRows(int64_t begin, int64_t count, float* out,
                         int64_t* time_points = nullptr) const;
 
