@@ -16,6 +16,7 @@
 #include "server/analysis/run_planner.h"
 #include "server/analysis/storage/activation_store.h"
 #include "server/analysis/worker/experiment_phase.h"
+#include "server/analysis/worker/proto_conversion.h"
 
 namespace fnprobe::worker {
 namespace {
@@ -524,7 +525,8 @@ grpc::Status ExperimentServiceImpl::ListNetworks(
     v1::ListNetworksResponse* response) {
   return Handle(authenticator_, context, [&](const std::string& user) {
     FNPROBE_RETURN_IF_ERROR(CheckId(request->experiment_id(), "experiment_id"));
-    return Assign(queries_->ListNetworks(*request, user), response);
+    return Assign(ToProto(queries_->ListNetworks(FromProto(*request), user)),
+                  response);
   });
 }
 
@@ -537,7 +539,8 @@ grpc::Status ExperimentServiceImpl::GetNetwork(
           absl::StrCat("network_id: must be a positive network id, got ",
                        request->network_id()));
     }
-    return Assign(queries_->GetNetwork(*request, user), response);
+    return Assign(ToProto(queries_->GetNetwork(FromProto(*request), user)),
+                  response);
   });
 }
 
@@ -546,7 +549,10 @@ grpc::Status ExperimentServiceImpl::CompareNetworks(
     v1::CompareNetworksResponse* response) {
   return Handle(authenticator_, context, [&](const std::string& user) {
     FNPROBE_RETURN_IF_ERROR(CheckId(request->experiment_id(), "experiment_id"));
-    return Assign(queries_->CompareNetworks(*request, user), response);
+    return Assign(
+        ToProto(queries_->CompareNetworks(request->experiment_id(),
+                                          FromProto(request->kind()), user)),
+        response);
   });
 }
 
@@ -555,7 +561,9 @@ grpc::Status ExperimentServiceImpl::GetRepeatability(
     v1::GetRepeatabilityResponse* response) {
   return Handle(authenticator_, context, [&](const std::string& user) {
     FNPROBE_RETURN_IF_ERROR(CheckId(request->experiment_id(), "experiment_id"));
-    return Assign(queries_->GetRepeatability(*request, user), response);
+    return Assign(
+        ToProto(queries_->GetRepeatability(request->experiment_id(), user)),
+        response);
   });
 }
 
@@ -564,7 +572,9 @@ grpc::Status ExperimentServiceImpl::GetClassification(
     v1::GetClassificationResponse* response) {
   return Handle(authenticator_, context, [&](const std::string& user) {
     FNPROBE_RETURN_IF_ERROR(CheckId(request->experiment_id(), "experiment_id"));
-    return Assign(queries_->GetClassification(*request, user), response);
+    return Assign(
+        ToProto(queries_->GetClassification(request->experiment_id(), user)),
+        response);
   });
 }
 
@@ -573,7 +583,9 @@ grpc::Status ExperimentServiceImpl::GetRunEvents(
     v1::GetRunEventsResponse* response) {
   return Handle(authenticator_, context, [&](const std::string& user) {
     FNPROBE_RETURN_IF_ERROR(CheckId(request->experiment_id(), "experiment_id"));
-    return Assign(queries_->GetRunEvents(*request, user), response);
+    return Assign(ToProto(queries_->GetRunEvents(request->experiment_id(),
+                                                 request->run_index(), user)),
+                  response);
   });
 }
 
@@ -582,7 +594,8 @@ grpc::Status ExperimentServiceImpl::FindUnit(grpc::ServerContext* context,
                                              v1::FindUnitResponse* response) {
   return Handle(authenticator_, context, [&](const std::string& user) {
     FNPROBE_RETURN_IF_ERROR(CheckId(request->experiment_id(), "experiment_id"));
-    return Assign(queries_->FindUnit(*request, user), response);
+    return Assign(ToProto(queries_->FindUnit(FromProto(*request), user)),
+                  response);
   });
 }
 
@@ -595,7 +608,8 @@ grpc::Status ExperimentServiceImpl::GetStatMap(
       return absl::InvalidArgumentError(
           "condition, run_id: name exactly one of them");
     }
-    return Assign(queries_->GetStatMap(*request, user), response);
+    return Assign(ToProto(queries_->GetStatMap(FromProto(*request), user)),
+                  response);
   });
 }
 
