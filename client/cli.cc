@@ -12,6 +12,7 @@
 #include "client/experiment_exporter.h"
 #include "client/experiment_report.h"
 #include "client/masking_commands.h"
+#include "client/ica_commands.h"
 #include "client/report/report_fetch.h"
 #include "client/report/report_files.h"
 #include "client/result_commands.h"
@@ -89,6 +90,10 @@ struct Cli::Flags {
   bool open_html = false;
   ReanalyzeOptions reanalyze;
   DemoOptions demo;
+  IcaCommandOptions ica;
+  RecurrenceOptions recurrence;
+  double min_frequency = 0.5;
+  std::string compare_methods = "glm";
 };
 
 Cli::Cli(Environment env, std::ostream& out, std::ostream& err)
@@ -286,11 +291,31 @@ void Cli::AddResultCommands(CLI::App& app) {
       ->check(kinds)
       ->capture_default_str();
   auto* compare = AddClientCommand(
-      app, "compare", "Overlap matrix (Dice or Jaccard) between networks", true,
-      true, [this, results](ExperimentClient& c) {
+      app, "compare",
+      "Overlap matrix (Dice or Jaccard) between networks; with --methods "
+      "glm,ica each ICA component against the conditions",
+      true, true, [this, results](ExperimentClient& c) -> absl::Status {
+        if (flags_->compare_methods == "glm,ica" ||
+            flags_->compare_methods == "ica,glm") {
+          return IcaCommands(c, CommandOutput{&out_, &err_, flags_->json,
+                                              env_.stdout_is_tty()})
+              .CompareMethods(flags_->id);
+        }
+        if (flags_->compare_methods != "glm") {
+          return absl::InvalidArgumentError(
+              absl::StrCat("--methods ", flags_->compare_methods,
+                           ": glm (networks against each other) or glm,ica "
+                           "(ICA components against conditions)"));
+        }
         flags_->compare.experiment_id = flags_->id;
         return results(c).Compare(flags_->compare);
       });
+  compare
+      ->add_option("--methods", f.compare_methods,
+                   "glm: GLM networks against each other; glm,ica: each "
+                   "ICA component's time course against its run's task "
+                   "regressor and its network against each condition's")
+      ->capture_default_str();
   compare->add_option("--kind", f.compare.kind, "condition|run|leave-one-out")
       ->check(kinds)
       ->capture_default_str();
@@ -338,6 +363,80 @@ void Cli::AddResultCommands(CLI::App& app) {
   masking->add_option("--csv", f.masking_csv,
                       "Also write every result (each control's value "
                       "included) to this CSV file");
+}
+
+void Cli::AddIcaCommands(CLI::App& app) {
+  Flags& f = *flags_;
+  auto ica = [this](ExperimentClient& c) {
+    return IcaCommands(
+        c, CommandOutput{&out_, &err_, flags_->json, env_.stdout_is_tty()});
+  };
+  auto* decompose = AddClientCommand(
+      app, "ica",
+      "Spatial ICA of a finished experiment's stored runs, per hook point "
+      "(Liu et al. 2025): decomposes again when options are given (or none "
+      "was done), then lists each component's network (units with |z| > z)",
+      true, true, [this, ica](ExperimentClient& c) {
+        flags_->ica.experiment_id = flags_->id;
+        return ica(c).Ica(flags_->ica);
+      });
+  decompose
+      ->add_option("--components", f.ica.components,
+                   "Components per decomposition (K; default 20)")
+      ->check(CLI::Range(1, 500));
+  decompose
+      ->add_option("--fun", f.ica.fun, "FastICA contrast: logcosh|cube|exp")
+      ->check(CLI::IsMember({"logcosh", "cube", "exp"}, CLI::ignore_case));
+  decompose
+      ->add_option("--z", f.ica.z, "Network threshold on |z| (default 3.6)")
+      ->check(CLI::PositiveNumber);
+  decompose->add_option("--hooks", f.ica.hooks,
+                        "Hook points (names or globs) to decompose, each on "
+                        "its own; default every captured one");
+  decompose->add_flag("--joint", f.ica.joint,
+                      "Decompose the selected hook points together");
+  decompose
+      ->add_option("--restarts", f.ica.restarts,
+                   "ICASSO restarts (stability indices need 2 or more)")
+      ->check(CLI::Range(1, 100));
+  decompose->add_option("--seed", f.ica.seed,
+                        "Seed (default the spec's generation seed)");
+  decompose->add_option("--hook", f.ica.hook,
+                        "List only this hook point's components");
+  decompose->add_option("--top", f.ica.top, "Units listed per component")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  decompose->add_flag("--watch", f.ica.watch,
+                      "Show the decomposition's progress");
+  auto* recurrence = AddClientCommand(
+      app, "recurrence",
+      "ICA networks that recur across groups (runs): components matched by "
+      "Jaccard overlap (Hungarian), each with its frequency and units",
+      true, true, [this, ica](ExperimentClient& c) {
+        flags_->recurrence.experiment_id = flags_->id;
+        return ica(c).Recurrence(flags_->recurrence);
+      });
+  recurrence
+      ->add_option("--min-jaccard", f.recurrence.min_jaccard,
+                   "Jaccard overlap a match needs")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  recurrence
+      ->add_option("--min-frequency", f.recurrence.min_frequency,
+                   "Only networks in at least this fraction of groups")
+      ->check(CLI::Range(0.0, 1.0));
+  recurrence->add_option("--hook", f.recurrence.hook, "Only this hook point");
+  auto* key = AddClientCommand(
+      app, "key-neurons",
+      "Key neurons: units of recurring ICA networks in at least a fraction "
+      "of the groups (--json: a list of unit names)",
+      true, true, [this, ica](ExperimentClient& c) {
+        return ica(c).KeyNeurons(flags_->id, flags_->min_frequency);
+      });
+  key->add_option("--min-frequency", f.min_frequency,
+                  "Fraction of groups a unit must recur in")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
 }
 
 void Cli::AddOutputCommands(CLI::App& app) {
@@ -452,6 +551,7 @@ int Cli::Run(int argc, const char* const* argv) {
   AddGlobalOptions(app);
   AddExperimentCommands(app);
   AddResultCommands(app);
+  AddIcaCommands(app);
   AddOutputCommands(app);
   try {
     app.parse(argc, argv);

@@ -42,6 +42,7 @@ class Cli {
   void AddGlobalOptions(CLI::App& app);
   void AddExperimentCommands(CLI::App& app);
   void AddResultCommands(CLI::App& app);
+  void AddIcaCommands(CLI::App& app);
   void AddOutputCommands(CLI::App& app);
   // A subcommand whose action is `action`.
   CLI::App* AddCommand(CLI::App& app, const std::string& name,

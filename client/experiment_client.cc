@@ -118,6 +118,33 @@ absl::StatusOr<v1::Experiment> ExperimentClient::ReanalyzeExperiment(
               std::max(settings_.call_timeout_s, kReanalyzeTimeoutS));
 }
 
+absl::StatusOr<v1::Experiment> ExperimentClient::DecomposeExperiment(
+    const v1::DecomposeExperimentRequest& request) {
+  return Call(&v1::ExperimentService::Stub::DecomposeExperiment, request,
+              std::max(settings_.call_timeout_s, kReanalyzeTimeoutS));
+}
+
+absl::StatusOr<v1::ListIcaComponentsResponse>
+ExperimentClient::ListIcaComponents(
+    const v1::ListIcaComponentsRequest& request) {
+  return Call(&v1::ExperimentService::Stub::ListIcaComponents, request);
+}
+
+absl::StatusOr<v1::GetRecurrenceResponse> ExperimentClient::GetRecurrence(
+    const v1::GetRecurrenceRequest& request) {
+  return Call(&v1::ExperimentService::Stub::GetRecurrence, request);
+}
+
+absl::StatusOr<v1::GetKeyNeuronsResponse> ExperimentClient::GetKeyNeurons(
+    const v1::GetKeyNeuronsRequest& request) {
+  return Call(&v1::ExperimentService::Stub::GetKeyNeurons, request);
+}
+
+absl::StatusOr<v1::CompareMethodsResponse> ExperimentClient::CompareMethods(
+    const v1::CompareMethodsRequest& request) {
+  return Call(&v1::ExperimentService::Stub::CompareMethods, request);
+}
+
 absl::StatusOr<v1::ListNetworksResponse> ExperimentClient::ListNetworks(
     const v1::ListNetworksRequest& request) {
   return Call(&v1::ExperimentService::Stub::ListNetworks, request);

@@ -69,6 +69,17 @@ class ExperimentClient {
       const v1::FindUnitRequest& request);
   absl::StatusOr<v1::StatMap> GetStatMap(const v1::GetStatMapRequest& request);
   absl::StatusOr<v1::ListModelsResponse> ListModels();
+  // ICA (issue 14).
+  absl::StatusOr<v1::Experiment> DecomposeExperiment(
+      const v1::DecomposeExperimentRequest& request);
+  absl::StatusOr<v1::ListIcaComponentsResponse> ListIcaComponents(
+      const v1::ListIcaComponentsRequest& request);
+  absl::StatusOr<v1::GetRecurrenceResponse> GetRecurrence(
+      const v1::GetRecurrenceRequest& request);
+  absl::StatusOr<v1::GetKeyNeuronsResponse> GetKeyNeurons(
+      const v1::GetKeyNeuronsRequest& request);
+  absl::StatusOr<v1::CompareMethodsResponse> CompareMethods(
+      const v1::CompareMethodsRequest& request);
 
   // Streams the experiment's progress into `on_progress` until the stream
   // ends (after a terminal phase). No deadline: an experiment may run for

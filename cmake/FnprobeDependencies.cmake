@@ -8,6 +8,8 @@ find_package(CLI11 CONFIG REQUIRED)
 find_package(yaml-cpp REQUIRED)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(ONIG REQUIRED IMPORTED_TARGET oniguruma)
+# zstd (libzstd-dev): the activation store compresses chunks that pay.
+pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET libzstd)
 # ICU (libicu-dev): Unicode normalization for the tokenizer.
 find_package(ICU COMPONENTS uc REQUIRED)
 # Armadillo (libarmadillo-dev) and Boost.Math (libboost-math-dev, header-only):

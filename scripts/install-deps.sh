@@ -11,6 +11,8 @@ PACKAGES=(
   libgrpc++-dev libssl-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libarmadillo-dev libboost-math-dev libabsl-dev
   libsqlite3-dev libsqlitecpp-dev
+  # The activation store compresses its chunks with zstd.
+  libzstd-dev
   nlohmann-json3-dev libonig-dev libicu-dev libcli11-dev
   # yaml-cpp: the CLI reads YAML experiment specs.
   libyaml-cpp-dev

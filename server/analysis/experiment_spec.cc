@@ -3,6 +3,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -199,6 +200,16 @@ bool CheckSizeLimits(const v1::ExperimentSpec& spec, Problems& p) {
       check_pool(absl::StrCat("conditions[", c, "]"), spec.conditions(c));
     }
   }
+  for (int i = 0; i < spec.texts().pools_size(); ++i) {
+    total += spec.texts().pools(i).prompts_size();
+    check_pool(absl::StrCat("texts.pools[", i, "]"), spec.texts().pools(i));
+  }
+  if (spec.texts().pools_size() > kMaxConditions) {
+    p.Add("texts.pools",
+          absl::StrCat(spec.texts().pools_size(), " pools exceed the limit of ",
+                       kMaxConditions));
+    exceeded = true;
+  }
   if (total > kMaxPromptsTotal) {
     p.Add("conditions", absl::StrCat(total,
                                      " prompts in all exceed the limit "
@@ -226,9 +237,12 @@ void CheckPool(const std::string& field, const v1::PromptPool& pool,
   }
 }
 
-void CheckGeneration(const v1::GenerationSpec& g, Problems& p) {
-  if (g.tokens_per_prompt() < 1 ||
-      g.tokens_per_prompt() > kMaxTokensPerPrompt) {
+// A text corpus generates nothing: tokensPerPrompt may be left out.
+void CheckGeneration(const v1::GenerationSpec& g, bool text_corpus,
+                     Problems& p) {
+  if (!(text_corpus && g.tokens_per_prompt() == 0) &&
+      (g.tokens_per_prompt() < 1 ||
+       g.tokens_per_prompt() > kMaxTokensPerPrompt)) {
     p.Add("generation.tokensPerPrompt",
           absl::StrCat("must be in [1, ", kMaxTokensPerPrompt, "], got ",
                        g.tokens_per_prompt()));
@@ -390,6 +404,93 @@ void CheckPromptInference(const v1::ExperimentSpec& spec, Problems& p) {
   }
 }
 
+// A text corpus replaces the block design: its pools, group sizes, and
+// that each pool holds its share of a group (text i of a group comes from
+// pool i mod P, drawn without replacement within the group).
+void CheckTextCorpus(const v1::ExperimentSpec& spec, Problems& p) {
+  const v1::TextCorpus& t = spec.texts();
+  if (spec.conditions_size() > 0 || spec.has_design() || spec.has_baseline()) {
+    p.Add("texts",
+          "a text corpus replaces conditions, baseline and design: give "
+          "either; decompose a block-design experiment with `fnprobe ica`");
+  }
+  if (t.pools_size() == 0) p.Add("texts.pools", "is empty");
+  absl::flat_hash_set<std::string> names;
+  for (int i = 0; i < t.pools_size(); ++i) {
+    const std::string field = absl::StrCat("texts.pools[", i, "]");
+    CheckName(field + ".name", t.pools(i).name(), p);
+    if (!t.pools(i).name().empty() && !names.insert(t.pools(i).name()).second) {
+      p.Add(field + ".name",
+            absl::StrCat("'", t.pools(i).name(), "' is used by another pool"));
+    }
+    CheckPool(field, t.pools(i), p);
+  }
+  if (t.groups() < 1 || t.groups() > kMaxTextGroups) {
+    p.Add("texts.groups", absl::StrCat("must be in [1, ", kMaxTextGroups,
+                                       "], got ", t.groups()));
+  }
+  if (t.texts_per_group() < 1 || t.texts_per_group() > kMaxTextsPerGroup) {
+    p.Add("texts.textsPerGroup",
+          absl::StrCat("must be in [1, ", kMaxTextsPerGroup, "], got ",
+                       t.texts_per_group()));
+  }
+  if (t.max_tokens() < 0 || t.max_tokens() > kMaxTokensPerPrompt) {
+    p.Add("texts.maxTokens",
+          absl::StrCat("must be in [1, ", kMaxTokensPerPrompt, "], got ",
+                       t.max_tokens()));
+  }
+  const int64_t max_tokens =
+      t.max_tokens() > 0 ? t.max_tokens() : kDefaultTextMaxTokens;
+  if (int64_t{t.texts_per_group()} * max_tokens > kMaxTextGroupTokens) {
+    p.Add("texts.textsPerGroup",
+          absl::StrCat(t.texts_per_group(), " texts x ", max_tokens,
+                       " tokens exceed the limit of ", kMaxTextGroupTokens,
+                       " time points per group"));
+  }
+  const int pools = t.pools_size();
+  if (pools == 0 || t.texts_per_group() < 1) return;
+  for (int i = 0; i < pools; ++i) {
+    const int share = (t.texts_per_group() - i + pools - 1) / pools;
+    if (t.pools(i).prompts_size() > 0 && t.pools(i).prompts_size() < share) {
+      p.Add(
+          absl::StrCat("texts.pools[", i, "].prompts"),
+          absl::StrCat("has ", t.pools(i).prompts_size(), " texts; a group of ",
+                       t.texts_per_group(), " texts over ", pools,
+                       " pool(s) draws ", share, " from it"));
+    }
+  }
+}
+
+void CheckIca(const v1::ExperimentSpec& spec, Problems& p) {
+  const v1::IcaSpec& ica = spec.ica();
+  if (ica.components() < 0 || ica.components() > kMaxIcaComponents) {
+    p.Add("ica.components", absl::StrCat("must be in [1, ", kMaxIcaComponents,
+                                         "], got ", ica.components()));
+  }
+  for (int i = 0; i < ica.hooks_size(); ++i) {
+    if (ica.hooks(i).empty()) {
+      p.Add(absl::StrCat("ica.hooks[", i, "]"), "is empty");
+    }
+  }
+  if (ica.components() > 0 && spec.texts().texts_per_group() > 0 &&
+      ica.components() > spec.texts().texts_per_group() *
+                             int64_t{spec.texts().max_tokens() > 0
+                                         ? spec.texts().max_tokens()
+                                         : kDefaultTextMaxTokens}) {
+    p.Add("ica.components", "exceeds the time points a group can have");
+  }
+  if (!(ica.z() >= 0) || !std::isfinite(ica.z())) {
+    p.Add("ica.z", "must be a finite number >= 0");
+  }
+  if (ica.restarts() < 0 || ica.restarts() > kMaxIcaRestarts) {
+    p.Add("ica.restarts",
+          absl::StrCat("must be in [1, ", kMaxIcaRestarts, "]"));
+  }
+  if (ica.max_iter() < 0 || ica.max_iter() > 100000) {
+    p.Add("ica.maxIter", "must be in [1, 100000]");
+  }
+}
+
 void CheckAnalysis(const v1::AnalysisSpec& a, Problems& p) {
   const double alpha = a.threshold().alpha();
   if (alpha != 0 && !(alpha > 0 && alpha < 1)) {
@@ -431,12 +532,18 @@ std::vector<SpecProblem> FindSpecProblems(const v1::ExperimentSpec& spec) {
   if (spec.has_masking()) return FindMaskingSpecProblems(spec);
   CheckName("name", spec.name(), p);
   if (spec.model().empty()) p.Add("model", "is empty");
-  CheckGeneration(spec.generation(), p);
+  CheckGeneration(spec.generation(), IsTextCorpus(spec), p);
   for (int i = 0; i < spec.capture().hooks_size(); ++i) {
     if (spec.capture().hooks(i).empty()) {
       p.Add(absl::StrCat("capture.hooks[", i, "]"), "is empty");
     }
   }
+  if (IsTextCorpus(spec)) {
+    CheckTextCorpus(spec, p);
+    CheckIca(spec, p);
+    return p.Take();
+  }
+  if (spec.has_ica()) CheckIca(spec, p);
   CheckName("baseline.name", spec.baseline().name(), p);
   CheckPool("baseline", spec.baseline(), p);
   if (spec.conditions_size() == 0) p.Add("conditions", "is empty");
@@ -512,6 +619,18 @@ v1::ExperimentSpec WithDefaults(v1::ExperimentSpec spec) {
   if (a->drift_cutoff_s() == 0) a->set_drift_cutoff_s(DefaultDriftCutoff(spec));
   if (a->drift_order() == 0) a->set_drift_order(3);
   if (spec.generation().top_p() == 0) spec.mutable_generation()->set_top_p(1);
+  if (IsTextCorpus(spec)) {
+    v1::TextCorpus* t = spec.mutable_texts();
+    if (t->max_tokens() == 0) t->set_max_tokens(kDefaultTextMaxTokens);
+  }
+  if (IsTextCorpus(spec) || spec.has_ica()) {
+    v1::IcaSpec* ica = spec.mutable_ica();
+    if (ica->components() == 0) ica->set_components(kDefaultIcaComponents);
+    if (ica->z() == 0) ica->set_z(3.6);
+    if (ica->seed() == 0) ica->set_seed(spec.generation().seed());
+    if (ica->restarts() == 0) ica->set_restarts(1);
+    if (ica->max_iter() == 0) ica->set_max_iter(200);
+  }
   return spec;
 }
 

@@ -28,6 +28,16 @@ inline constexpr int kMaxPermutations = 100000;
 // before anything else, so that an oversized spec costs nothing more.
 inline constexpr int kMaxPromptsTotal = 100000;
 inline constexpr int64_t kMaxSpecBytes = 8 << 20;
+// Of a text corpus (TextCorpus): groups, texts per group, and time points
+// per group (texts x maxTokens), which bounds one run's activation matrix.
+inline constexpr int kMaxTextGroups = 1000;
+inline constexpr int kMaxTextsPerGroup = 10000;
+inline constexpr int64_t kMaxTextGroupTokens = 1 << 20;
+inline constexpr int kDefaultTextMaxTokens = 128;
+// Of an ICA analysis (IcaSpec).
+inline constexpr int kMaxIcaComponents = 500;
+inline constexpr int kMaxIcaRestarts = 100;
+inline constexpr int kDefaultIcaComponents = 20;
 // Of a condition or baseline name, in Unicode characters.
 inline constexpr int kMaxNameCharacters = 128;
 // Problems listed in ValidateSpec's message, and its size; the rest are
@@ -67,9 +77,17 @@ absl::Status ValidateSpec(const v1::ExperimentSpec& spec);
 // to.
 double DefaultDriftCutoff(const v1::ExperimentSpec& spec);
 
+// Whether the spec is a text corpus (teacher-forced groups analysed by ICA)
+// rather than a block design.
+inline bool IsTextCorpus(const v1::ExperimentSpec& spec) {
+  return spec.has_texts();
+}
+
 // The spec with defaults made explicit (capture hooks "standard", dtype F16,
 // alpha 0.05, tokens_per_second 1, drift cut-off DefaultDriftCutoff,
-// polynomial order 3, 1000 permutations). REQUIRES: ValidateSpec(spec).ok().
+// polynomial order 3, 1000 permutations; for a text corpus maxTokens 128 and
+// ICA with 20 components, z 3.6, the generation seed, 1 restart, 200
+// iterations). REQUIRES: ValidateSpec(spec).ok().
 v1::ExperimentSpec WithDefaults(v1::ExperimentSpec spec);
 
 }  // namespace fnprobe

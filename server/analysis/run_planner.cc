@@ -84,10 +84,43 @@ RunPlan PlanOne(const v1::ExperimentSpec& spec, int condition, int repeat,
   return run;
 }
 
+std::vector<RunPlan> PlanTextGroups(const v1::ExperimentSpec& spec) {
+  const v1::TextCorpus& t = spec.texts();
+  const int pools = t.pools_size();
+  std::vector<RunPlan> runs;
+  for (int g = 0; g < t.groups(); ++g) {
+    const uint64_t group_seed =
+        spec.generation().seed() ^ HashName("texts") ^ (uint64_t(g) << 32);
+    std::vector<std::vector<int>> orders;
+    for (int p = 0; p < pools; ++p) {
+      orders.push_back(Shuffled(t.pools(p).prompts_size(),
+                                group_seed ^ HashName(t.pools(p).name())));
+    }
+    std::vector<std::string> drawn;
+    for (int i = 0; i < t.texts_per_group(); ++i) {
+      const int p = i % pools;
+      drawn.push_back(t.pools(p).prompts(orders[p][i / pools]));
+    }
+    RunPlan run;
+    run.index = g;
+    run.condition = -1;
+    run.condition_name = kTextGroupCondition;
+    run.repeat = g;
+    for (int i : Shuffled(t.texts_per_group(), group_seed)) {
+      run.blocks.push_back({false, static_cast<int>(run.prompts.size()), 1});
+      run.prompts.push_back(drawn[i]);
+    }
+    run.time_points = int64_t{t.texts_per_group()} * t.max_tokens();
+    runs.push_back(std::move(run));
+  }
+  return runs;
+}
+
 }  // namespace
 
 std::vector<BidsEvent> BlockEvents(const v1::ExperimentSpec& spec,
                                    const RunPlan& run) {
+  if (IsTextGroup(run)) return {};
   const double seconds_per_prompt = spec.generation().tokens_per_prompt() /
                                     spec.analysis().tokens_per_second();
   std::vector<BidsEvent> events;
@@ -108,6 +141,7 @@ int BaselinePromptsPerRun(const v1::BlockDesign& design) {
 }
 
 std::vector<RunPlan> PlanRuns(const v1::ExperimentSpec& spec) {
+  if (spec.has_texts()) return PlanTextGroups(spec);
   const std::vector<int> baseline_order =
       Shuffled(spec.baseline().prompts_size(),
                spec.generation().seed() ^ HashName("baseline"));

@@ -39,16 +39,26 @@ struct RunBlock {
   int num_prompts = 0;
 };
 
+// The condition name stored for a text group's run (condition -1).
+inline constexpr char kTextGroupCondition[] = "texts";
+
 struct RunPlan {
-  int index = 0;      // run number within the experiment
-  int condition = 0;  // index into spec.conditions
+  int index = 0;  // run number within the experiment
+  // Index into spec.conditions; -1 for a text corpus's group, whose
+  // condition_name is kTextGroupCondition and repeat the group's index.
+  int condition = 0;
   std::string condition_name;
   int repeat = 0;
   std::vector<std::string> prompts;  // in presentation order
   std::vector<RunBlock> blocks;
-  std::vector<BidsEvent> events;  // one per block
-  int64_t time_points = 0;        // prompts x tokens_per_prompt
+  std::vector<BidsEvent> events;  // one per block; none for a text group
+  // Block design: prompts x tokens_per_prompt. Text group: texts x
+  // maxTokens until the run has tokenized its texts, then their token
+  // count (the stored run's time points).
+  int64_t time_points = 0;
 };
+
+inline bool IsTextGroup(const RunPlan& plan) { return plan.condition < 0; }
 
 // The planner's version, stored with every experiment (plan_version). Bump
 // it whenever PlanRuns would plan a stored spec differently. 1: baseline
@@ -68,7 +78,11 @@ int BaselinePromptsPerRun(const v1::BlockDesign& design);
 // REQUIRES: ValidateSpec(spec).ok() (so the baseline pool holds repeats x
 // BaselinePromptsPerRun prompts); defaults applied (WithDefaults).
 // Runs ordered by repeat, then condition, so that an interrupted experiment
-// has every condition's first repeat before any second.
+// has every condition's first repeat before any second. A text corpus
+// (spec.texts) plans one run per group instead: text i of a group comes
+// from pool i mod P, drawn without replacement within the group (groups
+// draw independently), the group's texts presented in a shuffled order, one
+// block (task false) per text.
 std::vector<RunPlan> PlanRuns(const v1::ExperimentSpec& spec);
 
 // The run's events as BIDS events.tsv text (header, tab-separated, "\n").

@@ -474,12 +474,62 @@ def stat_map_seeds():
     put("stat_map_fuzzer", "near-truncated.bin", prompt_values(2, 2)[:-9])
 
 
+# --- NumPy .npy files ---------------------------------------------------------
+
+def npy(descr="<f4", shape=(2, 3), fortran=False, version=1, values=None,
+        raw_dict=None, extra=b"", cut=0):
+    """A .npy file as numpy.save writes it (any version), or a near-miss."""
+    shape_text = f"({shape[0]},)" if len(shape) == 1 else \
+        "(" + ", ".join(str(d) for d in shape) + ")"
+    dict_text = raw_dict if raw_dict is not None else (
+        f"{{'descr': '{descr}', 'fortran_order': {fortran}, "
+        f"'shape': {shape_text}, }}")
+    length_bytes = 2 if version == 1 else 4
+    preamble = 6 + 2 + length_bytes
+    text = dict_text.encode()
+    text += b" " * ((64 - (preamble + len(text) + 1) % 64) % 64) + b"\n"
+    out = b"\x93NUMPY" + bytes([version, 0])
+    out += struct.pack("<H" if version == 1 else "<I", len(text)) + text
+    n = 1
+    for d in shape:
+        n *= d
+    if values is None:
+        code = "d" if descr.endswith("8") else "f"
+        values = struct.pack(f"<{n}{code}", *[i * 0.5 for i in range(n)]) \
+            if descr[1] == "f" else b"\x00" * (n * int(descr[2]))
+    out += values + extra
+    return out[:len(out) - cut] if cut else out
+
+
+def npy_seeds():
+    put("npy_fuzzer", "f4-2x3.npy", npy())
+    put("npy_fuzzer", "f8-4.npy", npy("<f8", (4,)))
+    put("npy_fuzzer", "f4-fortran-3x2.npy", npy(fortran=True, shape=(3, 2)))
+    put("npy_fuzzer", "f8-scalar.npy", npy("<f8", ()))
+    put("npy_fuzzer", "f4-empty-0x5.npy", npy(shape=(0, 5)))
+    put("npy_fuzzer", "f4-v2-2x2x2.npy", npy(shape=(2, 2, 2), version=2))
+    put("npy_fuzzer", "f8-v3-native.npy", npy("=f8", (3,), version=3))
+    put("npy_fuzzer", "near-big-endian.npy", npy(">f4"))
+    put("npy_fuzzer", "near-int64.npy", npy("<i8", (2,)))
+    put("npy_fuzzer", "near-truncated.npy", npy(cut=5))
+    put("npy_fuzzer", "near-extra-bytes.npy", npy(extra=b"\x00" * 4))
+    put("npy_fuzzer", "near-huge-shape.npy", npy(
+        raw_dict="{'descr': '<f8', 'fortran_order': False, "
+                 "'shape': (4294967296, 4294967296), }", values=b""))
+    put("npy_fuzzer", "near-structured.npy", npy(
+        raw_dict="{'descr': [('a', '<f4')], 'fortran_order': False, "
+                 "'shape': (1,), }", values=b"\x00" * 4))
+    put("npy_fuzzer", "near-header-length.npy",
+        b"\x93NUMPY\x01\x00\xff\xff{'descr': '<f4'")
+
+
 def main():
     spec_seeds()
     safetensors_seeds()
     tokenizer_seeds()
     frame_seeds()
     stat_map_seeds()
+    npy_seeds()
     return 0
 
 

@@ -15,17 +15,12 @@
 #include "absl/strings/str_cat.h"
 #include "common/half_float.h"
 #include "common/status_util.h"
+#include "server/analysis/storage/chunk_codec.h"
 #include "server/analysis/storage/crc32c.h"
+#include "server/analysis/storage/value_decoding.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "activation_store assumes a little-endian host"
-#endif
-
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define FNPROBE_ACTIVATION_X86 1
-#else
-#define FNPROBE_ACTIVATION_X86 0
 #endif
 
 namespace fnprobe {
@@ -34,10 +29,16 @@ namespace {
 constexpr char kFileMagic[8] = {'F', 'N', 'P', 'A', 'C', 'T', 'V', '1'};
 constexpr char kFooterMagic[8] = {'F', 'N', 'P', 'E', 'N', 'D', '0', '1'};
 constexpr uint32_t kChunkMagic = 0x4B4E4843;  // "CHNK" little-endian.
-constexpr uint32_t kFormatVersion = 1;
+// File format versions: 1 holds raw chunks only; 2 may hold compressed ones.
+constexpr uint32_t kRawFormatVersion = 1;
+constexpr uint32_t kCompressedFormatVersion = 2;
+constexpr uint16_t kRawChunkVersion = 1;
+constexpr uint16_t kCompressedChunkVersion = 2;
 constexpr size_t kFileHeaderSize = 32;
 constexpr size_t kChunkHeaderSize = 40;
+constexpr size_t kCompressedChunkHeaderSize = 56;
 constexpr size_t kFooterSize = 40;
+constexpr int kMaxCompressionLevel = 19;
 
 uint32_t DTypeCode(DType dtype) {
   switch (dtype) {
@@ -75,71 +76,6 @@ T Get(const char* p) {
   T value;
   std::memcpy(&value, p, sizeof(value));
   return value;
-}
-
-#if FNPROBE_ACTIVATION_X86
-bool HasF16c() {
-  static const bool has = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx") != 0 &&
-           __builtin_cpu_supports("f16c") != 0;
-  }();
-  return has;
-}
-
-// F16 -> F32 with F16C. Groups of 8 holding an infinity or NaN (exponent
-// 0x1f) go through HalfToFloat, so that results are bit-identical to it
-// (F16C quiets signaling NaNs); every finite half converts exactly.
-#pragma GCC push_options
-#pragma GCC target("avx,f16c")
-void HalfsToFloatF16c(const uint16_t* in, size_t n, float* out) {
-  const __m128i exponent = _mm_set1_epi16(0x7c00);
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + i));
-    const __m128i special =
-        _mm_cmpeq_epi16(_mm_and_si128(h, exponent), exponent);
-    if (_mm_movemask_epi8(special) == 0) {
-      _mm256_storeu_ps(out + i, _mm256_cvtph_ps(h));
-    } else {
-      for (size_t j = i; j < i + 8; ++j) out[j] = HalfToFloat(in[j]);
-    }
-  }
-  for (; i < n; ++i) out[i] = HalfToFloat(in[i]);
-}
-#pragma GCC pop_options
-#endif  // FNPROBE_ACTIVATION_X86
-
-// Converts `n` values of `dtype` at `in` to float32.
-void DecodeValues(DType dtype, const char* in, size_t n, float* out) {
-  switch (dtype) {
-    case DType::kF32:
-      std::memcpy(out, in, n * sizeof(float));
-      break;
-    case DType::kF16: {
-#if FNPROBE_ACTIVATION_X86
-      if (HasF16c() && reinterpret_cast<uintptr_t>(in) % 2 == 0) {
-        HalfsToFloatF16c(reinterpret_cast<const uint16_t*>(in), n, out);
-        break;
-      }
-#endif
-      std::vector<uint16_t> bits(n);
-      std::memcpy(bits.data(), in, n * sizeof(uint16_t));
-      HalfsToFloat(bits.data(), n, out);
-      break;
-    }
-    case DType::kBF16:
-      // A bfloat16 is the top half of a float32; the loop vectorizes.
-      for (size_t i = 0; i < n; ++i) {
-        uint16_t bits;
-        std::memcpy(&bits, in + 2 * i, sizeof(bits));
-        const uint32_t wide = static_cast<uint32_t>(bits) << 16;
-        std::memcpy(out + i, &wide, sizeof(wide));
-      }
-      break;
-    default:
-      break;
-  }
 }
 
 // A growable buffer for chunk payloads, never zeroed, kept across the chunks
@@ -227,6 +163,12 @@ absl::StatusOr<std::unique_ptr<ActivationWriter>> ActivationWriter::Create(
         absl::StrCat(path, ": activation dtype must be F32, F16 or BF16, got ",
                      DTypeName(options.dtype)));
   }
+  if (options.compression_level < 0 ||
+      options.compression_level > kMaxCompressionLevel) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": compression_level must be in 0..", kMaxCompressionLevel,
+        ", got ", options.compression_level));
+  }
   ActivationFileSystem* fs =
       options.fs != nullptr ? options.fs : ActivationFileSystem::Default();
   if (fs->FileExists(path)) {
@@ -239,7 +181,11 @@ absl::StatusOr<std::unique_ptr<ActivationWriter>> ActivationWriter::Create(
       new ActivationWriter(path, width, options, std::move(file)));
 
   std::string header(kFileMagic, sizeof(kFileMagic));
-  Put<uint32_t>(&header, kFormatVersion);
+  // Without compression the file is a version 1 file, which readers from
+  // before compression still read.
+  Put<uint32_t>(&header, options.compression_level > 0
+                             ? kCompressedFormatVersion
+                             : kRawFormatVersion);
   Put<uint32_t>(&header, DTypeCode(options.dtype));
   Put<uint64_t>(&header, static_cast<uint64_t>(width));
   Put<uint32_t>(&header, static_cast<uint32_t>(options.rows_per_chunk));
@@ -260,6 +206,9 @@ ActivationWriter::ActivationWriter(std::string path, int64_t width,
   chunk_time_points_.reserve(options.rows_per_chunk);
   chunk_values_.reserve(static_cast<size_t>(options.rows_per_chunk) * width *
                         DTypeSize(options.dtype));
+  if (options.compression_level > 0) {
+    compressor_ = std::make_unique<ZstdCompressor>(options.compression_level);
+  }
 }
 
 ActivationWriter::~ActivationWriter() {
@@ -346,23 +295,73 @@ absl::Status ActivationWriter::FlushChunk() {
                  count * sizeof(int64_t));
   payload.append(chunk_values_);
 
-  std::string chunk;
-  chunk.reserve(kChunkHeaderSize + payload.size());
-  Put<uint32_t>(&chunk, kChunkMagic);
-  Put<uint16_t>(&chunk, static_cast<uint16_t>(kFormatVersion));
-  Put<uint16_t>(&chunk, static_cast<uint16_t>(DTypeCode(options_.dtype)));
-  Put<uint32_t>(&chunk, static_cast<uint32_t>(chunks_));
-  Put<uint32_t>(&chunk, count);
-  Put<uint64_t>(&chunk, static_cast<uint64_t>(width_));
-  Put<uint64_t>(&chunk, static_cast<uint64_t>(rows_ - count));
-  Put<uint32_t>(&chunk, crc32c::Extend(0, payload.data(), payload.size()));
-  Put<uint32_t>(&chunk, crc32c::Value(chunk));
-  chunk.append(payload);
-  FNPROBE_RETURN_IF_ERROR(Write(chunk));
+  if (compressor_ != nullptr && CompressChunk(payload)) {
+    FNPROBE_RETURN_IF_ERROR(Write(chunk_));
+    saved_bytes_ += kChunkHeaderSize + payload.size() - chunk_.size();
+    ++compressed_chunks_;
+  } else {
+    chunk_.clear();
+    chunk_.reserve(kChunkHeaderSize + payload.size());
+    AppendChunkHeaderStart(kRawChunkVersion, count, &chunk_);
+    Put<uint32_t>(&chunk_, crc32c::Extend(0, payload.data(), payload.size()));
+    Put<uint32_t>(&chunk_, crc32c::Value(chunk_));
+    chunk_.append(payload);
+    FNPROBE_RETURN_IF_ERROR(Write(chunk_));
+  }
   ++chunks_;
   chunk_time_points_.clear();
   chunk_values_.clear();
   return absl::OkStatus();
+}
+
+void ActivationWriter::AppendChunkHeaderStart(uint16_t version, uint32_t count,
+                                              std::string* out) const {
+  Put<uint32_t>(out, kChunkMagic);
+  Put<uint16_t>(out, version);
+  Put<uint16_t>(out, static_cast<uint16_t>(DTypeCode(options_.dtype)));
+  Put<uint32_t>(out, static_cast<uint32_t>(chunks_));
+  Put<uint32_t>(out, count);
+  Put<uint64_t>(out, static_cast<uint64_t>(width_));
+  Put<uint64_t>(out, static_cast<uint64_t>(rows_ - count));
+}
+
+bool ActivationWriter::CompressChunk(const std::string& payload) {
+  const size_t count = chunk_time_points_.size();
+  const size_t time_bytes = count * sizeof(int64_t);
+  const size_t element_size = DTypeSize(options_.dtype);
+  shuffled_.resize(payload.size());
+  std::memcpy(&shuffled_[0], payload.data(), time_bytes);
+  ShuffleBytes(payload.data() + time_bytes,
+               (payload.size() - time_bytes) / element_size, element_size,
+               &shuffled_[time_bytes]);
+  // The compressed chunk, header included, must fit where the raw chunk's
+  // kMaxCompressedFraction does; zstd gives up as soon as it cannot.
+  const size_t raw_chunk = kChunkHeaderSize + payload.size();
+  const size_t limit = static_cast<size_t>(static_cast<double>(raw_chunk) *
+                                           kMaxCompressedFraction);
+  if (limit <= kCompressedChunkHeaderSize) return false;
+  chunk_.resize(limit);
+  const size_t stored = compressor_->Compress(
+      shuffled_.data(), shuffled_.size(), &chunk_[kCompressedChunkHeaderSize],
+      limit - kCompressedChunkHeaderSize);
+  if (stored == 0) return false;
+  chunk_.resize(kCompressedChunkHeaderSize + stored);
+  std::string header;
+  header.reserve(kCompressedChunkHeaderSize);
+  AppendChunkHeaderStart(kCompressedChunkVersion, static_cast<uint32_t>(count),
+                         &header);
+  Put<uint64_t>(&header, payload.size());
+  Put<uint64_t>(&header, stored);
+  // The checksum covers the bytes on disk rather than the payload: a reader
+  // verifies them before zstd sees them (so corruption reads as the same
+  // "checksum mismatch" as in a raw chunk, whatever zstd would make of it),
+  // in the same pass that reads them. zstd's own content checksum covers
+  // the decompressed bytes.
+  Put<uint32_t>(&header,
+                crc32c::Value(&chunk_[kCompressedChunkHeaderSize], stored));
+  Put<uint32_t>(&header, crc32c::Value(header));
+  std::memcpy(&chunk_[0], header.data(), header.size());
+  return true;
 }
 
 absl::StatusOr<ActivationFileInfo> ActivationWriter::Finish() {
@@ -410,6 +409,9 @@ absl::StatusOr<ActivationFileInfo> ActivationWriter::Finish() {
   info.checksum = crc32c::Format(file_crc);
   info.rows = rows_;
   info.bytes = bytes_written_;
+  info.raw_bytes = bytes_written_ + saved_bytes_;
+  info.chunks = chunks_;
+  info.compressed_chunks = compressed_chunks_;
   info.overflow_count = overflow_count_;
   return info;
 }
@@ -438,7 +440,7 @@ absl::StatusOr<std::unique_ptr<ActivationReader>> ActivationReader::Open(
         absl::StrCat(path, ": file header checksum mismatch"));
   }
   const uint32_t version = Get<uint32_t>(header + 8);
-  if (version != kFormatVersion) {
+  if (version != kRawFormatVersion && version != kCompressedFormatVersion) {
     return absl::FailedPreconditionError(absl::StrCat(
         path, ": unsupported activation format version ", version));
   }
@@ -451,6 +453,7 @@ absl::StatusOr<std::unique_ptr<ActivationReader>> ActivationReader::Open(
     return absl::DataLossError(absl::StrCat(path, ": bad width ", width));
   }
   reader->width_ = static_cast<int64_t>(width);
+  reader->rows_per_chunk_ = Get<uint32_t>(header + 24);
 
   // Footer.
   if (size < kFileHeaderSize + kFooterSize) {
@@ -477,23 +480,37 @@ absl::StatusOr<std::unique_ptr<ActivationReader>> ActivationReader::Open(
   while (offset < reader->footer_offset_) {
     const int64_t index = static_cast<int64_t>(reader->chunks_.size());
     const std::string where = absl::StrCat(path, ": chunk ", index);
-    char ch[kChunkHeaderSize];
-    if (reader->footer_offset_ - offset < kChunkHeaderSize) {
+    char ch[kCompressedChunkHeaderSize];
+    const uint64_t room = reader->footer_offset_ - offset;
+    if (room < kChunkHeaderSize) {
       return absl::DataLossError(absl::StrCat(where, ": truncated header"));
     }
-    FNPROBE_ASSIGN_OR_RETURN(got, file.Read(offset, kChunkHeaderSize, ch));
-    if (got < kChunkHeaderSize) {
+    const size_t want = static_cast<size_t>(
+        std::min<uint64_t>(room, kCompressedChunkHeaderSize));
+    FNPROBE_ASSIGN_OR_RETURN(got, file.Read(offset, want, ch));
+    if (got < want) {
       return absl::DataLossError(absl::StrCat(where, ": truncated header"));
     }
     if (Get<uint32_t>(ch) != kChunkMagic) {
       return absl::DataLossError(absl::StrCat(where, ": bad chunk magic"));
     }
-    if (crc32c::Value(ch, 36) != Get<uint32_t>(ch + 36)) {
+    // Only version 2 files may hold compressed chunks; in a version 1 file
+    // a chunk version 2 fails the consistency check below.
+    const uint16_t chunk_version = Get<uint16_t>(ch + 4);
+    const bool compressed = version == kCompressedFormatVersion &&
+                            chunk_version == kCompressedChunkVersion;
+    const size_t header_size =
+        compressed ? kCompressedChunkHeaderSize : kChunkHeaderSize;
+    if (room < header_size) {
+      return absl::DataLossError(absl::StrCat(where, ": truncated header"));
+    }
+    if (crc32c::Value(ch, header_size - 4) !=
+        Get<uint32_t>(ch + header_size - 4)) {
       return absl::DataLossError(
           absl::StrCat(where, ": chunk header checksum mismatch"));
     }
     const uint32_t chunk_rows = Get<uint32_t>(ch + 12);
-    if (Get<uint16_t>(ch + 4) != kFormatVersion ||
+    if ((chunk_version != kRawChunkVersion && !compressed) ||
         Get<uint16_t>(ch + 6) != dtype_code ||
         Get<uint32_t>(ch + 8) != static_cast<uint32_t>(index) ||
         Get<uint64_t>(ch + 16) != width ||
@@ -504,15 +521,31 @@ absl::StatusOr<std::unique_ptr<ActivationReader>> ActivationReader::Open(
     }
     // Divide rather than multiply so that a crafted header cannot overflow.
     const uint64_t row_bytes = sizeof(int64_t) + width * element_size;
-    const uint64_t room = reader->footer_offset_ - offset - kChunkHeaderSize;
-    if (chunk_rows > room / row_bytes) {
+    const uint64_t after_header = room - header_size;
+    uint64_t stored_size = 0;
+    if (compressed) {
+      // The raw size is what the rows need: checked, not trusted, as it sets
+      // the size of the buffer the reader decompresses into.
+      const uint64_t raw_size = Get<uint64_t>(ch + 32);
+      stored_size = Get<uint64_t>(ch + 40);
+      if (chunk_rows > reader->rows_per_chunk_ || raw_size % row_bytes != 0 ||
+          raw_size / row_bytes != chunk_rows) {
+        return absl::DataLossError(absl::StrCat(
+            where, ": compressed chunk's sizes disagree with its rows"));
+      }
+      if (stored_size == 0 || stored_size > after_header) {
+        return absl::DataLossError(
+            absl::StrCat(where, ": payload extends past the footer"));
+      }
+    } else if (chunk_rows > after_header / row_bytes) {
       return absl::DataLossError(
           absl::StrCat(where, ": payload extends past the footer"));
     }
-    reader->chunks_.push_back(
-        ChunkEntry{offset, rows, chunk_rows, Get<uint32_t>(ch + 32)});
+    reader->chunks_.push_back(ChunkEntry{offset, rows, chunk_rows,
+                                         Get<uint32_t>(ch + header_size - 8),
+                                         stored_size});
     rows += chunk_rows;
-    offset += kChunkHeaderSize + chunk_rows * row_bytes;
+    offset += header_size + (compressed ? stored_size : chunk_rows * row_bytes);
   }
   if (static_cast<uint64_t>(rows) != total_rows ||
       reader->chunks_.size() != chunk_count) {
@@ -560,6 +593,11 @@ absl::Status ActivationReader::ReadAndChecksum(uint64_t offset, size_t n,
 struct ActivationReader::ChunkBuffers {
   LargeBuffer payload;  // Time points, then values in the file's dtype.
   LargeBuffer values;   // Converted values (F16/BF16 files).
+  // Compressed chunks: the bytes on disk, the payload as decompressed (values
+  // still shuffled) and a decompression context, made on first use.
+  LargeBuffer stored;
+  LargeBuffer shuffled;
+  std::unique_ptr<ZstdDecompressor> zstd;
 };
 
 absl::Status ActivationReader::LoadChunk(size_t i, ChunkBuffers* buffers,
@@ -569,45 +607,26 @@ absl::Status ActivationReader::LoadChunk(size_t i, ChunkBuffers* buffers,
   const size_t value_count = n * static_cast<size_t>(width_);
   const size_t payload_size =
       n * sizeof(int64_t) + value_count * DTypeSize(dtype_);
-  char* payload = buffers->payload.Reserve(payload_size);
-  const uint64_t offset = entry.offset + kChunkHeaderSize;
-  int threads = num_threads_;
-  if (threads <= 0) {
-    threads = static_cast<int>(std::thread::hardware_concurrency());
-  }
+  const size_t stored_size = entry.stored_size != 0
+                                 ? static_cast<size_t>(entry.stored_size)
+                                 : payload_size;
+  char* stored = entry.stored_size != 0
+                     ? buffers->stored.Reserve(stored_size)
+                     : buffers->payload.Reserve(payload_size);
+  const uint64_t offset =
+      entry.offset +
+      (entry.stored_size != 0 ? kCompressedChunkHeaderSize : kChunkHeaderSize);
   uint32_t crc = 0;
-  if (threads > 1 && payload_size >= kParallelReadBytes) {
-    // Two parts, read and checksummed concurrently; crc(A B) is
-    // shift(crc(A), |B|) ^ crc(B).
-    const size_t split = payload_size / 2 / kReadPiece * kReadPiece;
-    uint32_t crc2 = 0;
-    absl::Status status2;
-    auto second_part = [&] {
-      status2 = ReadAndChecksum(offset + split, payload_size - split,
-                                payload + split, &crc2);
-    };
-    std::thread helper;
-    try {
-      helper = std::thread(second_part);
-    } catch (const std::system_error&) {
-      second_part();  // No thread to be had: read it here.
-    }
-    absl::Status status = ReadAndChecksum(offset, split, payload, &crc);
-    if (helper.joinable()) helper.join();
-    if (status.ok()) status = status2;
-    if (!status.ok()) {
-      return Annotate(status, absl::StrCat(path_, ": chunk ", i));
-    }
-    crc = crc32c::Combine(crc, crc2, payload_size - split);
-  } else {
-    absl::Status status = ReadAndChecksum(offset, payload_size, payload, &crc);
-    if (!status.ok()) {
-      return Annotate(status, absl::StrCat(path_, ": chunk ", i));
-    }
-  }
+  absl::Status status =
+      ReadAndChecksumParallel(offset, stored_size, stored, &crc);
+  if (!status.ok()) return Annotate(status, absl::StrCat(path_, ": chunk ", i));
   if (crc != entry.payload_crc) {
     return absl::DataLossError(
         absl::StrCat(path_, ": chunk ", i, ": checksum mismatch"));
+  }
+  char* payload = stored;
+  if (entry.stored_size != 0) {
+    FNPROBE_RETURN_IF_ERROR(Decompress(i, stored, buffers, &payload));
   }
   // The buffer is at least 64-byte aligned, so the time points (offset 0)
   // and the values (offset 8n) are aligned for their types.
@@ -621,9 +640,74 @@ absl::Status ActivationReader::LoadChunk(size_t i, ChunkBuffers* buffers,
   } else {
     float* values = reinterpret_cast<float*>(
         buffers->values.Reserve(value_count * sizeof(float)));
-    DecodeValues(dtype_, raw_values, value_count, values);
+    DecodeActivationValues(dtype_, raw_values, value_count, values);
     chunk->values = values;
   }
+  return absl::OkStatus();
+}
+
+absl::Status ActivationReader::ReadAndChecksumParallel(uint64_t offset,
+                                                       size_t n, char* out,
+                                                       uint32_t* crc) const {
+  int threads = num_threads_;
+  if (threads <= 0) {
+    threads = static_cast<int>(std::thread::hardware_concurrency());
+  }
+  if (threads <= 1 || n < kParallelReadBytes) {
+    return ReadAndChecksum(offset, n, out, crc);
+  }
+  // Two parts, read and checksummed concurrently; crc(A B) is
+  // shift(crc(A), |B|) ^ crc(B).
+  const size_t split = n / 2 / kReadPiece * kReadPiece;
+  uint32_t crc2 = 0;
+  absl::Status status2;
+  auto second_part = [&] {
+    status2 = ReadAndChecksum(offset + split, n - split, out + split, &crc2);
+  };
+  std::thread helper;
+  try {
+    helper = std::thread(second_part);
+  } catch (const std::system_error&) {
+    second_part();  // No thread to be had: read it here.
+  }
+  absl::Status status = ReadAndChecksum(offset, split, out, crc);
+  if (helper.joinable()) helper.join();
+  if (status.ok()) status = status2;
+  if (!status.ok()) return status;
+  *crc = crc32c::Combine(*crc, crc2, n - split);
+  return absl::OkStatus();
+}
+
+absl::Status ActivationReader::Decompress(size_t i, const char* stored,
+                                          ChunkBuffers* buffers,
+                                          char** payload) const {
+  const ChunkEntry& entry = chunks_[i];
+  const size_t n = static_cast<size_t>(entry.rows);
+  const size_t element_size = DTypeSize(dtype_);
+  const size_t value_count = n * static_cast<size_t>(width_);
+  const size_t time_bytes = n * sizeof(int64_t);
+  const size_t payload_size = time_bytes + value_count * element_size;
+  if (buffers->zstd == nullptr) {
+    buffers->zstd = std::make_unique<ZstdDecompressor>();
+  }
+  char* shuffled = buffers->shuffled.Reserve(payload_size);
+  // The checksum matched, so a failure here means the writer's bytes were
+  // wrong (or the header was crafted): DATA_LOSS either way.
+  absl::StatusOr<size_t> got = buffers->zstd->Decompress(
+      stored, static_cast<size_t>(entry.stored_size), shuffled, payload_size);
+  if (!got.ok()) {
+    return Annotate(got.status(), absl::StrCat(path_, ": chunk ", i));
+  }
+  if (*got != payload_size) {
+    return absl::DataLossError(absl::StrCat(path_, ": chunk ", i,
+                                            ": decompressed to ", *got,
+                                            " bytes, expected ", payload_size));
+  }
+  char* out = buffers->payload.Reserve(payload_size);
+  std::memcpy(out, shuffled, time_bytes);
+  UnshuffleBytes(shuffled + time_bytes, value_count, element_size,
+                 out + time_bytes);
+  *payload = out;
   return absl::OkStatus();
 }
 

@@ -4,15 +4,24 @@
 // runs.activation_checksum).
 //
 // File format (all integers little-endian):
-//   file header, 32 bytes: magic "FNPACTV1", u32 format version (1),
-//     u32 dtype code (1 F32, 2 F16, 3 BF16), u64 width (values per row),
-//     u32 rows per chunk, u32 CRC-32C of the preceding 28 bytes.
-//   chunks, each: a 40-byte header: u32 magic "CHNK", u16 format version,
+//   file header, 32 bytes: magic "FNPACTV1", u32 format version (1, or 2
+//     when the writer may compress), u32 dtype code (1 F32, 2 F16, 3 BF16),
+//     u64 width (values per row), u32 rows per chunk, u32 CRC-32C of the
+//     preceding 28 bytes.
+//   chunks, each: a 40-byte header: u32 magic "CHNK", u16 chunk version (1),
 //     u16 dtype code, u32 chunk index (0, 1, ...), u32 row count, u64 width,
 //     u64 index of the chunk's first row, u32 CRC-32C of the payload,
 //     u32 CRC-32C of the preceding 36 header bytes;
 //     then the payload: row count i64 time points, then row count x width
 //     values in the file's dtype, row-major.
+//   In a version 2 file a chunk may instead be compressed (chunk version 2),
+//     with a 56-byte header: the first 32 bytes as above, then u64 raw
+//     payload size (as above), u64 stored size, u32 CRC-32C of the stored
+//     bytes, u32 CRC-32C of the preceding 52 header bytes; then the stored
+//     bytes: one zstd frame (with its content checksum) of the payload with
+//     the values byte-shuffled: the time points as they are, then byte 0 of
+//     every value, byte 1 of every value, ... (two planes for F16/BF16,
+//     four for F32).
 //   footer, 40 bytes: magic "FNPEND01", u64 total rows, u64 chunk count,
 //     u64 offset of the footer, u32 CRC-32C of every byte before the footer
 //     (the file checksum), u32 CRC-32C of the preceding 36 footer bytes.
@@ -25,6 +34,12 @@
 // which CleanupTemporaries() removes. A file without a valid footer reads as
 // DATA_LOSS "incomplete"; a chunk whose checksum does not match reads as
 // DATA_LOSS naming the file and the chunk.
+//
+// Compression: the writer compresses a chunk only when that saves at least
+// kMinCompressionSavings of it, so incompressible data (F32 noise) stays raw
+// and costs one failed attempt. A writer with compression off writes
+// version 1 files, byte for byte as before compression existed; readers read
+// both versions.
 #ifndef FNPROBE_SERVER_ANALYSIS_STORAGE_ACTIVATION_STORE_H_
 #define FNPROBE_SERVER_ANALYSIS_STORAGE_ACTIVATION_STORE_H_
 
@@ -43,8 +58,14 @@
 
 namespace fnprobe {
 
+class ZstdCompressor;  // chunk_codec.h
+
 // Suffix of files being written: "<path>.partial".
 inline constexpr char kActivationTempSuffix[] = ".partial";
+
+// A compressed chunk is written only when it is at most this fraction of the
+// raw chunk; below ~10% savings the read-time decompression is not worth it.
+inline constexpr double kMaxCompressedFraction = 0.9;
 
 // The temporary path an ActivationWriter for `final_path` writes to.
 std::string ActivationTempPath(const std::string& final_path);
@@ -61,7 +82,12 @@ struct ActivationFileInfo {
   std::string checksum;  // crc32c::Format(file_crc), e.g. "crc32c:1a2b3c4d".
   uint32_t file_crc = 0;
   int64_t rows = 0;
-  uint64_t bytes = 0;
+  uint64_t bytes = 0;  // The file's size on disk.
+  // The size the file would have without compression (format 1); equals
+  // `bytes` when no chunk was compressed.
+  uint64_t raw_bytes = 0;
+  int64_t chunks = 0;
+  int64_t compressed_chunks = 0;
   // Finite float32 values that became +-inf in F16/BF16 (reported, never
   // silent).
   int64_t overflow_count = 0;
@@ -74,6 +100,13 @@ struct ActivationWriterOptions {
   int rows_per_chunk = 64;
   // fsync the file and its directory in Finish().
   bool sync = true;
+  // zstd level for chunk payloads: 0 turns compression off (version 1 files,
+  // readable by older readers); 1..3 are zstd's fast levels, which keep up
+  // with capture: level 1 compresses f16 activations at a few hundred MB/s
+  // a core, while `standard` capture of the galactica-125m shape at ~180
+  // tokens/s is ~25 MB/s. Higher levels cost time for little (see
+  // tests/bench/activation_store_bench.cc). Accepted: 0..19.
+  int compression_level = 1;
   // File operations; nullptr means ActivationFileSystem::Default(). Must
   // outlive the writer.
   ActivationFileSystem* fs = nullptr;
@@ -88,8 +121,9 @@ struct ActivationWriterOptions {
 class ActivationWriter {
  public:
   // Starts writing the file for `path` (to ActivationTempPath(path)).
-  // Errors: INVALID_ARGUMENT for width <= 0, rows_per_chunk <= 0 or a dtype
-  // other than F32/F16/BF16; ALREADY_EXISTS when `path` exists; the file
+  // Errors: INVALID_ARGUMENT for width <= 0, rows_per_chunk <= 0, a dtype
+  // other than F32/F16/BF16 or a compression level outside 0..19;
+  // ALREADY_EXISTS when `path` exists; the file
   // system's error (naming the path) when the temporary cannot be created.
   static absl::StatusOr<std::unique_ptr<ActivationWriter>> Create(
       const std::string& path, int64_t width,
@@ -128,6 +162,14 @@ class ActivationWriter {
   // error.
   absl::Status Write(const std::string& bytes);
   absl::Status FlushChunk();
+  // Sets chunk_ to the compressed (version 2) chunk of `payload` and returns
+  // true when compression pays (see kMaxCompressedFraction); false leaves
+  // the chunk to be written raw.
+  bool CompressChunk(const std::string& payload);
+  // Appends the first 32 bytes of the header of the chunk being flushed
+  // (`count` rows), common to both chunk versions.
+  void AppendChunkHeaderStart(uint16_t version, uint32_t count,
+                              std::string* out) const;
   // Records `status` as the writer's error and abandons the file.
   absl::Status Fail(absl::Status status);
 
@@ -144,17 +186,24 @@ class ActivationWriter {
   uint32_t file_crc_ = 0;
   uint64_t bytes_written_ = 0;
   int64_t rows_ = 0;
+  uint64_t saved_bytes_ = 0;  // Raw minus stored size of compressed chunks.
   int64_t chunks_ = 0;
+  int64_t compressed_chunks_ = 0;
   int64_t overflow_count_ = 0;
   absl::flat_hash_set<int64_t> seen_time_points_;
   // The chunk being filled.
   std::vector<int64_t> chunk_time_points_;
   std::string chunk_values_;       // Encoded in the file's dtype.
   std::vector<uint16_t> scratch_;  // One row in F16/BF16.
+  // Compression state, reused across chunks (compression on only).
+  std::unique_ptr<ZstdCompressor> compressor_;
+  std::string shuffled_;  // The payload with its values byte-shuffled.
+  std::string chunk_;     // The chunk being written.
 };
 
-// Reads an activation file. Open validates header, footer and every chunk
-// header; each chunk's payload checksum is verified when it is read.
+// Reads an activation file (format 1 or 2). Open validates header, footer and
+// every chunk header; each chunk's checksum (of the bytes on disk) is
+// verified when it is read, before a compressed chunk is decompressed.
 // Chunks are read in large sequential pieces into buffers reused across the
 // chunks of a call, each piece checksummed while it is still in cache; F32
 // rows are handed out in place, F16/BF16 converted (F16C where available).
@@ -193,7 +242,9 @@ class ActivationReader {
   // Reads rows [begin, begin + count) in stored order into `out` (count x
   // width float32) and, when not null, their time points into
   // `time_points`. Errors: OUT_OF_RANGE for rows past the end; DATA_LOSS
-  // "<path>: chunk N: checksum mismatch" for a corrupt chunk.
+  // "<path>: chunk N: checksum mismatch" for a corrupt chunk, or "<path>:
+  // chunk N: cannot decompress: ..." for a compressed chunk whose bytes
+  // match their checksum but are not what the writer compressed.
   absl::Status ReadRows(int64_t begin, int64_t count, float* out,
                         int64_t* time_points = nullptr) const;
 
@@ -217,7 +268,10 @@ class ActivationReader {
     uint64_t offset;  // Of the chunk header.
     int64_t first_row;
     int64_t rows;
-    uint32_t payload_crc;
+    uint32_t payload_crc;  // Of the bytes on disk after the header.
+    // Compressed (chunk version 2) chunks: the bytes on disk after the
+    // 56-byte header; 0 for raw chunks.
+    uint64_t stored_size;
   };
 
   ActivationReader() = default;
@@ -232,6 +286,13 @@ class ActivationReader {
   // Reads n bytes at `offset` into `out` and sets `*crc` to their CRC-32C.
   absl::Status ReadAndChecksum(uint64_t offset, size_t n, char* out,
                                uint32_t* crc) const;
+  // ReadAndChecksum, split over two threads for large reads (num_threads_).
+  absl::Status ReadAndChecksumParallel(uint64_t offset, size_t n, char* out,
+                                       uint32_t* crc) const;
+  // Decompresses chunk `i`'s `stored` bytes into its payload (time points,
+  // then values in the file's dtype) in `buffers`, returned in `*payload`.
+  absl::Status Decompress(size_t i, const char* stored, ChunkBuffers* buffers,
+                          char** payload) const;
 
   // Constant after Open.
   std::string path_;
@@ -239,6 +300,7 @@ class ActivationReader {
   int64_t width_ = 0;
   DType dtype_ = DType::kF32;
   int64_t rows_ = 0;
+  uint32_t rows_per_chunk_ = 0;
   uint32_t file_crc_ = 0;
   uint64_t footer_offset_ = 0;
   std::vector<ChunkEntry> chunks_;

@@ -19,9 +19,11 @@
 #include "absl/strings/str_format.h"
 #include "common/status_util.h"
 #include "server/analysis/experiment_analysis.h"
+#include "server/analysis/experiment_spec.h"
 #include "server/analysis/storage/activation_store.h"
 #include "server/analysis/worker/experiment_phase.h"
 #include "server/analysis/worker/masking_runner.h"
+#include "server/analysis/worker/ica_decomposer.h"
 #include "server/analysis/worker/run_executor.h"
 #include "server/analysis/worker/stored_run_fitter.h"
 
@@ -94,6 +96,7 @@ ExperimentRunner::ExperimentRunner(WorkerStore* store, InferencePool* pool,
       masking_(&store->masking()),
       results_(&store->results()),
       storage_(&store->storage()),
+      ica_(&store->ica()),
       pool_(pool),
       hub_(hub),
       options_(std::move(options)) {}
@@ -177,8 +180,8 @@ absl::Status ExperimentRunner::Enqueue(int64_t experiment_id) {
   return EnqueueLocked(experiment_id, /*refit=*/false);
 }
 
-absl::Status ExperimentRunner::EnqueueLocked(int64_t experiment_id,
-                                             bool refit) {
+absl::Status ExperimentRunner::EnqueueLocked(int64_t experiment_id, bool refit,
+                                             bool ica_only) {
   if (active_.contains(experiment_id)) {
     return absl::FailedPreconditionError(
         absl::StrCat("experiment ", experiment_id, " is already running"));
@@ -247,7 +250,7 @@ absl::Status ExperimentRunner::EnqueueLocked(int64_t experiment_id,
       break;
     case Recovery::kAnalyze:
       a->analyzing = true;
-      analyses_.push_back(Job{experiment_id, 0, 0, refit});
+      analyses_.push_back(Job{experiment_id, 0, 0, refit, ica_only});
       break;
   }
   active_[experiment_id] = std::move(a);
@@ -274,7 +277,7 @@ absl::Status ExperimentRunner::Cancel(int64_t experiment_id) {
   return absl::OkStatus();
 }
 
-absl::Status ExperimentRunner::Reanalyze(int64_t experiment_id) {
+absl::Status ExperimentRunner::Reanalyze(int64_t experiment_id, bool ica_only) {
   absl::MutexLock lock(&mu_);
   // Checked before the phase changes, so that the experiment is never left
   // analyzing with no job. A finished analysis lets go of its entry right
@@ -296,7 +299,7 @@ absl::Status ExperimentRunner::Reanalyze(int64_t experiment_id) {
         "; only a finished (PHASE_DONE) experiment can be reanalyzed"));
   }
   FNPROBE_RETURN_IF_ERROR(store_->SetPhase(experiment_id, v1::PHASE_ANALYZING));
-  return EnqueueLocked(experiment_id, /*refit=*/true);
+  return EnqueueLocked(experiment_id, /*refit=*/!ica_only, ica_only);
 }
 
 bool ExperimentRunner::NextJob(Job* job) {
@@ -673,7 +676,7 @@ ExperimentRunner::Outcome ExperimentRunner::Analyze(const Job& job) {
     if (ShouldAbandon(id)) return {};
     a = active_.at(id).get();  // stays while analyzing
   }
-  absl::Status status = AnalyzeOrError(id, a, job.refit);
+  absl::Status status = AnalyzeOrError(id, a, job);
   // A cancellation (or shutdown) shows as CANCELLED from the checks between
   // steps, or as FAILED_PRECONDITION from the store; either way the
   // experiment's state is not this job's to change any more.
@@ -687,7 +690,8 @@ ExperimentRunner::Outcome ExperimentRunner::Analyze(const Job& job) {
 }
 
 absl::Status ExperimentRunner::AnalyzeOrError(int64_t id, Active* a,
-                                              bool refit) {
+                                              const Job& job) {
+  const bool refit = job.refit;
   // Checked between steps: a cancelled experiment's analysis stops at the
   // next step rather than fitting to the end for nothing.
   auto check = [&]() -> absl::Status {
@@ -702,6 +706,13 @@ absl::Status ExperimentRunner::AnalyzeOrError(int64_t id, Active* a,
   // Masking statistics are computed from the stored scores when read.
   if (a->spec.has_masking()) return store_->SetPhase(id, v1::PHASE_DONE);
   const v1::ExperimentSpec& spec = a->spec;
+  if (spec.has_ica()) FNPROBE_RETURN_IF_ERROR(DecomposeRuns(id, a, check));
+  if (job.ica_only || IsTextCorpus(spec)) {
+    // The GLM's results (none for a text corpus) stay as they are.
+    FNPROBE_RETURN_IF_ERROR(check());
+    if (options_.before_finish_analysis) options_.before_finish_analysis(id);
+    return ica_->FinishIcaAnalysis(id);
+  }
   FNPROBE_ASSIGN_OR_RETURN(const auto thresholds,
                            RefitRuns(id, a, refit, check));
   FNPROBE_RETURN_IF_ERROR(check());
@@ -726,6 +737,33 @@ absl::Status ExperimentRunner::AnalyzeOrError(int64_t id, Active* a,
   // Results and PHASE_DONE together; refused if a cancellation committed
   // first.
   return results_->FinishAnalysis(id, result, layout);
+}
+
+absl::Status ExperimentRunner::DecomposeRuns(
+    int64_t id, Active* a, const std::function<absl::Status()>& check) {
+  FNPROBE_ASSIGN_OR_RETURN(Layout layout, store_->ExperimentLayout(id));
+  FNPROBE_ASSIGN_OR_RETURN(std::vector<v1::Run> runs, store_->ListRuns(id));
+  IcaDecomposition decomposition;
+  decomposition.hooks.assign(a->spec.ica().hooks().begin(),
+                             a->spec.ica().hooks().end());
+  decomposition.joint = a->spec.ica().joint();
+  std::vector<IcaNetwork> networks;
+  for (const v1::Run& run : runs) {
+    FNPROBE_RETURN_IF_ERROR(check());
+    const absl::Time start = absl::Now();
+    IcaRunInput input{run.id(), run.repeat(), run.activation_path(),
+                      run.time_points()};
+    FNPROBE_ASSIGN_OR_RETURN(
+        std::vector<IcaNetwork> run_networks,
+        DecomposeRun(a->spec.ica(), layout, input, decomposition, check));
+    Log(absl::StrCat("experiment ", id, ": ICA of run ", run.id(), " (",
+                     run.time_points(), " time points): ", run_networks.size(),
+                     " components in ",
+                     absl::FormatDuration(absl::Now() - start)));
+    for (IcaNetwork& n : run_networks) networks.push_back(std::move(n));
+  }
+  FNPROBE_RETURN_IF_ERROR(check());
+  return ica_->ReplaceIcaNetworks(id, layout, a->spec.ica().z(), networks);
 }
 
 absl::StatusOr<absl::flat_hash_map<int64_t, double>>

@@ -6,7 +6,9 @@
 //             with exponential backoff while servers are unreachable or
 //             restart; the finished run (activation file, tokens, map) is
 //             recorded in one transaction;
-//   analysis: once every run is done: refits from the activation store
+//   analysis: once every run is done: the spatial ICA of every run when the
+//             spec has one (a text corpus always; ica_decomposer.h), then
+//             for a block design refits from the activation store
 //             when the spec asks for them (TOKEN inference with AR(1) or
 //             block permutation; re-analysis), then AnalyzeExperiment over
 //             the runs' maps and prompt values; the results and PHASE_DONE
@@ -123,8 +125,10 @@ class ExperimentRunner {
   // flight, or one that is winding down after a cancel).
   bool IsActive(int64_t experiment_id);
   // Queues a refit from the activation store with the stored spec's
-  // (already replaced) analysis. FAILED_PRECONDITION unless done.
-  absl::Status Reanalyze(int64_t experiment_id);
+  // (already replaced) analysis; with `ica_only`, only the spatial ICA of
+  // the stored runs (spec.ica, already replaced), the GLM results kept.
+  // FAILED_PRECONDITION unless done.
+  absl::Status Reanalyze(int64_t experiment_id, bool ica_only = false);
 
   // The activation file of a run.
   std::string ActivationPath(int64_t experiment_id, int64_t run_id) const;
@@ -136,6 +140,7 @@ class ExperimentRunner {
     int64_t run_id = 0;  // 0: the experiment's analysis
     int plan_index = 0;
     bool refit = false;
+    bool ica_only = false;  // analysis: only the ICA (`fnprobe ica`)
   };
 
   // How a job ended.
@@ -151,7 +156,11 @@ class ExperimentRunner {
   // A run of a masking experiment (masking_runner.h).
   Outcome ExecuteMasking(const Job& job, Active* a);
   Outcome Analyze(const Job& job);
-  absl::Status AnalyzeOrError(int64_t experiment_id, Active* a, bool refit);
+  absl::Status AnalyzeOrError(int64_t experiment_id, Active* a, const Job& job);
+  // Spatial ICA of every stored run (spec.ica), stored as the experiment's
+  // ICA networks (replacing earlier ones).
+  absl::Status DecomposeRuns(int64_t experiment_id, Active* a,
+                             const std::function<absl::Status()>& check);
   // Refits runs from the activation store where the analysis needs it
   // (re-analysis; TOKEN inference with AR(1) or block permutation), storing
   // the new run maps (and prompt values); returns the runs' block-permutation
@@ -184,13 +193,15 @@ class ExperimentRunner {
   // crash between a run's file and its row left them).
   absl::Status SweepUnreferencedFiles(const std::filesystem::path& root);
   bool ShouldAbandon(int64_t experiment_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status EnqueueLocked(int64_t experiment_id, bool refit)
+  absl::Status EnqueueLocked(int64_t experiment_id, bool refit,
+                             bool ica_only = false)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   ExperimentStore* const store_;
   MaskingStore* const masking_;
   ResultStore* const results_;
   StorageAccounts* const storage_;
+  IcaStore* const ica_;
   InferencePool* const pool_;
   ProgressHub* const hub_;
   const ExperimentRunnerOptions options_;

@@ -18,6 +18,7 @@
 #include "server/analysis/worker/experiment_phase.h"
 #include "server/analysis/worker/masking_queries.h"
 #include "server/analysis/worker/masking_submit.h"
+#include "server/analysis/worker/proto_conversion.h"
 
 namespace fnprobe::worker {
 namespace {
@@ -142,6 +143,8 @@ ExperimentServiceImpl::ExperimentServiceImpl(WorkerStore* store,
     : worker_(store),
       store_(&store->experiments()),
       queries_(&store->queries()),
+      ica_store_(&store->ica()),
+      ica_queries_(store),
       storage_(&store->storage()),
       runner_(runner),
       pool_(pool),
@@ -173,10 +176,18 @@ absl::Status ExperimentServiceImpl::CheckAgainstServer(
   if (!plans.empty() && limits.max_prompts_per_request() > 0 &&
       static_cast<int>(plans[0].prompts.size()) >
           limits.max_prompts_per_request()) {
-    absl::StrAppend(&problems, "design.promptsPerBlock: a run has ",
-                    plans[0].prompts.size(),
-                    " prompts; the inference server takes at most ",
-                    limits.max_prompts_per_request(), " per request\n");
+    absl::StrAppend(
+        &problems,
+        IsTextCorpus(spec) ? "texts.textsPerGroup" : "design.promptsPerBlock",
+        ": a run has ", plans[0].prompts.size(),
+        " prompts; the inference server takes at most ",
+        limits.max_prompts_per_request(), " per request\n");
+  }
+  if (IsTextCorpus(spec) && info->context_length() > 0 &&
+      spec.texts().max_tokens() > info->context_length()) {
+    absl::StrAppend(&problems, "texts.maxTokens: ", spec.texts().max_tokens(),
+                    " exceeds the context of model ", info->model(), " (",
+                    info->context_length(), " tokens)\n");
   }
   const std::vector<std::string> picked = CheckHooks(spec, *info, &problems);
   *estimated_bytes = EstimatedBytes(spec, plans, *info, picked);
@@ -537,7 +548,8 @@ grpc::Status ExperimentServiceImpl::ListNetworks(
     v1::ListNetworksResponse* response) {
   return Handle(authenticator_, context, [&](const std::string& user) {
     FNPROBE_RETURN_IF_ERROR(CheckId(request->experiment_id(), "experiment_id"));
-    return Assign(queries_->ListNetworks(*request, user), response);
+    return Assign(ToProto(queries_->ListNetworks(FromProto(*request), user)),
+                  response);
   });
 }
 
@@ -550,7 +562,8 @@ grpc::Status ExperimentServiceImpl::GetNetwork(
           absl::StrCat("network_id: must be a positive network id, got ",
                        request->network_id()));
     }
-    return Assign(queries_->GetNetwork(*request, user), response);
+    return Assign(ToProto(queries_->GetNetwork(FromProto(*request), user)),
+                  response);
   });
 }
 
@@ -559,7 +572,10 @@ grpc::Status ExperimentServiceImpl::CompareNetworks(
     v1::CompareNetworksResponse* response) {
   return Handle(authenticator_, context, [&](const std::string& user) {
     FNPROBE_RETURN_IF_ERROR(CheckId(request->experiment_id(), "experiment_id"));
-    return Assign(queries_->CompareNetworks(*request, user), response);
+    return Assign(
+        ToProto(queries_->CompareNetworks(request->experiment_id(),
+                                          FromProto(request->kind()), user)),
+        response);
   });
 }
 
@@ -568,7 +584,9 @@ grpc::Status ExperimentServiceImpl::GetRepeatability(
     v1::GetRepeatabilityResponse* response) {
   return Handle(authenticator_, context, [&](const std::string& user) {
     FNPROBE_RETURN_IF_ERROR(CheckId(request->experiment_id(), "experiment_id"));
-    return Assign(queries_->GetRepeatability(*request, user), response);
+    return Assign(
+        ToProto(queries_->GetRepeatability(request->experiment_id(), user)),
+        response);
   });
 }
 
@@ -577,7 +595,9 @@ grpc::Status ExperimentServiceImpl::GetClassification(
     v1::GetClassificationResponse* response) {
   return Handle(authenticator_, context, [&](const std::string& user) {
     FNPROBE_RETURN_IF_ERROR(CheckId(request->experiment_id(), "experiment_id"));
-    return Assign(queries_->GetClassification(*request, user), response);
+    return Assign(
+        ToProto(queries_->GetClassification(request->experiment_id(), user)),
+        response);
   });
 }
 
@@ -586,7 +606,9 @@ grpc::Status ExperimentServiceImpl::GetRunEvents(
     v1::GetRunEventsResponse* response) {
   return Handle(authenticator_, context, [&](const std::string& user) {
     FNPROBE_RETURN_IF_ERROR(CheckId(request->experiment_id(), "experiment_id"));
-    return Assign(queries_->GetRunEvents(*request, user), response);
+    return Assign(ToProto(queries_->GetRunEvents(request->experiment_id(),
+                                                 request->run_index(), user)),
+                  response);
   });
 }
 
@@ -595,7 +617,8 @@ grpc::Status ExperimentServiceImpl::FindUnit(grpc::ServerContext* context,
                                              v1::FindUnitResponse* response) {
   return Handle(authenticator_, context, [&](const std::string& user) {
     FNPROBE_RETURN_IF_ERROR(CheckId(request->experiment_id(), "experiment_id"));
-    return Assign(queries_->FindUnit(*request, user), response);
+    return Assign(ToProto(queries_->FindUnit(FromProto(*request), user)),
+                  response);
   });
 }
 
@@ -608,7 +631,8 @@ grpc::Status ExperimentServiceImpl::GetStatMap(
       return absl::InvalidArgumentError(
           "condition, run_id: name exactly one of them");
     }
-    return Assign(queries_->GetStatMap(*request, user), response);
+    return Assign(ToProto(queries_->GetStatMap(FromProto(*request), user)),
+                  response);
   });
 }
 
@@ -618,6 +642,81 @@ grpc::Status ExperimentServiceImpl::ListModels(
   return Handle(authenticator_, context, [&](const std::string& /*user*/) {
     *response = pool_->ListModels();
     return absl::OkStatus();
+  });
+}
+
+// --- ICA ---
+
+absl::StatusOr<v1::Experiment> ExperimentServiceImpl::Decompose(
+    const std::string& user, const v1::DecomposeExperimentRequest& request) {
+  const int64_t id = request.experiment_id();
+  FNPROBE_RETURN_IF_ERROR(CheckId(id, "experiment_id"));
+  FNPROBE_ASSIGN_OR_RETURN(v1::Experiment e,
+                           store_->GetExperiment(id, user, false));
+  if (e.phase() != v1::PHASE_DONE) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "experiment ", id, " is ", v1::ExperimentPhase_Name(e.phase()),
+        "; only a finished experiment can be decomposed"));
+  }
+  if (e.activations_deleted()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "experiment ", id,
+        "'s raw activations were deleted (fnprobe delete --activations-only): "
+        "ICA decomposes them, so it cannot run; resubmit the spec"));
+  }
+  v1::ExperimentSpec spec = e.spec();
+  *spec.mutable_ica() = request.ica();
+  if (spec.ica().seed() == 0) {
+    spec.mutable_ica()->set_seed(spec.generation().seed());
+  }
+  FNPROBE_RETURN_IF_ERROR(ValidateSpec(spec));
+  FNPROBE_RETURN_IF_ERROR(ica_store_->SetIcaSpec(id, spec.ica()));
+  FNPROBE_RETURN_IF_ERROR(runner_->Reanalyze(id, /*ica_only=*/true));
+  hub_->Notify(id);
+  return store_->GetExperiment(id, user);
+}
+
+grpc::Status ExperimentServiceImpl::DecomposeExperiment(
+    grpc::ServerContext* context, const v1::DecomposeExperimentRequest* request,
+    v1::Experiment* response) {
+  return Handle(authenticator_, context, [&](const std::string& user) {
+    return Assign(Decompose(user, *request), response);
+  });
+}
+
+grpc::Status ExperimentServiceImpl::ListIcaComponents(
+    grpc::ServerContext* context, const v1::ListIcaComponentsRequest* request,
+    v1::ListIcaComponentsResponse* response) {
+  return Handle(authenticator_, context, [&](const std::string& user) {
+    FNPROBE_RETURN_IF_ERROR(CheckId(request->experiment_id(), "experiment_id"));
+    return Assign(ica_queries_.ListComponents(*request, user), response);
+  });
+}
+
+grpc::Status ExperimentServiceImpl::GetRecurrence(
+    grpc::ServerContext* context, const v1::GetRecurrenceRequest* request,
+    v1::GetRecurrenceResponse* response) {
+  return Handle(authenticator_, context, [&](const std::string& user) {
+    FNPROBE_RETURN_IF_ERROR(CheckId(request->experiment_id(), "experiment_id"));
+    return Assign(ica_queries_.GetRecurrence(*request, user), response);
+  });
+}
+
+grpc::Status ExperimentServiceImpl::GetKeyNeurons(
+    grpc::ServerContext* context, const v1::GetKeyNeuronsRequest* request,
+    v1::GetKeyNeuronsResponse* response) {
+  return Handle(authenticator_, context, [&](const std::string& user) {
+    FNPROBE_RETURN_IF_ERROR(CheckId(request->experiment_id(), "experiment_id"));
+    return Assign(ica_queries_.GetKeyNeurons(*request, user), response);
+  });
+}
+
+grpc::Status ExperimentServiceImpl::CompareMethods(
+    grpc::ServerContext* context, const v1::CompareMethodsRequest* request,
+    v1::CompareMethodsResponse* response) {
+  return Handle(authenticator_, context, [&](const std::string& user) {
+    FNPROBE_RETURN_IF_ERROR(CheckId(request->experiment_id(), "experiment_id"));
+    return Assign(ica_queries_.CompareMethods(*request, user), response);
   });
 }
 

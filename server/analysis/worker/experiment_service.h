@@ -15,6 +15,7 @@
 #include "common/auth.h"
 #include "fnprobe/v1/experiments.grpc.pb.h"
 #include "server/analysis/worker/experiment_runner.h"
+#include "server/analysis/worker/ica_queries.h"
 #include "server/analysis/worker/inference_pool.h"
 #include "server/analysis/worker/progress_hub.h"
 #include "server/analysis/worker/worker_store.h"
@@ -49,6 +50,24 @@ class ExperimentServiceImpl final : public v1::ExperimentService::Service {
   grpc::Status GetMaskingResults(
       grpc::ServerContext* context, const v1::GetMaskingResultsRequest* request,
       v1::GetMaskingResultsResponse* response) override;
+
+  // ICA (experiment_service_ica.cc).
+  grpc::Status DecomposeExperiment(
+      grpc::ServerContext* context,
+      const v1::DecomposeExperimentRequest* request,
+      v1::Experiment* response) override;
+  grpc::Status ListIcaComponents(
+      grpc::ServerContext* context, const v1::ListIcaComponentsRequest* request,
+      v1::ListIcaComponentsResponse* response) override;
+  grpc::Status GetRecurrence(grpc::ServerContext* context,
+                             const v1::GetRecurrenceRequest* request,
+                             v1::GetRecurrenceResponse* response) override;
+  grpc::Status GetKeyNeurons(grpc::ServerContext* context,
+                             const v1::GetKeyNeuronsRequest* request,
+                             v1::GetKeyNeuronsResponse* response) override;
+  grpc::Status CompareMethods(grpc::ServerContext* context,
+                              const v1::CompareMethodsRequest* request,
+                              v1::CompareMethodsResponse* response) override;
 
   grpc::Status SubmitExperiment(grpc::ServerContext* context,
                                 const v1::SubmitExperimentRequest* request,
@@ -119,6 +138,8 @@ class ExperimentServiceImpl final : public v1::ExperimentService::Service {
                                                const v1::ExperimentSpec& spec);
   absl::StatusOr<v1::UnitTimeCourse> TimeCourse(
       const std::string& user, const v1::GetUnitTimeCourseRequest& request);
+  absl::StatusOr<v1::Experiment> Decompose(
+      const std::string& user, const v1::DecomposeExperimentRequest& request);
   absl::StatusOr<v1::DeleteExperimentResponse> Delete(
       const std::string& user, const v1::DeleteExperimentRequest& request);
   // Appends a line per prompt too long for `info`'s context.
@@ -128,6 +149,8 @@ class ExperimentServiceImpl final : public v1::ExperimentService::Service {
   WorkerStore* const worker_;
   ExperimentStore* const store_;
   ResultQueries* const queries_;
+  IcaStore* const ica_store_;
+  IcaQueries ica_queries_;
   StorageAccounts* const storage_;
   ExperimentRunner* const runner_;
   InferencePool* const pool_;

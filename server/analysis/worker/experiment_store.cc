@@ -243,6 +243,9 @@ void ClearPrompts(v1::ExperimentSpec* spec) {
   for (v1::PromptPool& pool : *spec->mutable_conditions()) {
     pool.clear_prompts();
   }
+  for (v1::PromptPool& pool : *spec->mutable_texts()->mutable_pools()) {
+    pool.clear_prompts();
+  }
 }
 
 absl::StatusOr<v1::ListExperimentsResponse> ListExperimentsIn(
@@ -410,6 +413,9 @@ absl::Status CheckFinishedRun(int64_t run_id, const FinishedRun& run) {
         absl::StrCat(what, ": prompt values over ", run.prompt_values.n_cols,
                      " units, the layout ", run.layout.width()));
   }
+  if (run.map.contrast.empty() && run.map.t.is_empty()) {
+    return absl::OkStatus();  // a text group's run: no map
+  }
   return CheckMap(run.map, run.layout.width(), what);
 }
 
@@ -472,8 +478,8 @@ void UpdateRunDone(Database& db, int64_t run_id, const FinishedRun& run) {
       "UPDATE runs SET status = 'done', layout_hash = ?, layout_json = ?, "
       "num_units = ?, capture_dtype = ?, activation_path = ?, "
       "activation_checksum = ?, activation_rows = ?, tokens_generated = ?, "
-      "overflow_count = ?, activation_bytes = ?, error = NULL, "
-      "finished_at = " FNPROBE_SQL_NOW " WHERE id = ?");
+      "overflow_count = ?, activation_bytes = ?, num_time_points = ?, "
+      "error = NULL, finished_at = " FNPROBE_SQL_NOW " WHERE id = ?");
   update.bind(1, run.layout.HashHex());
   update.bind(2, LayoutToJson(run.layout));
   update.bind(3, run.layout.width());
@@ -484,7 +490,10 @@ void UpdateRunDone(Database& db, int64_t run_id, const FinishedRun& run) {
   update.bind(8, run.time_points);
   update.bind(9, run.file.overflow_count);
   update.bind(10, static_cast<int64_t>(run.file.bytes));
-  update.bind(11, run_id);
+  // A text group's run plans texts x maxTokens and stores what its texts
+  // tokenized to; for a block-design run the two are equal.
+  update.bind(11, run.time_points);
+  update.bind(12, run_id);
   update.exec();
 }
 
@@ -511,8 +520,10 @@ absl::Status MarkRunDoneIn(Database& db, int64_t run_id,
       CheckSameLayout(db, experiment_id, run_id, run.layout));
   UpdateRunDone(db, run_id, run);
   InsertGenerations(db, run_id, run.tokens);
-  InsertRunMap(db, experiment_id, run_id, condition, run.layout, run.map,
-               run.permutation_threshold);
+  if (!run.map.contrast.empty()) {
+    InsertRunMap(db, experiment_id, run_id, condition, run.layout, run.map,
+                 run.permutation_threshold);
+  }
   PutPromptValues(db, run_id, run.prompt_values);
   tx.commit();
   return absl::OkStatus();

@@ -74,6 +74,8 @@ struct FinishedRun {
   DType capture_dtype = DType::kF16;
   int64_t time_points = 0;
   std::vector<GeneratedToken> tokens;
+  // The run's map; empty (no contrast) for a text group's run, which has no
+  // design to fit (its analysis is ICA over the stored activations).
   analysis::StatMap map;
   // PROMPT inference: the run's level one (P x V, presentation order);
   // empty under TOKEN. LoadRunInputs returns it as RunInput::prompts.values.

@@ -60,6 +60,11 @@ struct Stream {
   std::vector<float> values;
   std::vector<GeneratedToken> tokens;
   RunAttemptStats stats;
+  // A text group's run: where each text's positions start in the run's
+  // time series, and how many it has (after truncation to maxTokens).
+  std::vector<int64_t> text_offsets;
+  std::vector<int64_t> text_lengths;
+  int64_t time_points = 0;  // what the stream must deliver
 };
 
 double SecondsSince(absl::Time start) {
@@ -73,7 +78,9 @@ absl::Status StartStream(const RunAttempt& a, const v1::StreamHeader& header,
     return absl::DataLossError("inference server sent an empty layout");
   }
   s->encoding = header.encoding();
-  if (a.spec->analysis().inference() == v1::InferenceLevel::PROMPT) {
+  if (IsTextGroup(*a.plan)) {
+    // No design to fit: the run's analysis is ICA over the stored file.
+  } else if (a.spec->analysis().inference() == v1::InferenceLevel::PROMPT) {
     FNPROBE_ASSIGN_OR_RETURN(analysis::PromptAccumulator acc,
                              analysis::PromptAccumulator::Create(
                                  *a.spec, *a.plan, s->layout.width()));
@@ -100,31 +107,47 @@ absl::Status StartStream(const RunAttempt& a, const v1::StreamHeader& header,
       s->writer,
       ActivationWriter::Create(a.activation_path, s->layout.width(), options));
   s->values.resize(static_cast<size_t>(s->layout.width()));
-  s->tokens.reserve(static_cast<size_t>(a.plan->time_points));
+  s->tokens.reserve(static_cast<size_t>(s->time_points));
   return absl::OkStatus();
 }
 
-absl::Status AddFrame(const RunAttempt& a, const v1::ActivationFrame& f,
-                      Stream* s) {
-  const int tpp = a.spec->generation().tokens_per_prompt();
-  if (f.prompt_index() < 0 ||
-      f.prompt_index() >= static_cast<int>(a.plan->prompts.size()) ||
-      f.step() < 0 || f.step() >= tpp) {
+// The frame's time point: prompt x tokens_per_prompt + step for a
+// generated run, the text's offset + position for a text group's.
+absl::StatusOr<int64_t> TimePointOf(const RunAttempt& a,
+                                    const v1::ActivationFrame& f,
+                                    const Stream& s) {
+  const bool text = IsTextGroup(*a.plan);
+  const int64_t steps =
+      f.prompt_index() < 0 ||
+              f.prompt_index() >= static_cast<int>(a.plan->prompts.size())
+          ? 0
+      : text ? s.text_lengths[f.prompt_index()]
+             : a.spec->generation().tokens_per_prompt();
+  if (f.step() < 0 || f.step() >= steps) {
     return absl::DataLossError(absl::StrCat("frame outside the plan: prompt ",
                                             f.prompt_index(), ", step ",
                                             f.step()));
   }
-  const int64_t t = static_cast<int64_t>(f.prompt_index()) * tpp + f.step();
+  return text ? s.text_offsets[f.prompt_index()] + f.step()
+              : static_cast<int64_t>(f.prompt_index()) * steps + f.step();
+}
+
+absl::Status AddFrame(const RunAttempt& a, const v1::ActivationFrame& f,
+                      Stream* s) {
+  FNPROBE_ASSIGN_OR_RETURN(const int64_t t, TimePointOf(a, f, *s));
   FNPROBE_RETURN_IF_ERROR(
       DecodeFrameValues(f.values(), s->encoding, absl::MakeSpan(s->values)));
   absl::Time start = absl::Now();
   FNPROBE_RETURN_IF_ERROR(s->writer->Append(t, s->values.data()));
   s->stats.store_s += SecondsSince(start);
   start = absl::Now();
-  FNPROBE_RETURN_IF_ERROR(
-      s->prompts != nullptr
-          ? s->prompts->Add(t, s->values.data(), s->layout.width())
-          : s->accumulator->Add(t, s->values.data(), s->layout.width()));
+  if (s->prompts != nullptr) {
+    FNPROBE_RETURN_IF_ERROR(
+        s->prompts->Add(t, s->values.data(), s->layout.width()));
+  } else if (s->accumulator != nullptr) {
+    FNPROBE_RETURN_IF_ERROR(
+        s->accumulator->Add(t, s->values.data(), s->layout.width()));
+  }
   s->stats.accumulate_s += SecondsSince(start);
   ++s->stats.frames;
   s->tokens.push_back(
@@ -154,23 +177,87 @@ absl::StatusOr<FinishedRun> FinishStream(const RunAttempt& a, Stream* s) {
   if (s->writer == nullptr) {
     return absl::DataLossError("stream ended before its header");
   }
-  if (s->writer->rows() != a.plan->time_points) {
-    return absl::DataLossError(
-        absl::StrCat("stream ended after ", s->writer->rows(), " of ",
-                     a.plan->time_points, " time points"));
+  if (s->writer->rows() != s->time_points) {
+    return absl::DataLossError(absl::StrCat("stream ended after ",
+                                            s->writer->rows(), " of ",
+                                            s->time_points, " time points"));
   }
   absl::Time start = absl::Now();
   FinishedRun run;
-  FNPROBE_ASSIGN_OR_RETURN(run.map, FitRun(a, s, &run.prompt_values));
+  if (!IsTextGroup(*a.plan)) {
+    FNPROBE_ASSIGN_OR_RETURN(run.map, FitRun(a, s, &run.prompt_values));
+  }
   s->stats.fit_s = SecondsSince(start);
   start = absl::Now();
   FNPROBE_ASSIGN_OR_RETURN(run.file, s->writer->Finish());
   s->stats.store_s += SecondsSince(start);
   run.layout = s->layout;
   run.capture_dtype = StoredDType(s->encoding);
-  run.time_points = a.plan->time_points;
+  run.time_points = s->time_points;
   run.tokens = std::move(s->tokens);
   return run;
+}
+
+// A text group's texts as token ids (the server's tokenizer, with its
+// special tokens), each cut to the spec's maxTokens.
+absl::StatusOr<std::vector<v1::TokenIds>> TokenizeTexts(
+    v1::InferenceService::StubInterface* stub, const RunAttempt& a) {
+  v1::TokenizeRequest request;
+  for (const std::string& text : a.plan->prompts) request.add_texts(text);
+  v1::TokenizeResponse response;
+  grpc::ClientContext context;
+  AddBearerToken(&context, a.inference_token);
+  FNPROBE_RETURN_IF_ERROR(
+      ToAbslStatus(stub->Tokenize(&context, request, &response)));
+  if (response.tokens_size() != request.texts_size()) {
+    return absl::DataLossError(
+        absl::StrCat("Tokenize returned ", response.tokens_size(),
+                     " token lists for ", request.texts_size(), " texts"));
+  }
+  const int max_tokens = a.spec->texts().max_tokens();
+  std::vector<v1::TokenIds> texts(response.tokens().begin(),
+                                  response.tokens().end());
+  for (size_t i = 0; i < texts.size(); ++i) {
+    if (texts[i].ids_size() == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "text ", i, " of run ", a.plan->index, " tokenizes to nothing"));
+    }
+    if (max_tokens > 0 && texts[i].ids_size() > max_tokens) {
+      texts[i].mutable_ids()->Truncate(max_tokens);
+    }
+  }
+  return texts;
+}
+
+// Opens the run's stream: Generate for a block-design run (its time
+// points are planned), Forward over the tokenized texts for a text group's
+// (its time points are the texts' lengths).
+absl::StatusOr<
+    std::unique_ptr<grpc::ClientReaderInterface<v1::GenerateResponse>>>
+OpenStream(v1::InferenceService::StubInterface* stub,
+           grpc::ClientContext* context, const RunAttempt& a, Stream* s) {
+  if (!IsTextGroup(*a.plan)) {
+    s->time_points = a.plan->time_points;
+    AddBearerToken(context, a.inference_token);
+    return stub->Generate(context, MakeGenerateRequest(*a.spec, *a.plan));
+  }
+  FNPROBE_ASSIGN_OR_RETURN(std::vector<v1::TokenIds> texts,
+                           TokenizeTexts(stub, a));
+  v1::ForwardRequest request;
+  for (v1::TokenIds& ids : texts) {
+    s->text_offsets.push_back(s->time_points);
+    s->text_lengths.push_back(ids.ids_size());
+    s->time_points += ids.ids_size();
+    *request.add_prompts()->mutable_tokens() = std::move(ids);
+  }
+  request.set_no_special_tokens(true);
+  for (const std::string& hook : a.spec->capture().hooks()) {
+    request.mutable_capture()->add_hooks(hook);
+  }
+  request.mutable_capture()->set_encoding(
+      EncodingOf(a.spec->capture().dtype()));
+  AddBearerToken(context, a.inference_token);
+  return stub->Forward(context, request);
 }
 
 }  // namespace
@@ -208,11 +295,10 @@ absl::StatusOr<FinishedRun> ExecuteRunAttempt(
     v1::InferenceService::StubInterface* stub, grpc::ClientContext* context,
     const RunAttempt& a) {
   const absl::Time start = absl::Now();
-  AddBearerToken(context, a.inference_token);
-  const v1::GenerateRequest request = MakeGenerateRequest(*a.spec, *a.plan);
-  std::unique_ptr<grpc::ClientReaderInterface<v1::GenerateResponse>> reader =
-      stub->Generate(context, request);
   Stream s;
+  FNPROBE_ASSIGN_OR_RETURN(
+      std::unique_ptr<grpc::ClientReaderInterface<v1::GenerateResponse>> reader,
+      OpenStream(stub, context, a, &s));
   absl::Status failure;
   int64_t frames = 0;
   v1::GenerateResponse response;

@@ -7,6 +7,12 @@
 // rename) and the run's prompt values and map are computed from the
 // accumulated sufficient statistics.
 //
+// A text group's run (IsTextGroup) is teacher-forced instead: its texts are
+// tokenized by the server (Tokenize), cut to the spec's maxTokens and sent
+// as token ids through Forward; every position is a time point (the text's
+// offset in the run + position), stored like generated ones, with no map
+// (its analysis is ICA over the finished file).
+//
 // An attempt either returns everything a finished run stores or an error,
 // leaving no activation file behind (the writer deletes its temporary). The
 // caller decides about retrying (IsRetryable).

@@ -30,8 +30,10 @@ class StoreDatabase;
 
 // Raw activation bytes of `time_points` rows of `width` values in the
 // spec's capture dtype (F32: 4 bytes a value; F16 and BF16: 2), as the
-// activation store keeps them: the estimate quotas and free-space checks
-// use.
+// activation store keeps them uncompressed: the estimate quotas and
+// free-space checks use. The store compresses chunks only when that makes
+// them smaller, so this bounds the files from above (headers aside); what
+// usage reports is the files' real size (FNPROBE_SQL_STORED_BYTES).
 int64_t ActivationBytes(const v1::ExperimentSpec& spec, int64_t time_points,
                         int64_t width);
 

@@ -372,10 +372,13 @@ absl::StatusOr<std::vector<RunPlan>> LoadPlans(Database& db, int64_t id) {
     RunPlan& plan = plans[i];
     plan.index = static_cast<int>(i);
     plan.condition_name = runs[i].condition();
-    plan.condition = ConditionIndex(spec, plan.condition_name);
+    plan.condition =
+        spec.has_texts() && plan.condition_name == kTextGroupCondition
+            ? -1
+            : ConditionIndex(spec, plan.condition_name);
     plan.repeat = runs[i].repeat();
     plan.time_points = runs[i].time_points();
-    if (plan.condition < 0) {
+    if (plan.condition < 0 && !spec.has_texts()) {
       return absl::DataLossError(absl::StrCat(
           "experiment ", id, ": run ", runs[i].id(), "'s condition '",
           plan.condition_name, "' is not in the stored spec"));

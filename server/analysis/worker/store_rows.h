@@ -31,8 +31,9 @@
 #define FNPROBE_SQL_NOW "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 
 // Bytes of raw activations of the runs `r` (an aggregate over runs AS r):
-// the file size stored with the run, or for runs stored before it was
-// (activation_bytes 0) rows x units x the capture dtype's size.
+// the file size stored with the run (after compression), or for runs stored
+// before it was (activation_bytes 0) rows x units x the capture dtype's
+// size.
 #define FNPROBE_SQL_STORED_BYTES                                      \
   "coalesce(sum(CASE WHEN r.activation_path IS NULL THEN 0 "          \
   "WHEN r.activation_bytes > 0 THEN r.activation_bytes "              \

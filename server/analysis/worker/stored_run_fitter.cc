@@ -97,6 +97,13 @@ absl::StatusOr<StoredRunFit> FitPrompts(const v1::ExperimentSpec& spec,
 
 }  // namespace
 
+absl::StatusOr<arma::fmat> ReadStoredRun(const std::string& activation_path,
+                                         int64_t time_points) {
+  FNPROBE_ASSIGN_OR_RETURN(std::unique_ptr<ActivationReader> reader,
+                           ActivationReader::Open(activation_path));
+  return ReadData(*reader, time_points);
+}
+
 absl::StatusOr<StoredRunFit> FitStoredRun(const v1::ExperimentSpec& spec,
                                           const RunPlan& plan,
                                           const std::string& path) {

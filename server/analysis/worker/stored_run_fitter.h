@@ -28,6 +28,11 @@ struct StoredRunFit {
 // level-two map; under TOKEN the noise model's map and the block-permutation
 // threshold when the spec's threshold is PERMUTATION. DATA_LOSS when the file
 // is damaged or does not hold every time point of the plan exactly once.
+// A stored run's activations as Y (T x V, float32) in time-point order.
+// DATA_LOSS unless the file holds every one of `time_points` exactly once.
+absl::StatusOr<arma::fmat> ReadStoredRun(const std::string& activation_path,
+                                         int64_t time_points);
+
 absl::StatusOr<StoredRunFit> FitStoredRun(const v1::ExperimentSpec& spec,
                                           const RunPlan& plan,
                                           const std::string& activation_path);

@@ -13,7 +13,8 @@ WorkerStore::WorkerStore(std::unique_ptr<StoreDatabase> db)
       results_(db_.get()),
       queries_(db_.get()),
       storage_(db_.get()),
-      masking_(db_.get()) {}
+      masking_(db_.get()),
+      ica_(db_.get()) {}
 
 WorkerStore::~WorkerStore() = default;
 

@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "server/analysis/worker/experiment_store.h"
 #include "server/analysis/worker/masking_store.h"
+#include "server/analysis/worker/ica_store.h"
 #include "server/analysis/worker/result_queries.h"
 #include "server/analysis/worker/result_store.h"
 #include "server/analysis/worker/storage_accounts.h"
@@ -33,6 +34,7 @@ class WorkerStore {
   ResultQueries& queries() { return queries_; }
   StorageAccounts& storage() { return storage_; }
   MaskingStore& masking() { return masking_; }
+  IcaStore& ica() { return ica_; }
 
  private:
   explicit WorkerStore(std::unique_ptr<StoreDatabase> db);
@@ -43,6 +45,7 @@ class WorkerStore {
   ResultQueries queries_;
   StorageAccounts storage_;
   MaskingStore masking_;
+  IcaStore ica_;
 };
 
 }  // namespace fnprobe::worker

@@ -260,7 +260,8 @@ TEST(ActivationStoreTest, LargeChunksRoundTripAndDetectCorruption) {
   const Frames frames = MakeFrames(/*rows=*/9, width, /*seed=*/6);
   ActivationWriterOptions options;
   options.dtype = DType::kF32;
-  options.rows_per_chunk = 4;  // 2.4 MB payloads: 5 pieces each.
+  options.rows_per_chunk = 4;     // 2.4 MB payloads: 5 pieces each.
+  options.compression_level = 0;  // The offsets below are raw chunks'.
   ASSERT_TRUE(WriteFrames(path, frames, options).ok());
   auto reader = ActivationReader::Open(path);
   ASSERT_TRUE(reader.ok()) << reader.status();
@@ -396,7 +397,8 @@ std::string WriteSmallFile(const std::string& dir, ActivationFileInfo* info) {
   const Frames frames = MakeFrames(/*rows=*/10, /*width=*/3, /*seed=*/2);
   ActivationWriterOptions options;
   options.dtype = DType::kF32;
-  options.rows_per_chunk = 4;  // Chunks of 4, 4, 2 rows.
+  options.rows_per_chunk = 4;     // Chunks of 4, 4, 2 rows.
+  options.compression_level = 0;  // The tests' offsets are raw chunks'.
   auto written = WriteFrames(path, frames, options);
   EXPECT_TRUE(written.ok()) << written.status();
   if (info != nullptr && written.ok()) *info = *written;

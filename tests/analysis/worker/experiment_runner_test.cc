@@ -198,10 +198,10 @@ class ExperimentRunnerTest : public ::testing::Test {
   }
 
   int NetworkCount(int64_t id) {
-    v1::ListNetworksRequest request;
-    request.set_experiment_id(id);
-    auto networks = store_->queries().ListNetworks(request, "");
-    return networks.ok() ? networks->networks_size() : -1;
+    NetworkListQuery query;
+    query.experiment_id = id;
+    auto networks = store_->queries().ListNetworks(query, "");
+    return networks.ok() ? static_cast<int>(networks->size()) : -1;
   }
 
   ScopedTempDir dir_;

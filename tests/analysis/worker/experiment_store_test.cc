@@ -1,5 +1,6 @@
 #include "server/analysis/worker/experiment_store.h"
 
+#include "server/analysis/worker/proto_conversion.h"
 #include "tests/analysis/worker/store_test_fixture.h"
 
 namespace fnprobe::worker::store_test {
@@ -264,14 +265,11 @@ TEST_F(ExperimentStoreTest, SetAnalysisSpecReplacesAnalysisAndEvents) {
   // Events are in seconds: twice the tokens per second halves them.
   v1::ExperimentSpec respec = e->spec();
   const std::vector<RunPlan> plans = PlanRuns(respec);
-  v1::GetRunEventsRequest request;
-  request.set_experiment_id(id);
-  request.set_run_index(3);
-  auto events = store_->queries().GetRunEvents(request, kAlice);
+  auto events = store_->queries().GetRunEvents(id, 3, kAlice);
   ASSERT_OK(events);
-  ASSERT_EQ(events->events_size(), 3);
-  EXPECT_DOUBLE_EQ(events->events(1).onset(), plans_[3].events[1].onset / 2);
-  EXPECT_EQ(events->events_tsv(), EventsTsv(plans[3]));
+  ASSERT_EQ(events->events.size(), 3u);
+  EXPECT_DOUBLE_EQ(events->events[1].onset, plans_[3].events[1].onset / 2);
+  EXPECT_EQ(events->events_tsv, EventsTsv(plans[3]));
 
   analysis.set_drift_order(99);  // Invalid: refused, nothing changes.
   EXPECT_THAT(
@@ -455,9 +453,9 @@ TEST_F(ExperimentStoreTest, ReopeningKeepsEverything) {
   ASSERT_OK(store_->experiments().SetPhase(id, v1::PHASE_DONE));
   auto before = store_->experiments().GetExperiment(id, kAlice);
   ASSERT_OK(before);
-  v1::FindUnitRequest find;
-  find.set_experiment_id(id);
-  find.set_unit(5);
+  UnitQuery find;
+  find.experiment_id = id;
+  find.unit = 5;
   auto found_before = store_->queries().FindUnit(find, kAlice);
   ASSERT_OK(found_before);
   Reopen();
@@ -467,7 +465,8 @@ TEST_F(ExperimentStoreTest, ReopeningKeepsEverything) {
       << after->DebugString();
   auto found_after = store_->queries().FindUnit(find, kAlice);
   ASSERT_OK(found_after);
-  EXPECT_TRUE(MessageDifferencer::Equals(*found_before, *found_after));
+  EXPECT_TRUE(MessageDifferencer::Equals(ToProto(*found_before),
+                                         ToProto(*found_after)));
   EXPECT_EQ(Count("SELECT max(version) FROM schema_migrations"),
             static_cast<int64_t>(EmbeddedMigrations().size()));
 }

@@ -120,19 +120,19 @@ TEST_F(ResultStoreTest, SaveAnalysisReplacesThePreviousOne) {
   EXPECT_EQ(Count("SELECT count(*) FROM overlaps"), 0);
   EXPECT_EQ(Count("SELECT count(*) FROM classifications"), 0);
   // The map no network uses is condition 0 of the spec.
-  v1::GetStatMapRequest stat;
-  stat.set_experiment_id(id);
-  stat.set_condition("alpha");
+  StatMapQuery stat;
+  stat.experiment_id = id;
+  stat.condition = "alpha";
   auto alpha = store_->queries().GetStatMap(stat, kAlice);
   ASSERT_OK(alpha);
-  EXPECT_DOUBLE_EQ(alpha->dof(), 40);
-  v1::ListNetworksRequest list;
-  list.set_experiment_id(id);
+  EXPECT_DOUBLE_EQ(alpha->map.dof, 40);
+  NetworkListQuery list;
+  list.experiment_id = id;
   auto networks = store_->queries().ListNetworks(list, kAlice);
   ASSERT_OK(networks);
-  ASSERT_EQ(networks->networks_size(), 1);
-  EXPECT_EQ(networks->networks(0).threshold_method(), "bonferroni");
-  EXPECT_DOUBLE_EQ(networks->networks(0).alpha(), 0.05);
+  ASSERT_EQ(networks->size(), 1u);
+  EXPECT_EQ((*networks)[0].threshold_method, "bonferroni");
+  EXPECT_DOUBLE_EQ((*networks)[0].alpha, 0.05);
 }
 
 TEST_F(ResultStoreTest, InvalidAnalysisWritesNothing) {
@@ -228,37 +228,33 @@ TEST_F(ResultStoreTest, RoundTripsARealAnalysis) {
   ASSERT_OK(stored_layout);
   ASSERT_OK(store_->results().SaveAnalysis(id, *result, *stored_layout));
 
-  v1::ListNetworksRequest list;
-  list.set_experiment_id(id);
+  NetworkListQuery list;
+  list.experiment_id = id;
   auto networks = store_->queries().ListNetworks(list, kAlice);
   ASSERT_OK(networks);
-  ASSERT_EQ(networks->networks_size(), 2);
-  v1::GetNetworkRequest get;
-  get.set_network_id(networks->networks(0).id());
+  ASSERT_EQ(networks->size(), 2u);
+  NetworkQuery get;
+  get.network_id = (*networks)[0].id;
   auto alpha = store_->queries().GetNetwork(get, kAlice);
   ASSERT_OK(alpha);
-  EXPECT_EQ(networks->networks(0).condition(), "alpha");
+  EXPECT_EQ((*networks)[0].condition, "alpha");
   // Stored as analysed: the planted units, and whatever FDR let through
   // among the 15 null units of this small random sample.
   std::set<int64_t> units;
-  for (const v1::NetworkUnit& u : alpha->units()) units.insert(u.unit());
+  for (const NetworkUnit& u : alpha->units) units.insert(u.unit);
   const std::vector<int64_t>& analysed = result->networks[0].units;
   EXPECT_EQ(units, std::set<int64_t>(analysed.begin(), analysed.end()));
   for (int64_t u = 0; u < 5; ++u) EXPECT_EQ(units.count(u), 1u) << u;
-  EXPECT_EQ(alpha->total_units(), static_cast<int64_t>(analysed.size()));
-  EXPECT_EQ(networks->networks(0).inference(), "prompt");
-  v1::GetClassificationRequest classify;
-  classify.set_experiment_id(id);
-  auto c = store_->queries().GetClassification(classify, kAlice);
+  EXPECT_EQ(alpha->total_units, static_cast<int64_t>(analysed.size()));
+  EXPECT_EQ((*networks)[0].inference, "prompt");
+  auto c = store_->queries().GetClassification(id, kAlice);
   ASSERT_OK(c);
-  EXPECT_EQ(c->predictions_size(), static_cast<int>(result->held_out.size()));
-  EXPECT_DOUBLE_EQ(c->accuracy(), 1.0);
-  v1::GetRepeatabilityRequest repeat;
-  repeat.set_experiment_id(id);
-  auto rep = store_->queries().GetRepeatability(repeat, kAlice);
+  EXPECT_EQ(c->predictions.size(), result->held_out.size());
+  EXPECT_DOUBLE_EQ(c->accuracy, 1.0);
+  auto rep = store_->queries().GetRepeatability(id, kAlice);
   ASSERT_OK(rep);
-  EXPECT_EQ(rep->conditions(0).pairs_size(), 3);
-  EXPECT_DOUBLE_EQ(rep->mean_dice(), 1.0);
+  EXPECT_EQ(rep->conditions[0].pairs.size(), 3u);
+  EXPECT_DOUBLE_EQ(rep->mean_dice, 1.0);
   // Every leave-one-out network is stored with its own map.
   EXPECT_EQ(Count("SELECT count(*) FROM networks n JOIN glm_maps g ON "
                   "g.id = n.glm_map_id WHERE n.excluded_run_id = "
@@ -358,53 +354,52 @@ TEST_F(ResultStoreTest, LargeAnalysisIsFast) {
       Time([&] { ASSERT_OK(store_->results().SaveAnalysis(id, r, layout)); });
   EXPECT_EQ(Count("SELECT count(*) FROM network_units"), 30 * 5000);
 
-  v1::ListNetworksRequest list;
-  list.set_experiment_id(id);
-  absl::StatusOr<v1::ListNetworksResponse> networks;
+  NetworkListQuery list;
+  list.experiment_id = id;
+  absl::StatusOr<std::vector<NetworkSummary>> networks;
   const Timing list_time =
       Time([&] { networks = store_->queries().ListNetworks(list, kAlice); });
   ASSERT_OK(networks);
-  v1::GetNetworkRequest get;
-  get.set_network_id(networks->networks(0).id());
-  absl::StatusOr<v1::GetNetworkResponse> page;
+  NetworkQuery get;
+  get.network_id = (*networks)[0].id;
+  absl::StatusOr<NetworkPage> page;
   const Timing get_time =
       Time([&] { page = store_->queries().GetNetwork(get, kAlice); });
   ASSERT_OK(page);
-  EXPECT_EQ(page->total_units(), 5000);
-  get.set_page_size(10000);
+  EXPECT_EQ(page->total_units, 5000);
+  get.page_size = 10000;
   const Timing get_all =
       Time([&] { page = store_->queries().GetNetwork(get, kAlice); });
-  EXPECT_EQ(page->units_size(), 5000);
-  get.set_hook("blocks.3.*");
+  EXPECT_EQ(page->units.size(), 5000u);
+  get.hook = "blocks.3.*";
   const Timing get_filtered =
       Time([&] { page = store_->queries().GetNetwork(get, kAlice); });
   ASSERT_OK(page);
-  EXPECT_EQ(page->total_units(), page->units_size());
+  EXPECT_EQ(page->total_units, static_cast<int64_t>(page->units.size()));
 
-  v1::FindUnitRequest find;
-  find.set_experiment_id(id);
-  find.set_unit(31 * 7);
-  absl::StatusOr<v1::FindUnitResponse> found;
+  UnitQuery find;
+  find.experiment_id = id;
+  find.unit = 31 * 7;
+  absl::StatusOr<UnitNetworks> found;
   const Timing find_time =
       Time([&] { found = store_->queries().FindUnit(find, kAlice); });
   ASSERT_OK(found);
-  EXPECT_GE(found->networks_size(), 1);
-  v1::CompareNetworksRequest compare;
-  compare.set_experiment_id(id);
-  compare.set_kind(v1::NETWORK_LEAVE_ONE_OUT);
-  absl::StatusOr<v1::CompareNetworksResponse> cmp;
-  const Timing compare_time =
-      Time([&] { cmp = store_->queries().CompareNetworks(compare, kAlice); });
+  EXPECT_GE(found->networks.size(), 1u);
+  absl::StatusOr<NetworkComparison> cmp;
+  const Timing compare_time = Time([&] {
+    cmp = store_->queries().CompareNetworks(id, NetworkKind::kLeaveOneOut,
+                                            kAlice);
+  });
   ASSERT_OK(cmp);
-  EXPECT_EQ(cmp->overlaps_size(), 22 * 21 / 2);
-  v1::GetStatMapRequest stat;
-  stat.set_experiment_id(id);
-  stat.set_condition("alpha");
-  absl::StatusOr<v1::StatMap> map;
+  EXPECT_EQ(cmp->overlaps.size(), 22u * 21 / 2);
+  StatMapQuery stat;
+  stat.experiment_id = id;
+  stat.condition = "alpha";
+  absl::StatusOr<StoredStatMap> map;
   const Timing stat_time =
       Time([&] { map = store_->queries().GetStatMap(stat, kAlice); });
   ASSERT_OK(map);
-  EXPECT_EQ(map->t_size(), 160000);
+  EXPECT_EQ(map->map.t.n_elem, 160000u);
   absl::StatusOr<std::vector<analysis::RunInput>> inputs;
   const Timing inputs_time =
       Time([&] { inputs = store_->results().LoadRunInputs(id); });

@@ -135,12 +135,9 @@ TEST(StoredPlanTest, ThePlanStoredAtSubmissionIsReadBackNotReplanned) {
       EXPECT_EQ(a.events[k].trial_type, b.events[k].trial_type);
     }
   }
-  v1::GetRunEventsRequest events;
-  events.set_experiment_id(*id);
-  events.set_run_index(1);
-  auto shown = (*store)->queries().GetRunEvents(events, "");
+  auto shown = (*store)->queries().GetRunEvents(*id, 1, "");
   ASSERT_OK(shown);
-  EXPECT_THAT(shown->prompts(), ElementsAreArray(plans[1].prompts));
+  EXPECT_THAT(shown->prompts, ElementsAreArray(plans[1].prompts));
 
   auto fake = FakeInferenceServer::Start(kModel);
   ASSERT_NE(fake, nullptr);
@@ -161,18 +158,16 @@ TEST(StoredPlanTest, ReanalysisRetimesEventsFromTheStoredBlocks) {
   v1::AnalysisSpec analysis = spec.analysis();
   analysis.set_tokens_per_second(spec.analysis().tokens_per_second() * 2);
   ASSERT_OK((*store)->experiments().SetAnalysisSpec(*id, analysis));
-  v1::GetRunEventsRequest request;
-  request.set_experiment_id(*id);
-  auto events = (*store)->queries().GetRunEvents(request, "");
+  auto events = (*store)->queries().GetRunEvents(*id, 0, "");
   ASSERT_OK(events);
   // Three blocks of two 4-token prompts: block b starts at b * 8 tokens.
-  ASSERT_EQ(events->events_size(), 3);
+  ASSERT_EQ(events->events.size(), 3u);
   const double seconds_per_token = 1.0 / analysis.tokens_per_second();
   for (int b = 0; b < 3; ++b) {
-    EXPECT_DOUBLE_EQ(events->events(b).onset(), b * 8 * seconds_per_token);
-    EXPECT_DOUBLE_EQ(events->events(b).duration(), 8 * seconds_per_token);
+    EXPECT_DOUBLE_EQ(events->events[b].onset, b * 8 * seconds_per_token);
+    EXPECT_DOUBLE_EQ(events->events[b].duration, 8 * seconds_per_token);
   }
-  EXPECT_EQ(events->prompts_size(), 6);
+  EXPECT_EQ(events->prompts.size(), 6u);
 }
 
 TEST(StoredPlanTest, UnstoredPlansOfThisPlannerArePlannedFromTheSpec) {
@@ -219,14 +214,12 @@ TEST(StoredPlanTest, EarlierPlansAreNeverResumedWithTodaysPrompts) {
             1);
   EXPECT_THAT((*store)->experiments().LoadPlans(*earlier).status().message(),
               HasSubstr("planned by an earlier fnprobe (plan version 1"));
-  v1::GetRunEventsRequest events;
-  events.set_experiment_id(*earlier);
-  auto old_events = (*store)->queries().GetRunEvents(events, "");
+  auto old_events = (*store)->queries().GetRunEvents(*earlier, 0, "");
   ASSERT_OK(old_events);
-  EXPECT_EQ(old_events->prompts_size(), 0);
-  EXPECT_EQ(old_events->events_size(), 3);  // stored, so still shown
-  events.set_experiment_id(*current);
-  EXPECT_EQ((*store)->queries().GetRunEvents(events, "")->prompts_size(), 6);
+  EXPECT_EQ(old_events->prompts.size(), 0u);
+  EXPECT_EQ(old_events->events.size(), 3u);  // stored, so still shown
+  EXPECT_EQ((*store)->queries().GetRunEvents(*current, 0, "")->prompts.size(),
+            6u);
 
   auto fake = FakeInferenceServer::Start(kModel);
   ASSERT_NE(fake, nullptr);

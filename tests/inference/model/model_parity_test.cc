@@ -4,6 +4,7 @@
 // activations. Tolerance: max |delta| <= 1e-4 (the reference README's
 // suggestion; a faithful op order lands near 1e-6).
 #include <algorithm>
+#include <cstdlib>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -27,6 +28,14 @@ using ::fnprobe::testing::MaxRelDiff;
 using ::fnprobe::testing::ReferenceTensors;
 
 constexpr double kTolerance = 1e-4;
+
+// The device the engine runs on: FNPROBE_TEST_DEVICE ("cuda" on a GPU
+// machine, scripts/build-gpu.sh), else the CPU. The tolerance is the same:
+// f32 on CUDA must match the reference to 1e-4 too.
+std::string TestDevice() {
+  const char* device = std::getenv("FNPROBE_TEST_DEVICE");
+  return device != nullptr && *device != '\0' ? device : "cpu";
+}
 constexpr int kGenerated = 12;
 
 class ModelParityTest : public ::testing::TestWithParam<std::string> {
@@ -34,7 +43,7 @@ class ModelParityTest : public ::testing::TestWithParam<std::string> {
   void SetUp() override {
     ref_ = std::make_unique<ReferenceTensors>(GetParam());
     ModelOptions options;
-    options.device = "cpu";
+    options.device = TestDevice();
     auto model = Model::Load(ref_->model_dir(), options);
     ASSERT_OK(model);
     model_ = *model;
@@ -190,7 +199,7 @@ TEST_P(ModelParityTest, BatchedEqualsAlone) {
 // the values stay within 1e-5 relative of the default engine's.
 TEST_P(ModelParityTest, BatchInvariantEqualsAloneBitForBit) {
   ModelOptions model_options;
-  model_options.device = "cpu";
+  model_options.device = TestDevice();
   model_options.batch_invariant = true;
   auto model = Model::Load(ref_->model_dir(), model_options);
   ASSERT_OK(model);
