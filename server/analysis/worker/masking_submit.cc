@@ -67,42 +67,41 @@ absl::Status AddStoredNetwork(const std::string& field,
                                 " has no ICA components (ICA results are "
                                 "not stored yet)"));
   }
-  v1::ListNetworksRequest list;
-  list.set_experiment_id(n.experiment());
-  list.set_condition(n.condition());
-  list.set_kind(v1::NETWORK_CONDITION);
-  FNPROBE_ASSIGN_OR_RETURN(const v1::ListNetworksResponse networks,
+  NetworkListQuery list;
+  list.experiment_id = n.experiment();
+  list.condition = n.condition();
+  list.kind = NetworkKind::kCondition;
+  FNPROBE_ASSIGN_OR_RETURN(const std::vector<NetworkSummary> networks,
                            store.queries().ListNetworks(list, user));
-  if (networks.networks().empty()) {
+  if (networks.empty()) {
     return Invalid(
         field + ".condition",
         absl::StrCat("experiment ", n.experiment(),
                      " has no network of condition '", n.condition(), "'"));
   }
-  const int64_t network_id = networks.networks(0).id();
+  const int64_t network_id = networks[0].id;
   std::vector<std::string> filters(n.hooks().begin(), n.hooks().end());
   if (filters.empty()) filters.push_back("");
   for (size_t h = 0; h < filters.size(); ++h) {
     std::string token;
     do {
-      v1::GetNetworkRequest get;
-      get.set_network_id(network_id);
-      get.set_hook(filters[h]);
-      get.set_page_size(10000);
-      get.set_page_token(token);
-      absl::StatusOr<v1::GetNetworkResponse> page =
-          store.queries().GetNetwork(get, user);
+      NetworkQuery get;
+      get.network_id = network_id;
+      get.hook = filters[h];
+      get.page_size = 10000;
+      get.page_token = token;
+      absl::StatusOr<NetworkPage> page = store.queries().GetNetwork(get, user);
       if (!page.ok()) {
         return Invalid(
             n.hooks().empty() ? field : absl::StrCat(field, ".hooks[", h, "]"),
             std::string(page.status().message()));
       }
-      for (const v1::NetworkUnit& unit : page->units()) {
-        FNPROBE_ASSIGN_OR_RETURN(const UnitRef ref, ParseUnitRef(unit.name()));
+      for (const NetworkUnit& unit : page->units) {
+        FNPROBE_ASSIGN_OR_RETURN(const UnitRef ref, ParseUnitRef(unit.name));
         FNPROBE_RETURN_IF_ERROR(
             AddUnits(field, ref.hook, {ref.index}, widths, out));
       }
-      token = page->next_page_token();
+      token = page->next_page_token;
     } while (!token.empty());
   }
   return absl::OkStatus();
