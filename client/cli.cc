@@ -268,8 +268,8 @@ void Cli::AddResultCommands(CLI::App& app) {
     return ResultCommands(
         c, CommandOutput{&out_, &err_, flags_->json, env_.stdout_is_tty()});
   };
-  const auto kinds = CLI::IsMember({"condition", "run", "leave-one-out", "loo"},
-                                   CLI::ignore_case);
+  const auto kinds = CLI::IsMember(
+      {"condition", "run", "leave-one-out", "loo", "ica"}, CLI::ignore_case);
   auto* networks = AddClientCommand(
       app, "networks",
       "List an experiment's networks and each one's strongest units", true,
@@ -287,7 +287,8 @@ void Cli::AddResultCommands(CLI::App& app) {
                    "Units listed per network, by |t|; 0: none")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  networks->add_option("--kind", f.networks.kind, "condition|run|leave-one-out")
+  networks
+      ->add_option("--kind", f.networks.kind, "condition|run|leave-one-out|ica")
       ->check(kinds)
       ->capture_default_str();
   auto* compare = AddClientCommand(
@@ -316,7 +317,8 @@ void Cli::AddResultCommands(CLI::App& app) {
                    "ICA component's time course against its run's task "
                    "regressor and its network against each condition's")
       ->capture_default_str();
-  compare->add_option("--kind", f.compare.kind, "condition|run|leave-one-out")
+  compare
+      ->add_option("--kind", f.compare.kind, "condition|run|leave-one-out|ica")
       ->check(kinds)
       ->capture_default_str();
   compare->add_option("--metric", f.compare.metric, "dice|jaccard")

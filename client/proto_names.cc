@@ -58,6 +58,8 @@ std::string NetworkKindName(v1::NetworkKind kind) {
       return "run";
     case v1::NETWORK_LEAVE_ONE_OUT:
       return "leave-one-out";
+    case v1::NETWORK_ICA:
+      return "ica";
     default:
       return "unknown";
   }
@@ -70,6 +72,7 @@ std::optional<v1::NetworkKind> ParseNetworkKind(absl::string_view name) {
   if (lower == "leave-one-out" || lower == "loo") {
     return v1::NETWORK_LEAVE_ONE_OUT;
   }
+  if (lower == "ica") return v1::NETWORK_ICA;
   return std::nullopt;
 }
 
@@ -80,6 +83,9 @@ std::string NetworkLabel(const v1::NetworkSummary& network) {
     case v1::NETWORK_LEAVE_ONE_OUT:
       return absl::StrCat(network.condition(), " -run",
                           network.excluded_run_id());
+    case v1::NETWORK_ICA:
+      return absl::StrCat("g", network.repeat(), " ", network.hook(), " #",
+                          network.component());
     default:
       return network.condition();
   }

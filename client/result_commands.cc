@@ -40,6 +40,9 @@ std::string InferenceNote(const std::string& inference) {
 }
 
 std::string ThresholdText(const v1::NetworkSummary& n) {
+  if (n.kind() == v1::NETWORK_ICA) {
+    return absl::StrCat("|z| > ", FormatStat(n.threshold()));
+  }
   return absl::StrCat(n.threshold_method(), " alpha ", n.alpha(), ", |t| > ",
                       FormatStat(n.threshold()));
 }
@@ -68,7 +71,10 @@ void ResultCommands::PrintNetworkSummaries(
                   ThresholdText(n), FormatStat(n.dof())});
   }
   table.Print(*output_.out);
-  if (list.networks_size() > 0) {
+  if (list.networks_size() > 0 && list.networks(0).kind() == v1::NETWORK_ICA) {
+    *output_.out << "ICA networks: the units with |z| above the threshold in "
+                    "each component's z-scored map (fnprobe ica); t is z\n";
+  } else if (list.networks_size() > 0) {
     *output_.out << InferenceNote(list.networks(0).inference()) << "\n";
   }
 }

@@ -318,6 +318,42 @@ TEST_F(IcaE2eTest, IcaWithOptionsDecomposesAgainOnlyTheHooksAsked) {
   Json(Alice({"ica", id, "--components", "10", "--fun", "logcosh", "--json"}));
 }
 
+TEST_F(IcaE2eTest, NetworksAndUnitSeeIcaNetworksLikeGlmOnes) {
+  const std::string id = CorpusId();
+  ASSERT_FALSE(id.empty());
+  // One entry per network: {"network": summary, "units": [...]}.
+  const nlohmann::json list =
+      Json(Alice({"networks", id, "--kind", "ica", "--top", "0", "--json"}));
+  ASSERT_TRUE(list.is_array() && !list.empty());
+  std::set<std::string> hooks;
+  for (const auto& entry : list) {
+    const nlohmann::json& n = entry["network"];
+    EXPECT_EQ(n["kind"], "NETWORK_ICA");
+    EXPECT_EQ(n["method"], "ica");
+    EXPECT_EQ(n["thresholdMethod"], "zscore");
+    hooks.insert(n["hook"].get<std::string>());
+  }
+  EXPECT_TRUE(hooks.count("blocks.0.mlp_post"));
+  // The default kind stays the GLM's condition networks: a text corpus has
+  // none.
+  const nlohmann::json glm = Json(Alice({"networks", id, "--json"}));
+  EXPECT_TRUE(glm.empty()) << glm.size() << " GLM networks";
+  // `unit` finds a planted neuron in one ICA network per group.
+  const std::string neuron = *PlantedNeurons().at("alpha").begin();
+  const nlohmann::json unit = Json(Alice({"unit", id, neuron, "--json"}));
+  std::set<int> groups;
+  for (const auto& m : unit["networks"]) {
+    if (m["network"]["kind"] == "NETWORK_ICA") {
+      groups.insert(m["network"].value("repeat", 0));
+      EXPECT_GT(std::abs(m["unit"]["t"].get<double>()), 3.6) << m.dump();
+    }
+  }
+  EXPECT_GE(groups.size(), 9u) << unit.dump();
+  CommandResult table = Alice({"networks", id, "--kind", "ica", "--top", "0"});
+  EXPECT_EQ(table.exit_code, 0) << table;
+  EXPECT_THAT(table.out, HasSubstr("|z| > 3.6"));
+}
+
 TEST_F(IcaE2eTest, AnotherUsersExperimentReadsAsNotFound) {
   const std::string id = CorpusId();
   ASSERT_FALSE(id.empty());

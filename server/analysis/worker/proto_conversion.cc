@@ -74,6 +74,9 @@ v1::NetworkSummary ToProto(const NetworkSummary& summary) {
   s.set_layout_hash(summary.layout_hash);
   s.set_dof(summary.dof);
   s.set_inference(summary.inference);
+  s.set_method(summary.method);
+  s.set_component(summary.component);
+  s.set_hook(summary.hook);
   return s;
 }
 

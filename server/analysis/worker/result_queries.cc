@@ -44,11 +44,13 @@ constexpr char kSummaryColumns[] =
     "n.id, n.experiment_id, n.run_id, n.condition, n.excluded_run_id, "
     "n.contrast, n.threshold_method, n.alpha, n.threshold, n.size, "
     "n.layout_hash, r.repeat_index, g.dof, n.hook_counts_json, "
-    "COALESCE(n.inference, 'token')";
-constexpr int kNumSummaryColumns = 15;
+    "CASE WHEN n.method = 'ica' THEN '' ELSE COALESCE(n.inference, 'token') "
+    "END, n.method, n.component, ic.hook";
+constexpr int kNumSummaryColumns = 18;
 constexpr char kSummaryJoins[] =
     " LEFT JOIN runs r ON r.id = n.run_id "
-    "LEFT JOIN glm_maps g ON g.id = n.glm_map_id";
+    "LEFT JOIN glm_maps g ON g.id = n.glm_map_id "
+    "LEFT JOIN ica_components ic ON ic.network_id = n.id";
 
 void FillHookCounts(const std::string& json, const Layout& layout,
                     NetworkSummary* s) {
@@ -86,6 +88,12 @@ NetworkSummary ReadSummary(const Statement& q, const Layout* layout) {
   s.dof = q.getColumn(12).getDouble();
   if (layout != nullptr) FillHookCounts(TextOrEmpty(q, 13), *layout, &s);
   s.inference = TextOrEmpty(q, 14);
+  s.method = TextOrEmpty(q, 15);
+  if (s.method == "ica") {
+    s.kind = NetworkKind::kIca;
+    s.component = q.getColumn(16).getInt();
+    s.hook = TextOrEmpty(q, 17);
+  }
   return s;
 }
 
@@ -93,18 +101,21 @@ absl::StatusOr<const char*> KindCondition(NetworkKind kind) {
   switch (kind) {
     case NetworkKind::kUnspecified:
     case NetworkKind::kCondition:
-      return "n.run_id IS NULL AND n.excluded_run_id IS NULL";
+      return "n.method = 'glm' AND n.run_id IS NULL AND "
+             "n.excluded_run_id IS NULL";
     case NetworkKind::kRun:
-      return "n.run_id IS NOT NULL";
+      return "n.method = 'glm' AND n.run_id IS NOT NULL";
     case NetworkKind::kLeaveOneOut:
-      return "n.excluded_run_id IS NOT NULL";
+      return "n.method = 'glm' AND n.excluded_run_id IS NOT NULL";
+    case NetworkKind::kIca:
+      return "n.method = 'ica'";
     default:
       return absl::InvalidArgumentError(
           absl::StrCat("kind ", static_cast<int>(kind), " is unknown"));
   }
 }
 
-// The GLM networks of one kind (and condition, unless empty), in id order.
+// The networks of one kind (and condition, unless empty), in id order.
 absl::StatusOr<std::vector<NetworkSummary>> LoadSummaries(
     Database& db, int64_t experiment_id, NetworkKind kind,
     const std::string& condition, const Layout* layout) {
@@ -112,8 +123,7 @@ absl::StatusOr<std::vector<NetworkSummary>> LoadSummaries(
   Statement q(db, absl::StrCat("SELECT ", kSummaryColumns, " FROM networks n",
                                kSummaryJoins,
                                " WHERE n.experiment_id = ?1 AND "
-                               "n.method = 'glm' AND (?2 = '' OR "
-                               "n.condition = ?2) AND ",
+                               "(?2 = '' OR n.condition = ?2) AND ",
                                kind_sql, " ORDER BY n.id"));
   q.bind(1, experiment_id);
   q.bind(2, condition);

@@ -30,6 +30,7 @@ enum class NetworkKind : int {
   kCondition = 1,    // A condition over all its repeats.
   kRun = 2,          // One run.
   kLeaveOneOut = 3,  // A condition without one held-out run.
+  kIca = 4,          // An ICA component's network (one run, one hook).
 };
 
 struct HookCount {
@@ -37,7 +38,7 @@ struct HookCount {
   int64_t count = 0;
 };
 
-// One stored GLM network, without its units.
+// One stored network (GLM, or an ICA component's), without its units.
 struct NetworkSummary {
   int64_t id = 0;
   int64_t experiment_id = 0;
@@ -56,7 +57,10 @@ struct NetworkSummary {
   std::vector<HookCount> size_by_hook;
   uint64_t layout_hash = 0;
   double dof = 0;
-  std::string inference;  // "prompt" or "token".
+  std::string inference;  // "prompt" or "token"; empty for kIca.
+  std::string method;     // "glm" or "ica".
+  int component = 0;      // kIca: the component within its decomposition.
+  std::string hook;       // kIca: the hook point decomposed.
 };
 
 struct NetworkUnit {
