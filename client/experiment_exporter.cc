@@ -109,6 +109,21 @@ std::string ExperimentExporter::NetworksCsv(
   return csv;
 }
 
+std::string ExperimentExporter::IcaNetworksCsv(
+    const std::vector<v1::GetNetworkResponse>& networks) {
+  std::string csv = "network,group,hook,component,unit,name,z\n";
+  for (const auto& n : networks) {
+    const v1::NetworkSummary& s = n.network();
+    const std::string prefix = absl::StrCat(
+        s.id(), ",", s.repeat(), ",", CsvField(s.hook()), ",", s.component());
+    for (const auto& u : n.units()) {
+      absl::StrAppend(&csv, prefix, ",", u.unit(), ",", CsvField(u.name()), ",",
+                      Number(u.t()), "\n");
+    }
+  }
+  return csv;
+}
+
 absl::Status ExperimentExporter::Write(const std::string& name,
                                        absl::string_view contents,
                                        const std::string& what) {
@@ -140,30 +155,47 @@ absl::Status ExperimentExporter::ExportStatMap(
   }
 }
 
-absl::Status ExperimentExporter::ExportNetworks(int64_t id) {
+absl::StatusOr<std::vector<v1::GetNetworkResponse>>
+ExperimentExporter::FetchNetworks(int64_t id, v1::NetworkKind kind,
+                                  size_t* units) {
   v1::ListNetworksRequest list_request;
   list_request.set_experiment_id(id);
-  list_request.set_kind(v1::NETWORK_CONDITION);
+  list_request.set_kind(kind);
   FNPROBE_ASSIGN_OR_RETURN(auto list, client_.ListNetworks(list_request));
   std::vector<v1::GetNetworkResponse> networks;
-  size_t units = 0;
   for (const auto& n : list.networks()) {
     v1::GetNetworkRequest request;
     request.set_network_id(n.id());
     FNPROBE_ASSIGN_OR_RETURN(auto whole, client_.GetNetworkUnits(request));
-    units += whole.units_size();
+    *units += whole.units_size();
     networks.push_back(std::move(whole));
   }
-  const std::string what =
-      absl::StrCat(networks.size(), " networks, ", units, " units");
-  if (options_.format != ExportFormat::kJson) {
-    return Write("networks.csv", NetworksCsv(networks), what);
+  return networks;
+}
+
+absl::Status ExperimentExporter::ExportNetworks(int64_t id) {
+  for (const v1::NetworkKind kind : {v1::NETWORK_CONDITION, v1::NETWORK_ICA}) {
+    const bool ica = kind == v1::NETWORK_ICA;
+    size_t units = 0;
+    FNPROBE_ASSIGN_OR_RETURN(const std::vector<v1::GetNetworkResponse> networks,
+                             FetchNetworks(id, kind, &units));
+    if (ica && networks.empty()) continue;
+    const std::string stem = ica ? "ica_networks" : "networks";
+    const std::string what =
+        absl::StrCat(networks.size(), " networks, ", units, " units");
+    if (options_.format != ExportFormat::kJson) {
+      FNPROBE_RETURN_IF_ERROR(
+          Write(stem + ".csv",
+                ica ? IcaNetworksCsv(networks) : NetworksCsv(networks), what));
+      continue;
+    }
+    std::vector<const google::protobuf::Message*> messages;
+    for (const auto& n : networks) messages.push_back(&n);
+    std::ostringstream json;
+    FNPROBE_RETURN_IF_ERROR(PrintJsonArray(messages, json));
+    FNPROBE_RETURN_IF_ERROR(Write(stem + ".json", json.str(), what));
   }
-  std::vector<const google::protobuf::Message*> messages;
-  for (const auto& n : networks) messages.push_back(&n);
-  std::ostringstream json;
-  FNPROBE_RETURN_IF_ERROR(PrintJsonArray(messages, json));
-  return Write("networks.json", json.str(), what);
+  return absl::OkStatus();
 }
 
 absl::Status ExperimentExporter::ExportEvents(
@@ -207,7 +239,8 @@ absl::StatusOr<std::vector<std::string>> ExperimentExporter::Export(
         ExportStatMap(request, SafeFileName(condition.name())));
   }
   for (const v1::Run& run : e.runs()) {
-    if (!options.runs) break;
+    // A text corpus's runs have no maps (their analysis is ICA).
+    if (!options.runs || e.spec().has_texts()) break;
     v1::GetStatMapRequest request;
     request.set_experiment_id(e.id());
     request.set_run_id(run.id());

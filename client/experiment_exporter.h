@@ -63,13 +63,20 @@ class ExperimentExporter {
   static absl::StatusOr<std::string> StatMapCsv(const v1::StatMap& map);
 
   // The CSV text of networks: header network,condition,unit,name,beta,t,p,q.
+  static std::string IcaNetworksCsv(
+      const std::vector<v1::GetNetworkResponse>& networks);
   static std::string NetworksCsv(
       const std::vector<v1::GetNetworkResponse>& networks);
 
  private:
   absl::Status ExportStatMap(const v1::GetStatMapRequest& request,
                              const std::string& stem);
+  // The condition networks (networks.csv/json) and, when the experiment
+  // has any, its ICA networks (ica_networks.csv/json: group, hook,
+  // component, unit, z).
   absl::Status ExportNetworks(int64_t id);
+  absl::StatusOr<std::vector<v1::GetNetworkResponse>> FetchNetworks(
+      int64_t id, v1::NetworkKind kind, size_t* units);
   absl::Status ExportEvents(const v1::Experiment& experiment);
   absl::Status ExportLayout(const v1::Experiment& experiment);
   absl::Status Write(const std::string& name, absl::string_view contents,

@@ -23,6 +23,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -352,6 +353,33 @@ TEST_F(IcaE2eTest, NetworksAndUnitSeeIcaNetworksLikeGlmOnes) {
   CommandResult table = Alice({"networks", id, "--kind", "ica", "--top", "0"});
   EXPECT_EQ(table.exit_code, 0) << table;
   EXPECT_THAT(table.out, HasSubstr("|z| > 3.6"));
+}
+
+TEST_F(IcaE2eTest, ExportWritesTheIcaNetworks) {
+  const std::string id = CorpusId();
+  ASSERT_FALSE(id.empty());
+  const std::string out = *root_ + "/export";
+  CommandResult r = Alice({"export", id, "--out", out, "--runs"});
+  ASSERT_EQ(r.exit_code, 0) << r;
+  std::ifstream in(out + "/ica_networks.csv");
+  ASSERT_TRUE(in.good()) << r;
+  std::string header;
+  std::getline(in, header);
+  EXPECT_EQ(header, "network,group,hook,component,unit,name,z");
+  // Each planted neuron in a row of every group.
+  std::map<std::string, std::set<std::string>> groups_of;
+  for (std::string line; std::getline(in, line);) {
+    std::vector<std::string> cells = absl::StrSplit(line, ',');
+    ASSERT_EQ(cells.size(), 7u) << line;
+    groups_of[cells[5]].insert(cells[1]);
+    EXPECT_GT(std::abs(std::stod(cells[6])), 3.6) << line;
+  }
+  for (const auto& [condition, truth] : PlantedNeurons()) {
+    for (const std::string& unit : truth) {
+      EXPECT_GE(groups_of[unit].size(), 9u) << unit;
+    }
+  }
+  EXPECT_TRUE(std::filesystem::exists(out + "/networks.csv"));
 }
 
 TEST_F(IcaE2eTest, AnotherUsersExperimentReadsAsNotFound) {
