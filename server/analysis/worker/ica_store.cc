@@ -222,23 +222,7 @@ IcaStore::LoadGlmConditionNetworks(int64_t experiment_id) {
 absl::Status IcaStore::FinishIcaAnalysis(int64_t experiment_id) {
   return db_->Run("FinishIcaAnalysis", [&](Database& db) -> absl::Status {
     SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
-    FNPROBE_ASSIGN_OR_RETURN(const v1::ExperimentPhase phase,
-                             ReadPhase(db, experiment_id));
-    if (phase != v1::PHASE_ANALYZING) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "experiment ", experiment_id, " is ", v1::ExperimentPhase_Name(phase),
-          "; its analysis is not stored"));
-    }
-    Statement q(db,
-                "SELECT count(*) FROM runs WHERE experiment_id = ? AND "
-                "status != 'done'");
-    q.bind(1, experiment_id);
-    q.executeStep();
-    if (const int64_t missing = q.getColumn(0).getInt64(); missing > 0) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("experiment ", experiment_id, " has ", missing,
-                       " run(s) not done; it cannot be done"));
-    }
+    FNPROBE_RETURN_IF_ERROR(CheckAnalysisCanFinish(db, experiment_id));
     FNPROBE_RETURN_IF_ERROR(
         TransitionIn(db, experiment_id, v1::PHASE_DONE, ""));
     tx.commit();

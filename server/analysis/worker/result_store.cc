@@ -493,23 +493,7 @@ absl::Status FinishAnalysisIn(Database& db, int64_t experiment_id,
                               const analysis::AnalysisResult& result,
                               const Layout& layout) {
   SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
-  FNPROBE_ASSIGN_OR_RETURN(const v1::ExperimentPhase phase,
-                           ReadPhase(db, experiment_id));
-  if (phase != v1::PHASE_ANALYZING) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "experiment ", experiment_id, " is ", v1::ExperimentPhase_Name(phase),
-        "; its analysis is not stored"));
-  }
-  Statement q(db,
-              "SELECT count(*) FROM runs WHERE experiment_id = ? AND "
-              "status != 'done'");
-  q.bind(1, experiment_id);
-  q.executeStep();
-  if (const int64_t missing = q.getColumn(0).getInt64(); missing > 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("experiment ", experiment_id, " has ", missing,
-                     " run(s) not done; it cannot be done"));
-  }
+  FNPROBE_RETURN_IF_ERROR(CheckAnalysisCanFinish(db, experiment_id));
   FNPROBE_RETURN_IF_ERROR(WriteAnalysisIn(db, experiment_id, result, layout));
   FNPROBE_RETURN_IF_ERROR(TransitionIn(db, experiment_id, v1::PHASE_DONE, ""));
   tx.commit();

@@ -438,6 +438,27 @@ absl::StatusOr<v1::ExperimentPhase> ReadPhase(Database& db, int64_t id) {
 // Moves experiment `id` to `phase` if the state machine allows it from the
 // stored phase. REQUIRES: a transaction is open, so that the check and the
 // write see the same row.
+absl::Status CheckAnalysisCanFinish(Database& db, int64_t experiment_id) {
+  FNPROBE_ASSIGN_OR_RETURN(const v1::ExperimentPhase phase,
+                           ReadPhase(db, experiment_id));
+  if (phase != v1::PHASE_ANALYZING) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "experiment ", experiment_id, " is ", v1::ExperimentPhase_Name(phase),
+        "; its analysis is not stored"));
+  }
+  Statement q(db,
+              "SELECT count(*) FROM runs WHERE experiment_id = ? AND "
+              "status != 'done'");
+  q.bind(1, experiment_id);
+  q.executeStep();
+  if (const int64_t missing = q.getColumn(0).getInt64(); missing > 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("experiment ", experiment_id, " has ", missing,
+                     " run(s) not done; it cannot be done"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status TransitionIn(Database& db, int64_t id, v1::ExperimentPhase phase,
                           const std::string& error) {
   const char* text = PhaseToText(phase);

@@ -115,6 +115,12 @@ absl::StatusOr<std::vector<RunPlan>> LoadPlans(SQLite::Database& db,
 // The stored phase of experiment `id`; NOT_FOUND if there is none.
 absl::StatusOr<v1::ExperimentPhase> ReadPhase(SQLite::Database& db, int64_t id);
 
+// OK when experiment `id` is analyzing and every one of its runs is done,
+// so that its analysis may be stored and the experiment become done;
+// FAILED_PRECONDITION saying which is not so (a cancellation that committed
+// first, a run not finished). Call inside the transaction that finishes it.
+absl::Status CheckAnalysisCanFinish(SQLite::Database& db, int64_t id);
+
 // --- writes several stores need ---
 // Moves experiment `id` to `phase` if the state machine (experiment_phase.h)
 // allows it from the stored phase. REQUIRES: a transaction is open, so that
