@@ -29,6 +29,7 @@ struct HookNetworks {
 };
 
 struct Loaded {
+  v1::Experiment experiment;  // with its runs when asked for
   Layout layout;
   std::vector<IcaNetwork> networks;
 };
@@ -38,10 +39,11 @@ struct Loaded {
 absl::StatusOr<Loaded> LoadNetworks(WorkerStore* store, int64_t id,
                                     const std::string& user,
                                     const std::string& hook,
-                                    bool with_time_courses) {
-  FNPROBE_RETURN_IF_ERROR(
-      store->experiments().GetExperiment(id, user, false).status());
+                                    bool with_time_courses,
+                                    bool with_runs = false) {
   Loaded out;
+  FNPROBE_ASSIGN_OR_RETURN(
+      out.experiment, store->experiments().GetExperiment(id, user, with_runs));
   FNPROBE_ASSIGN_OR_RETURN(
       out.networks, store->ica().LoadIcaNetworks(id, hook, with_time_courses));
   if (out.networks.empty()) {
@@ -127,11 +129,8 @@ absl::StatusOr<v1::ListIcaComponentsResponse> IcaQueries::ListComponents(
   FNPROBE_ASSIGN_OR_RETURN(Loaded loaded,
                            LoadNetworks(store_, request.experiment_id(), user,
                                         request.hook(), false));
-  FNPROBE_ASSIGN_OR_RETURN(v1::Experiment e,
-                           store_->experiments().GetExperiment(
-                               request.experiment_id(), user, false));
   v1::ListIcaComponentsResponse response;
-  response.set_z(e.spec().ica().z());
+  response.set_z(loaded.experiment.spec().ica().z());
   response.set_groups(CountGroups(ByHook(loaded.networks)));
   for (const IcaNetwork& n : loaded.networks) {
     v1::IcaComponentSummary* c = response.add_components();
@@ -241,10 +240,11 @@ absl::StatusOr<v1::GetKeyNeuronsResponse> IcaQueries::GetKeyNeurons(
 absl::StatusOr<v1::CompareMethodsResponse> IcaQueries::CompareMethods(
     const v1::CompareMethodsRequest& request, const std::string& user) {
   const int64_t id = request.experiment_id();
-  FNPROBE_ASSIGN_OR_RETURN(Loaded loaded,
-                           LoadNetworks(store_, id, user, "", true));
-  FNPROBE_ASSIGN_OR_RETURN(v1::Experiment e,
-                           store_->experiments().GetExperiment(id, user));
+  FNPROBE_ASSIGN_OR_RETURN(
+      Loaded loaded,
+      LoadNetworks(store_, id, user, "", /*with_time_courses=*/true,
+                   /*with_runs=*/true));
+  const v1::Experiment& e = loaded.experiment;
   const v1::ExperimentSpec spec = WithDefaults(e.spec());
   if (IsTextCorpus(spec)) {
     return absl::FailedPreconditionError(absl::StrCat(
