@@ -11,8 +11,8 @@
 #include "client/experiment_commands.h"
 #include "client/experiment_exporter.h"
 #include "client/experiment_report.h"
-#include "client/masking_commands.h"
 #include "client/ica_commands.h"
+#include "client/masking_commands.h"
 #include "client/report/report_fetch.h"
 #include "client/report/report_files.h"
 #include "client/result_commands.h"
@@ -397,6 +397,12 @@ void Cli::AddIcaCommands(CLI::App& app) {
                         "its own; default every captured one");
   decompose->add_flag("--joint", f.ica.joint,
                       "Decompose the selected hook points together");
+  decompose
+      ->add_option("--scope", f.ica.scope,
+                   "group|run: each run (a corpus's group) on its own, as "
+                   "Liu et al. do (default); experiment: every run's time "
+                   "points concatenated, one decomposition")
+      ->check(CLI::IsMember({"group", "run", "experiment"}, CLI::ignore_case));
   decompose
       ->add_option("--restarts", f.ica.restarts,
                    "ICASSO restarts (stability indices need 2 or more)")

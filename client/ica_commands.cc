@@ -45,7 +45,7 @@ IcaCommands::IcaCommands(ExperimentClient& client, const CommandOutput& output)
 
 bool IcaCommands::AsksToDecompose(const IcaCommandOptions& o) {
   return o.components > 0 || !o.fun.empty() || o.z > 0 || !o.hooks.empty() ||
-         o.joint || o.restarts > 0 || o.seed > 0;
+         o.joint || !o.scope.empty() || o.restarts > 0 || o.seed > 0;
 }
 
 absl::Status IcaCommands::Decompose(const IcaCommandOptions& o) {
@@ -64,6 +64,15 @@ absl::Status IcaCommands::Decompose(const IcaCommandOptions& o) {
   ica->set_z(o.z);
   for (const std::string& hook : o.hooks) ica->add_hooks(hook);
   ica->set_joint(o.joint);
+  if (!o.scope.empty()) {
+    const std::string scope = absl::AsciiStrToLower(o.scope);
+    if (scope == "experiment") {
+      ica->set_scope(v1::IcaSpec::EXPERIMENT);
+    } else if (scope != "group" && scope != "run") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--scope ", o.scope, ": not a scope (group, run, experiment)"));
+    }
+  }
   ica->set_restarts(o.restarts);
   ica->set_seed(o.seed);
   FNPROBE_ASSIGN_OR_RETURN(v1::Experiment e,
@@ -100,11 +109,12 @@ absl::Status IcaCommands::Ica(const IcaCommandOptions& o) {
   TablePrinter table({"network", "group", "hook", "component", "units",
                       "stability", "variance", "top units (by |z|)"});
   for (const v1::IcaComponentSummary& c : list->components()) {
-    table.AddRow({absl::StrCat(c.network_id()), absl::StrCat(c.group()),
-                  c.hook(), absl::StrCat(c.component()), FormatCount(c.size()),
-                  c.stability() < 0 ? "-" : Fixed(c.stability(), 3),
-                  Fixed(c.explained_variance(), 4),
-                  Joined(c.top_units(), o.top)});
+    table.AddRow(
+        {absl::StrCat(c.network_id()),
+         c.run_id() == 0 ? std::string("all") : absl::StrCat(c.group()),
+         c.hook(), absl::StrCat(c.component()), FormatCount(c.size()),
+         c.stability() < 0 ? "-" : Fixed(c.stability(), 3),
+         Fixed(c.explained_variance(), 4), Joined(c.top_units(), o.top)});
   }
   table.Print(*output_.out);
   *output_.out << list->components_size() << " components over "
@@ -177,19 +187,21 @@ absl::Status IcaCommands::CompareMethods(int64_t experiment_id) {
   }
   TablePrinter table(header);
   for (const v1::ComponentVsCondition& c : r.components()) {
-    std::vector<std::string> row = {absl::StrCat(c.network_id()),
-                                    absl::StrCat(c.group()),
-                                    c.hook(),
-                                    absl::StrCat(c.component()),
-                                    c.condition(),
-                                    Fixed(c.correlation(), 3)};
+    std::vector<std::string> row = {
+        absl::StrCat(c.network_id()),
+        c.group() < 0 ? std::string("all") : absl::StrCat(c.group()),
+        c.hook(),
+        absl::StrCat(c.component()),
+        c.condition(),
+        Fixed(c.correlation(), 3)};
     for (double d : c.dice()) row.push_back(Fixed(d, 3));
     table.AddRow(row);
   }
   table.Print(*output_.out);
   *output_.out << "r(task): a component's time course against its run's task "
-                  "regressor (1 in task blocks); Dice: its network against "
-                  "each condition's GLM network\n";
+                  "regressor (1 in task blocks; group all: against each "
+                  "condition's regressor over every run); Dice: its network "
+                  "against each condition's GLM network\n";
   return absl::OkStatus();
 }
 

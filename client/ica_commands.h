@@ -26,6 +26,7 @@ struct IcaCommandOptions {
   double z = 0;
   std::vector<std::string> hooks;
   bool joint = false;
+  std::string scope;  // group|run (each run on its own) or experiment
   int restarts = 0;
   uint64_t seed = 0;
   bool watch = false;

@@ -458,6 +458,53 @@ TEST_F(IcaE2eTest, CompareMethodsRelatesComponentsToConditions) {
         << c.dump();
   }
   EXPECT_GE(checked, 2) << r.dump();
+
+  // Scope experiment: one decomposition of every run's time points. Each
+  // condition's planted neurons form a component whose time course follows
+  // that condition's regressor over the concatenated runs, not the other's.
+  const nlohmann::json every =
+      Json(Alice({"ica", id, "--scope", "experiment", "--components", "4",
+                  "--hooks", "blocks.0.mlp_post", "--json"}));
+  ASSERT_TRUE(every.contains("components")) << every.dump();
+  EXPECT_EQ(every["components"].size(), 4u) << every.dump();
+  std::map<int64_t, std::set<std::string>> every_units;
+  for (const auto& c : every["components"]) {
+    EXPECT_EQ(c.value("group", 0), -1) << c.dump();
+    EXPECT_EQ(c.value("runId", std::string("0")), "0") << c.dump();
+    for (const auto& u : c["topUnits"]) {
+      every_units[std::stoll(c["networkId"].get<std::string>())].insert(
+          u.get<std::string>());
+    }
+  }
+  const nlohmann::json pooled =
+      Json(Alice({"compare", id, "--methods", "glm,ica", "--json"}));
+  // network -> condition -> r over the concatenation.
+  std::map<int64_t, std::map<std::string, double>> r_of;
+  for (const auto& c : pooled["components"]) {
+    EXPECT_EQ(c.value("group", 0), -1) << c.dump();
+    r_of[std::stoll(c["networkId"].get<std::string>())][c["condition"]] =
+        c["correlation"].get<double>();
+  }
+  int found = 0;
+  for (const auto& [network, units] : every_units) {
+    for (const std::string own : {"alpha", "beta"}) {
+      if (Iou(units, truth.at(own)) < 0.8) continue;
+      ++found;
+      const std::string other = own == "alpha" ? "beta" : "alpha";
+      const auto& r_by = r_of.at(network);
+      std::cout << "every-run component " << network << " (" << own << "): r "
+                << own << " " << r_by.at(own) << ", r " << other << " "
+                << r_by.at(other) << "\n";
+      EXPECT_GE(std::abs(r_by.at(own)), 0.5);
+      EXPECT_GT(std::abs(r_by.at(own)), std::abs(r_by.at(other)));
+    }
+  }
+  EXPECT_EQ(found, 2) << every.dump();
+  CommandResult recurrence = Alice({"recurrence", id});
+  EXPECT_NE(recurrence.exit_code, 0);
+  EXPECT_THAT(recurrence.err, HasSubstr("scope experiment"));
+  EXPECT_NE(Alice({"ica", id, "--scope", "everything"}).exit_code, 0);
+
   // A text corpus has no conditions to compare with.
   CommandResult corpus = Alice({"compare", CorpusId(), "--methods", "glm,ica"});
   EXPECT_NE(corpus.exit_code, 0);

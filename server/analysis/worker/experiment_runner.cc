@@ -22,8 +22,8 @@
 #include "server/analysis/experiment_spec.h"
 #include "server/analysis/storage/activation_store.h"
 #include "server/analysis/worker/experiment_phase.h"
-#include "server/analysis/worker/masking_runner.h"
 #include "server/analysis/worker/ica_decomposer.h"
+#include "server/analysis/worker/masking_runner.h"
 #include "server/analysis/worker/run_executor.h"
 #include "server/analysis/worker/stored_run_fitter.h"
 
@@ -747,21 +747,18 @@ absl::Status ExperimentRunner::DecomposeRuns(
   decomposition.hooks.assign(a->spec.ica().hooks().begin(),
                              a->spec.ica().hooks().end());
   decomposition.joint = a->spec.ica().joint();
-  std::vector<IcaNetwork> networks;
+  std::vector<IcaRunInput> inputs;
   for (const v1::Run& run : runs) {
-    FNPROBE_RETURN_IF_ERROR(check());
-    const absl::Time start = absl::Now();
-    IcaRunInput input{run.id(), run.repeat(), run.activation_path(),
-                      run.time_points()};
-    FNPROBE_ASSIGN_OR_RETURN(
-        std::vector<IcaNetwork> run_networks,
-        DecomposeRun(a->spec.ica(), layout, input, decomposition, check));
-    Log(absl::StrCat("experiment ", id, ": ICA of run ", run.id(), " (",
-                     run.time_points(), " time points): ", run_networks.size(),
-                     " components in ",
-                     absl::FormatDuration(absl::Now() - start)));
-    for (IcaNetwork& n : run_networks) networks.push_back(std::move(n));
+    inputs.push_back(
+        {run.id(), run.repeat(), run.activation_path(), run.time_points()});
   }
+  FNPROBE_ASSIGN_OR_RETURN(
+      std::vector<IcaNetwork> networks,
+      ::fnprobe::worker::DecomposeRuns(
+          a->spec.ica(), layout, inputs, decomposition, check,
+          [&](const std::string& line) {
+            Log(absl::StrCat("experiment ", id, ": ", line));
+          }));
   FNPROBE_RETURN_IF_ERROR(check());
   return ica_->ReplaceIcaNetworks(id, layout, a->spec.ica().z(), networks);
 }

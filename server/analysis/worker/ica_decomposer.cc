@@ -5,6 +5,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "common/hook_selector.h"
 #include "common/status_util.h"
 #include "server/analysis/worker/stored_run_fitter.h"
@@ -86,6 +88,67 @@ absl::StatusOr<std::vector<IcaNetwork>> DecomposeColumns(
   return out;
 }
 
+absl::StatusOr<arma::fmat> ReadRun(const Layout& layout,
+                                   const IcaRunInput& run) {
+  FNPROBE_ASSIGN_OR_RETURN(arma::fmat y,
+                           ReadStoredRun(run.activation_path, run.time_points));
+  if (static_cast<int64_t>(y.n_cols) != layout.width()) {
+    return absl::DataLossError(absl::StrCat("run ", run.run_id, ": ", y.n_cols,
+                                            " units stored, the layout has ",
+                                            layout.width()));
+  }
+  if (y.n_rows == 0) {
+    return absl::DataLossError(
+        absl::StrCat("run ", run.run_id, ": no time points stored"));
+  }
+  return y;
+}
+
+absl::StatusOr<std::vector<IcaNetwork>> DecomposeMatrix(
+    const v1::IcaSpec& spec, const Layout& layout, const IcaRunInput& run,
+    arma::fmat y, const IcaDecomposition& decomposition,
+    const std::function<absl::Status()>& check) {
+  FNPROBE_ASSIGN_OR_RETURN(const ica::IcaOptions options,
+                           IcaOptionsFromSpec(spec));
+  FNPROBE_ASSIGN_OR_RETURN(const std::vector<size_t> hooks,
+                           SelectIcaHooks(layout, decomposition));
+  std::vector<IcaNetwork> out;
+  const auto append = [&](std::vector<IcaNetwork> networks) {
+    for (IcaNetwork& n : networks) out.push_back(std::move(n));
+  };
+  if (decomposition.joint) {
+    // All selected hooks at once: their columns side by side.
+    arma::fmat joint(y.n_rows, 0);
+    std::vector<int64_t> global;
+    for (size_t h : hooks) {
+      const arma::uword first = static_cast<arma::uword>(layout.offset(h));
+      const arma::uword width =
+          static_cast<arma::uword>(layout.hooks()[h].width);
+      joint = arma::join_rows(joint, y.cols(first, first + width - 1));
+      for (arma::uword u = 0; u < width; ++u) global.push_back(first + u);
+    }
+    y.reset();
+    FNPROBE_ASSIGN_OR_RETURN(std::vector<IcaNetwork> networks,
+                             DecomposeColumns(spec, options, run, kAllHooks,
+                                              joint, 0, joint.n_cols));
+    for (IcaNetwork& n : networks) {
+      for (int64_t& u : n.units) u = global[static_cast<size_t>(u)];
+    }
+    append(std::move(networks));
+    return out;
+  }
+  for (size_t h : hooks) {
+    FNPROBE_RETURN_IF_ERROR(check());
+    FNPROBE_ASSIGN_OR_RETURN(
+        std::vector<IcaNetwork> networks,
+        DecomposeColumns(spec, options, run, layout.hooks()[h].name, y,
+                         static_cast<arma::uword>(layout.offset(h)),
+                         static_cast<arma::uword>(layout.hooks()[h].width)));
+    append(std::move(networks));
+  }
+  return out;
+}
+
 }  // namespace
 
 absl::StatusOr<ica::IcaOptions> IcaOptionsFromSpec(const v1::IcaSpec& spec) {
@@ -127,51 +190,55 @@ absl::StatusOr<std::vector<IcaNetwork>> DecomposeRun(
     const v1::IcaSpec& spec, const Layout& layout, const IcaRunInput& run,
     const IcaDecomposition& decomposition,
     const std::function<absl::Status()>& check) {
-  FNPROBE_ASSIGN_OR_RETURN(const ica::IcaOptions options,
-                           IcaOptionsFromSpec(spec));
-  FNPROBE_ASSIGN_OR_RETURN(const std::vector<size_t> hooks,
-                           SelectIcaHooks(layout, decomposition));
-  FNPROBE_ASSIGN_OR_RETURN(arma::fmat y,
-                           ReadStoredRun(run.activation_path, run.time_points));
-  if (static_cast<int64_t>(y.n_cols) != layout.width()) {
-    return absl::DataLossError(absl::StrCat("run ", run.run_id, ": ", y.n_cols,
-                                            " units stored, the layout has ",
-                                            layout.width()));
-  }
-  std::vector<IcaNetwork> out;
-  const auto append = [&](std::vector<IcaNetwork> networks) {
-    for (IcaNetwork& n : networks) out.push_back(std::move(n));
+  FNPROBE_ASSIGN_OR_RETURN(arma::fmat y, ReadRun(layout, run));
+  return DecomposeMatrix(spec, layout, run, std::move(y), decomposition, check);
+}
+
+absl::StatusOr<std::vector<IcaNetwork>> DecomposeRuns(
+    const v1::IcaSpec& spec, const Layout& layout,
+    const std::vector<IcaRunInput>& runs, const IcaDecomposition& decomposition,
+    const std::function<absl::Status()>& check,
+    const std::function<void(const std::string&)>& log) {
+  const auto say = [&](const std::string& line) {
+    if (log) log(line);
   };
-  if (decomposition.joint) {
-    // All selected hooks at once: their columns side by side.
-    arma::fmat joint(y.n_rows, 0);
-    std::vector<int64_t> global;
-    for (size_t h : hooks) {
-      const arma::uword first = static_cast<arma::uword>(layout.offset(h));
-      const arma::uword width =
-          static_cast<arma::uword>(layout.hooks()[h].width);
-      joint = arma::join_rows(joint, y.cols(first, first + width - 1));
-      for (arma::uword u = 0; u < width; ++u) global.push_back(first + u);
+  std::vector<IcaNetwork> out;
+  if (spec.scope() != v1::IcaSpec::EXPERIMENT) {
+    for (const IcaRunInput& run : runs) {
+      FNPROBE_RETURN_IF_ERROR(check());
+      const absl::Time start = absl::Now();
+      FNPROBE_ASSIGN_OR_RETURN(
+          std::vector<IcaNetwork> networks,
+          DecomposeRun(spec, layout, run, decomposition, check));
+      say(absl::StrCat("ICA of run ", run.run_id, " (", run.time_points,
+                       " time points): ", networks.size(), " components in ",
+                       absl::FormatDuration(absl::Now() - start)));
+      for (IcaNetwork& n : networks) out.push_back(std::move(n));
     }
-    y.reset();
-    FNPROBE_ASSIGN_OR_RETURN(std::vector<IcaNetwork> networks,
-                             DecomposeColumns(spec, options, run, kAllHooks,
-                                              joint, 0, joint.n_cols));
-    for (IcaNetwork& n : networks) {
-      for (int64_t& u : n.units) u = global[static_cast<size_t>(u)];
-    }
-    append(std::move(networks));
     return out;
   }
-  for (size_t h : hooks) {
+  if (runs.empty()) return out;
+  // Temporal concatenation: the runs' rows stacked, so that every unit is
+  // one sample with the time points of every run as its features.
+  const absl::Time start = absl::Now();
+  int64_t total = 0;
+  for (const IcaRunInput& run : runs) total += run.time_points;
+  arma::fmat y(static_cast<arma::uword>(total),
+               static_cast<arma::uword>(layout.width()));
+  arma::uword row = 0;
+  for (const IcaRunInput& run : runs) {
     FNPROBE_RETURN_IF_ERROR(check());
-    FNPROBE_ASSIGN_OR_RETURN(
-        std::vector<IcaNetwork> networks,
-        DecomposeColumns(spec, options, run, layout.hooks()[h].name, y,
-                         static_cast<arma::uword>(layout.offset(h)),
-                         static_cast<arma::uword>(layout.hooks()[h].width)));
-    append(std::move(networks));
+    FNPROBE_ASSIGN_OR_RETURN(const arma::fmat part, ReadRun(layout, run));
+    y.rows(row, row + part.n_rows - 1) = part;
+    row += part.n_rows;
   }
+  const IcaRunInput every{0, kEveryGroup, "", total};
+  FNPROBE_ASSIGN_OR_RETURN(
+      out,
+      DecomposeMatrix(spec, layout, every, std::move(y), decomposition, check));
+  say(absl::StrCat("ICA of ", runs.size(), " runs concatenated (", total,
+                   " time points): ", out.size(), " components in ",
+                   absl::FormatDuration(absl::Now() - start)));
   return out;
 }
 

@@ -28,7 +28,7 @@ namespace fnprobe::worker {
 // The hook name of a decomposition over every selected hook point at once.
 inline constexpr char kAllHooks[] = "*";
 
-// What one decomposition covers: a stored run, and which of its hook points.
+// A stored run to decompose.
 struct IcaRunInput {
   int64_t run_id = 0;
   int group = 0;  // the run's repeat
@@ -61,6 +61,18 @@ absl::StatusOr<std::vector<IcaNetwork>> DecomposeRun(
     const v1::IcaSpec& spec, const Layout& layout, const IcaRunInput& run,
     const IcaDecomposition& decomposition,
     const std::function<absl::Status()>& check);
+
+// Decomposes `runs` as spec.scope says: each on its own (RUN, DecomposeRun
+// per run, in order), or their time points concatenated in the order given
+// (EXPERIMENT: temporal concatenation, as group ICA in fMRI does), one
+// decomposition per hook point whose networks have run_id 0, group
+// kEveryGroup and a time course spanning every run. `log` (may be null)
+// hears one line per decomposition.
+absl::StatusOr<std::vector<IcaNetwork>> DecomposeRuns(
+    const v1::IcaSpec& spec, const Layout& layout,
+    const std::vector<IcaRunInput>& runs, const IcaDecomposition& decomposition,
+    const std::function<absl::Status()>& check,
+    const std::function<void(const std::string&)>& log);
 
 }  // namespace fnprobe::worker
 

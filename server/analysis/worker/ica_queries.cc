@@ -104,21 +104,82 @@ absl::Status CheckFraction(double value, const char* field, bool open_zero) {
   return absl::OkStatus();
 }
 
-// The recurring networks of every hook point, each with its hook.
-absl::StatusOr<std::vector<std::pair<std::string, ica::RecurringNetwork>>>
+// Recurrence compares decompositions of separate groups; one decomposition
+// of every run's time points (IcaSpec::EXPERIMENT) has nothing to match.
+absl::Status CheckPerGroup(const std::vector<IcaNetwork>& networks,
+                           int64_t id) {
+  for (const IcaNetwork& n : networks) {
+    if (n.run_id == 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "experiment ", id,
+          " was decomposed with scope experiment (every run at once): "
+          "recurrence needs one decomposition per group; run `fnprobe ica ",
+          id, " --scope group`"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// The recurring networks of each hook point.
+absl::StatusOr<std::map<std::string, std::vector<ica::RecurringNetwork>>>
 Recurrence(const std::map<std::string, HookNetworks>& by_hook,
            double min_jaccard) {
   ica::RecurrenceOptions options;
   options.min_jaccard = min_jaccard;
-  std::vector<std::pair<std::string, ica::RecurringNetwork>> out;
+  std::map<std::string, std::vector<ica::RecurringNetwork>> out;
   for (const auto& [hook, h] : by_hook) {
-    FNPROBE_ASSIGN_OR_RETURN(std::vector<ica::RecurringNetwork> recurring,
+    FNPROBE_ASSIGN_OR_RETURN(out[hook],
                              ica::FindRecurringNetworks(h.networks, options));
-    for (ica::RecurringNetwork& r : recurring) {
-      out.push_back({hook, std::move(r)});
+  }
+  return out;
+}
+
+// Each condition's regressor over `runs` concatenated in order (1 where the
+// run is that condition's and the time point is in one of its blocks): what
+// a component of every run's time points is compared with.
+std::vector<std::vector<double>> ConcatenatedRegressors(
+    const v1::ExperimentSpec& spec, const std::vector<const RunPlan*>& runs,
+    const std::vector<int64_t>& time_points,
+    const std::vector<std::string>& conditions) {
+  std::vector<std::vector<double>> out(conditions.size());
+  for (size_t r = 0; r < runs.size(); ++r) {
+    for (int64_t t = 0; t < time_points[r]; ++t) {
+      const std::string type = TrialTypeAt(spec, *runs[r], t);
+      for (size_t c = 0; c < conditions.size(); ++c) {
+        out[c].push_back(runs[r]->condition_name == conditions[c] &&
+                                 type == conditions[c]
+                             ? 1.0
+                             : 0.0);
+      }
     }
   }
   return out;
+}
+
+// One ComponentVsCondition per condition for network `n` of every run.
+void AddEveryRunComparisons(
+    const IcaNetwork& n, const std::vector<std::string>& conditions,
+    const std::vector<std::vector<double>>& regressors,
+    const std::vector<std::pair<std::string, std::vector<int64_t>>>& glm,
+    v1::CompareMethodsResponse& response) {
+  const std::vector<double> course(n.time_course.begin(), n.time_course.end());
+  for (size_t c = 0; c < conditions.size(); ++c) {
+    absl::StatusOr<double> r =
+        regressors[c].size() == course.size()
+            ? ica::TimeCourseCorrelation(course, regressors[c])
+            : absl::StatusOr<double>(absl::DataLossError("length"));
+    v1::ComponentVsCondition* out = response.add_components();
+    out->set_network_id(n.network_id);
+    out->set_group(n.group);
+    out->set_hook(n.hook);
+    out->set_component(n.component);
+    out->set_condition(conditions[c]);
+    out->set_correlation(r.ok() ? *r
+                                : std::numeric_limits<double>::quiet_NaN());
+    for (const auto& [condition, units] : glm) {
+      out->add_dice(ica::NetworkDice(n.units, units));
+    }
+  }
 }
 
 }  // namespace
@@ -164,8 +225,16 @@ absl::StatusOr<v1::GetRecurrenceResponse> IcaQueries::GetRecurrence(
   FNPROBE_ASSIGN_OR_RETURN(Loaded loaded,
                            LoadNetworks(store_, request.experiment_id(), user,
                                         request.hook(), false));
+  FNPROBE_RETURN_IF_ERROR(
+      CheckPerGroup(loaded.networks, request.experiment_id()));
   const std::map<std::string, HookNetworks> by_hook = ByHook(loaded.networks);
-  FNPROBE_ASSIGN_OR_RETURN(auto recurring, Recurrence(by_hook, min_jaccard));
+  FNPROBE_ASSIGN_OR_RETURN(auto per_hook, Recurrence(by_hook, min_jaccard));
+  std::vector<std::pair<std::string, ica::RecurringNetwork>> recurring;
+  for (auto& [hook, networks] : per_hook) {
+    for (ica::RecurringNetwork& r : networks) {
+      recurring.push_back({hook, std::move(r)});
+    }
+  }
   const int groups = CountGroups(by_hook);
   // Most frequent first, then larger; a network met in one group only does
   // not recur (unless only one group was decomposed).
@@ -209,14 +278,18 @@ absl::StatusOr<v1::GetKeyNeuronsResponse> IcaQueries::GetKeyNeurons(
   FNPROBE_ASSIGN_OR_RETURN(
       Loaded loaded,
       LoadNetworks(store_, request.experiment_id(), user, "", false));
+  FNPROBE_RETURN_IF_ERROR(
+      CheckPerGroup(loaded.networks, request.experiment_id()));
   const std::map<std::string, HookNetworks> by_hook = ByHook(loaded.networks);
   const int groups = CountGroups(by_hook);
+  FNPROBE_ASSIGN_OR_RETURN(
+      const auto per_hook,
+      Recurrence(by_hook, ica::RecurrenceOptions().min_jaccard));
   std::vector<ica::KeyNeuron> neurons;
-  for (const auto& [hook, h] : by_hook) {
-    FNPROBE_ASSIGN_OR_RETURN(std::vector<ica::RecurringNetwork> recurring,
-                             ica::FindRecurringNetworks(h.networks));
-    for (const ica::KeyNeuron& k : ica::KeyNeurons(
-             recurring, static_cast<int>(h.networks.size()), min_frequency)) {
+  for (const auto& [hook, recurring] : per_hook) {
+    const int hook_groups = static_cast<int>(by_hook.at(hook).networks.size());
+    for (const ica::KeyNeuron& k :
+         ica::KeyNeurons(recurring, hook_groups, min_frequency)) {
       neurons.push_back(k);
     }
   }
@@ -264,7 +337,28 @@ absl::StatusOr<v1::CompareMethodsResponse> IcaQueries::CompareMethods(
   }
   v1::CompareMethodsResponse response;
   for (const auto& [condition, units] : glm) response.add_conditions(condition);
+  std::vector<std::string> conditions;
+  for (const v1::PromptPool& c : spec.conditions()) {
+    conditions.push_back(c.name());
+  }
+  // A network of every run has one time course over the runs concatenated
+  // in id order (as DecomposeRuns read them): compared with each
+  // condition's regressor over the same concatenation.
+  std::vector<const RunPlan*> run_plans;
+  std::vector<int64_t> run_time_points;
+  for (const v1::Run& run : e.runs()) {  // id order
+    auto it = plan_of.find(run.id());
+    if (it == plan_of.end()) continue;
+    run_plans.push_back(it->second);
+    run_time_points.push_back(run.time_points());
+  }
+  const std::vector<std::vector<double>> concatenated =
+      ConcatenatedRegressors(spec, run_plans, run_time_points, conditions);
   for (const IcaNetwork& n : loaded.networks) {
+    if (n.run_id == 0) {
+      AddEveryRunComparisons(n, conditions, concatenated, glm, response);
+      continue;
+    }
     auto it = plan_of.find(n.run_id);
     if (it == plan_of.end()) continue;
     const RunPlan& plan = *it->second;

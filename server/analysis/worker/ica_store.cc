@@ -22,9 +22,9 @@ absl::Status CheckNetwork(const IcaNetwork& n, const Layout& layout) {
   const std::string what =
       absl::StrCat("ICA network (run ", n.run_id, ", hook ", n.hook,
                    ", component ", n.component, ")");
-  if (n.hook.empty() || n.component < 0 || n.run_id <= 0) {
+  if (n.hook.empty() || n.component < 0 || n.run_id < 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat(what, ": hook, component or run missing"));
+        absl::StrCat(what, ": hook or component missing, or run invalid"));
   }
   if (n.z.size() != n.units.size()) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -58,15 +58,22 @@ void DeleteIcaNetworks(Database& db, int64_t experiment_id) {
 void InsertNetwork(Database& db, int64_t experiment_id, const Layout& layout,
                    double z_threshold, const IcaNetwork& n) {
   Statement insert(db,
-                   "INSERT INTO networks (experiment_id, run_id, method, "
-                   "component, layout_hash, threshold_method, threshold, "
-                   "size) VALUES (?, ?, 'ica', ?, ?, 'zscore', ?, ?)");
+                   "INSERT INTO networks (experiment_id, run_id, condition, "
+                   "method, component, layout_hash, threshold_method, "
+                   "threshold, size) VALUES (?, ?, ?, 'ica', ?, ?, 'zscore', "
+                   "?, ?)");
   insert.bind(1, experiment_id);
-  insert.bind(2, n.run_id);
-  insert.bind(3, n.component);
-  insert.bind(4, layout.HashHex());
-  insert.bind(5, z_threshold);
-  insert.bind(6, static_cast<int64_t>(n.units.size()));
+  if (n.run_id != 0) {
+    insert.bind(2, n.run_id);
+    insert.bind(3);
+  } else {
+    insert.bind(2);
+    insert.bind(3, kEveryRunCondition);
+  }
+  insert.bind(4, n.component);
+  insert.bind(5, layout.HashHex());
+  insert.bind(6, z_threshold);
+  insert.bind(7, static_cast<int64_t>(n.units.size()));
   insert.exec();
   const int64_t id = db.getLastInsertRowid();
   Statement unit(db,
@@ -99,16 +106,20 @@ void InsertNetwork(Database& db, int64_t experiment_id, const Layout& layout,
   component.exec();
 }
 
+static_assert(kEveryGroup == -1, "LoadIn spells kEveryGroup in SQL");
+
 absl::StatusOr<std::vector<IcaNetwork>> LoadIn(Database& db,
                                                int64_t experiment_id,
                                                const std::string& hook,
                                                bool with_time_courses) {
   Statement q(db,
-              "SELECT n.id, n.run_id, r.repeat_index, c.hook, n.component, "
+              // A network of every run: run 0, group kEveryGroup.
+              "SELECT n.id, COALESCE(n.run_id, 0), "
+              "COALESCE(r.repeat_index, -1), c.hook, n.component, "
               "c.stability, c.explained_variance, c.time_points, "
               "CASE WHEN ?3 THEN c.time_course END "
               "FROM networks n JOIN ica_components c ON c.network_id = n.id "
-              "JOIN runs r ON r.id = n.run_id "
+              "LEFT JOIN runs r ON r.id = n.run_id "
               "WHERE n.experiment_id = ?1 AND n.method = 'ica' AND "
               "(?2 = '' OR c.hook = ?2) "
               "ORDER BY c.hook, n.run_id, n.component");

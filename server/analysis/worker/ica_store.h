@@ -26,11 +26,22 @@ namespace fnprobe::worker {
 
 class StoreDatabase;
 
-// One component of one run's decomposition of one hook point.
+// The group of a network decomposed over every run at once
+// (IcaSpec::EXPERIMENT); its run_id is 0.
+inline constexpr int kEveryGroup = -1;
+
+// The networks row's `condition` of such a network: the schema asks every
+// network for a run or a condition, and it pools every run (as a GLM
+// condition network pools its condition's runs). Never a condition name:
+// names are validated non-empty identifiers.
+inline constexpr char kEveryRunCondition[] = "*";
+
+// One component of one run's decomposition of one hook point, or of every
+// run's time points concatenated (run_id 0, group kEveryGroup).
 struct IcaNetwork {
   int64_t network_id = 0;  // set by reads
-  int64_t run_id = 0;
-  int group = 0;  // the run's repeat (a text corpus's group)
+  int64_t run_id = 0;      // 0: every run
+  int group = 0;           // the run's repeat (a text corpus's group)
   std::string hook;
   int component = 0;               // index within the hook's decomposition
   std::vector<int64_t> units;      // layout-global unit indices, ascending

@@ -23,8 +23,9 @@ namespace {
 using ::testing::HasSubstr;
 
 // Writes `x` (T x V) as a run's activation file (float32).
-std::string WriteRun(const std::string& dir, const arma::fmat& x) {
-  const std::string path = dir + "/run.act";
+std::string WriteRun(const std::string& dir, const arma::fmat& x,
+                     const std::string& name = "run.act") {
+  const std::string path = dir + "/" + name;
   ActivationWriterOptions options;
   options.dtype = DType::kF32;
   options.sync = false;
@@ -87,6 +88,88 @@ TEST_F(IcaDecomposerTest, PlantedFixtureThroughTheStoreIsRecovered) {
     std::cout << "seed " << seed << ": matched |r| " << r.t();
     EXPECT_GE(r.min(), 0.95);
   }
+}
+
+TEST_F(IcaDecomposerTest, ScopeExperimentDecomposesTheRunsConcatenated) {
+  // The planted fixture cut into two runs: scope experiment must see the
+  // whole fixture again (one decomposition, time courses over both runs),
+  // exactly as one run holding every time point does.
+  const ica::testing::PlantedFixture f = ica::testing::LoadPlantedFixture();
+  const Layout layout(
+      {{"blocks.0.mlp_post", static_cast<int64_t>(f.x.n_cols)}});
+  const arma::uword half = f.x.n_rows / 2;
+  const arma::fmat first = f.x.rows(0, half - 1);
+  const arma::fmat second = f.x.rows(half, f.x.n_rows - 1);
+  const std::vector<IcaRunInput> runs = {
+      {11, 0, WriteRun(dir_.path(), first, "a.act"),
+       static_cast<int64_t>(first.n_rows)},
+      {12, 1, WriteRun(dir_.path(), second, "b.act"),
+       static_cast<int64_t>(second.n_rows)}};
+  v1::IcaSpec spec = Spec(4);
+  spec.set_scope(v1::IcaSpec::EXPERIMENT);
+  std::vector<std::string> log;
+  auto every = DecomposeRuns(spec, layout, runs, {}, NoCancel,
+                             [&](const std::string& l) { log.push_back(l); });
+  ASSERT_OK(every);
+  ASSERT_EQ(every->size(), 4u);
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_THAT(log[0], HasSubstr("2 runs concatenated"));
+  arma::mat courses(f.x.n_rows, 4);
+  for (size_t k = 0; k < 4; ++k) {
+    const IcaNetwork& n = (*every)[k];
+    EXPECT_EQ(n.run_id, 0);
+    EXPECT_EQ(n.group, kEveryGroup);
+    ASSERT_EQ(n.time_course.size(), f.x.n_rows) << "spans both runs";
+    courses.col(k) = arma::conv_to<arma::vec>::from(n.time_course);
+  }
+  const arma::vec r = ica::testing::MatchedAbsCorrelation(
+      courses, arma::conv_to<arma::mat>::from(f.timecourses).t());
+  EXPECT_GE(r.min(), 0.95) << r.t();
+  // The same as one run of every time point: same units, same courses.
+  const IcaRunInput whole{13, 0, WriteRun(dir_.path(), f.x, "whole.act"),
+                          static_cast<int64_t>(f.x.n_rows)};
+  spec.set_scope(v1::IcaSpec::RUN);
+  auto one = DecomposeRun(spec, layout, whole, {}, NoCancel);
+  ASSERT_OK(one);
+  ASSERT_EQ(one->size(), every->size());
+  for (size_t k = 0; k < one->size(); ++k) {
+    EXPECT_EQ((*one)[k].units, (*every)[k].units) << k;
+    EXPECT_EQ((*one)[k].time_course, (*every)[k].time_course) << k;
+  }
+  // Scope run: each run its own decomposition, in order, its run named.
+  auto each = DecomposeRuns(spec, layout, runs, {}, NoCancel, nullptr);
+  ASSERT_OK(each);
+  ASSERT_EQ(each->size(), 8u);
+  EXPECT_EQ(each->front().run_id, 11);
+  EXPECT_EQ(each->back().run_id, 12);
+  EXPECT_EQ(each->back().group, 1);
+  EXPECT_EQ(each->back().time_course.size(), second.n_rows);
+}
+
+TEST_F(IcaDecomposerTest, ScopeExperimentOnNoiseFindsOnlyChanceUnits) {
+  // The null: Gaussian noise in three runs, concatenated. No unit carries a
+  // source, so a network is what |z| > 3.6 admits by chance in a
+  // maximally non-Gaussian direction: a small fraction of the units,
+  // nothing like a planted network's share.
+  arma::arma_rng::set_seed(4);
+  const Layout layout({{"blocks.0.mlp_post", 2000}});
+  std::vector<IcaRunInput> runs;
+  for (int r = 0; r < 3; ++r) {
+    const arma::fmat x(60, 2000, arma::fill::randn);
+    runs.push_back(
+        {r + 1, r, WriteRun(dir_.path(), x, absl::StrCat(r, ".act")), 60});
+  }
+  v1::IcaSpec spec = Spec(5);
+  spec.set_scope(v1::IcaSpec::EXPERIMENT);
+  auto networks = DecomposeRuns(spec, layout, runs, {}, NoCancel, nullptr);
+  ASSERT_OK(networks);
+  ASSERT_EQ(networks->size(), 5u);
+  size_t units = 0;
+  for (const IcaNetwork& n : *networks) units += n.units.size();
+  const double share = static_cast<double>(units) / (5.0 * 2000);
+  std::cout << "noise: " << units << " network units of 5 x 2000 ("
+            << share * 100 << "%; Gaussian two-sided P(|z| > 3.6) = 0.032%)\n";
+  EXPECT_LT(share, 0.005);
 }
 
 TEST_F(IcaDecomposerTest, NetworksAreThePlantedMapsLargestUnits) {
@@ -182,6 +265,31 @@ TEST_F(IcaDecomposerTest, StoredNetworksReadBackAndAreReplacedWhole) {
   EXPECT_EQ((*read)[0].component, 0);
   EXPECT_LT((*read)[0].stability, 0);
   EXPECT_TRUE((*read)[0].time_course.empty()) << "not asked for";
+}
+
+TEST_F(IcaDecomposerTest, ANetworkOfEveryRunStoresWithoutARun) {
+  const int64_t id = Create();
+  const Layout layout = store_test::SmallLayout();
+  FinishAll(layout);
+  IcaNetwork every;
+  every.run_id = 0;
+  every.group = kEveryGroup;
+  every.hook = "blocks.0.mlp_post";
+  every.component = 1;
+  every.units = {3};
+  every.z = {5.5};
+  every.time_course = {1.0f, 2.0f, 3.0f, 4.0f, 5.0f};
+  ASSERT_OK(store_->ica().ReplaceIcaNetworks(id, layout, 3.6, {every}));
+  auto read = store_->ica().LoadIcaNetworks(id, "", true);
+  ASSERT_OK(read);
+  ASSERT_EQ(read->size(), 1u);
+  EXPECT_EQ((*read)[0].run_id, 0);
+  EXPECT_EQ((*read)[0].group, kEveryGroup);
+  EXPECT_EQ((*read)[0].time_course, every.time_course);
+  EXPECT_EQ((*read)[0].units, every.units);
+  every.run_id = -3;
+  EXPECT_EQ(store_->ica().ReplaceIcaNetworks(id, layout, 3.6, {every}).code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(IcaDecomposerTest, ABadNetworkIsRefusedStoringNothing) {
