@@ -516,7 +516,7 @@ void AddEvents(Database& db, RunEvents* response) {
   Statement q(db,
               "SELECT onset, duration, trial_type FROM events "
               "WHERE run_id = ? ORDER BY onset, id");
-  q.bind(1, response->run.id());
+  q.bind(1, response->run.id);
   RunPlan stored;
   while (q.executeStep()) {
     stored.events.push_back({q.getColumn(0).getDouble(),
@@ -535,7 +535,7 @@ void AddGeneratedTexts(Database& db, RunEvents* response) {
   Statement q(db,
               "SELECT prompt_index, text FROM generations WHERE run_id = ? "
               "ORDER BY prompt_index, step");
-  q.bind(1, response->run.id());
+  q.bind(1, response->run.id);
   std::vector<std::string> texts;
   while (q.executeStep()) {
     const int64_t prompt = q.getColumn(0).getInt64();
@@ -552,7 +552,7 @@ void AddGeneratedTexts(Database& db, RunEvents* response) {
 absl::StatusOr<RunEvents> GetRunEventsIn(Database& db, int64_t id, int index,
                                          const std::string& user) {
   FNPROBE_RETURN_IF_ERROR(CheckOwner(db, id, user));
-  std::vector<v1::Run> runs = LoadRuns(db, id);
+  std::vector<RunRow> runs = LoadRuns(db, id);
   if (index < 0 || index >= static_cast<int>(runs.size())) {
     return absl::OutOfRangeError(
         absl::StrCat("run index ", index, " is out of range: experiment ", id,
