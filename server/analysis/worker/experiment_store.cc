@@ -293,10 +293,13 @@ absl::Status SetPhaseIn(Database& db, int64_t id, ExperimentPhase phase,
 }
 
 // Rewrites the events of every run of experiment `id` from its stored
-// blocks, timed by its (new) stored spec.
-absl::Status ReplaceEvents(Database& db, int64_t id) {
-  FNPROBE_ASSIGN_OR_RETURN(const std::vector<RunPlan> plans, LoadPlans(db, id));
-  const std::vector<RunRow> runs = LoadRuns(db, id);
+// blocks, timed by `spec`, its (new) stored spec. The runs are read once,
+// with the plans.
+absl::Status ReplaceEvents(Database& db, int64_t id,
+                           const v1::ExperimentSpec& spec) {
+  std::vector<RunRow> runs;
+  FNPROBE_ASSIGN_OR_RETURN(const std::vector<RunPlan> plans,
+                           LoadPlans(db, id, spec, &runs));
   Statement erase(db, "DELETE FROM events WHERE run_id = ?");
   for (size_t i = 0; i < runs.size(); ++i) {
     erase.bind(1, runs[i].id);
@@ -321,7 +324,7 @@ absl::Status SetAnalysisSpecIn(Database& db, int64_t id,
   update.bind(1, json);
   update.bind(2, id);
   update.exec();
-  FNPROBE_RETURN_IF_ERROR(ReplaceEvents(db, id));
+  FNPROBE_RETURN_IF_ERROR(ReplaceEvents(db, id, spec));
   tx.commit();
   return absl::OkStatus();
 }

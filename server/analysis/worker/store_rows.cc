@@ -364,11 +364,11 @@ int ConditionIndex(const v1::ExperimentSpec& spec, const std::string& name) {
   return -1;
 }
 
-}  // namespace
-
-absl::StatusOr<std::vector<RunPlan>> LoadPlans(Database& db, int64_t id) {
-  FNPROBE_ASSIGN_OR_RETURN(const v1::ExperimentSpec spec, LoadSpec(db, id));
-  const std::vector<RunRow> runs = LoadRuns(db, id);
+// The plans of `runs` (the experiment's, in plan order) from their stored
+// prompts and `spec`.
+absl::StatusOr<std::vector<RunPlan>> PlansOf(Database& db, int64_t id,
+                                             const v1::ExperimentSpec& spec,
+                                             const std::vector<RunRow>& runs) {
   std::vector<RunPlan> plans(runs.size());
   absl::flat_hash_map<int64_t, size_t> index_of;
   for (size_t i = 0; i < runs.size(); ++i) {
@@ -422,6 +422,27 @@ absl::StatusOr<std::vector<RunPlan>> LoadPlans(Database& db, int64_t id) {
     plan.events = BlockEvents(spec, plan);
   }
   return plans;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<RunPlan>> LoadPlans(Database& db, int64_t id,
+                                               std::vector<RunRow>* runs) {
+  std::vector<RunRow> own;
+  if (runs == nullptr) runs = &own;
+  // The runs first: the caller has them even when the spec does not parse.
+  *runs = LoadRuns(db, id);
+  FNPROBE_ASSIGN_OR_RETURN(const v1::ExperimentSpec spec, LoadSpec(db, id));
+  return PlansOf(db, id, spec, *runs);
+}
+
+absl::StatusOr<std::vector<RunPlan>> LoadPlans(Database& db, int64_t id,
+                                               const v1::ExperimentSpec& spec,
+                                               std::vector<RunRow>* runs) {
+  std::vector<RunRow> own;
+  if (runs == nullptr) runs = &own;
+  *runs = LoadRuns(db, id);
+  return PlansOf(db, id, spec, *runs);
 }
 
 // The stored phase of experiment `id`; NOT_FOUND if there is none.

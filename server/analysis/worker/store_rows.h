@@ -110,9 +110,16 @@ absl::StatusOr<std::optional<Layout>> LoadOptionalLayout(SQLite::Database& db,
 // before plans were has no prompt rows: it is planned from its spec when
 // its plan_version is the current planner's; FAILED_PRECONDITION ("planned
 // by an earlier fnprobe ...") otherwise. DATA_LOSS for rows that do not
-// form a plan.
-absl::StatusOr<std::vector<RunPlan>> LoadPlans(SQLite::Database& db,
-                                               int64_t id);
+// form a plan. `runs` (may be null) receives the experiment's runs, which
+// the plans are read with (LoadRuns), even when the plans do not load: a
+// caller that needs both reads them once.
+absl::StatusOr<std::vector<RunPlan>> LoadPlans(
+    SQLite::Database& db, int64_t id, std::vector<RunRow>* runs = nullptr);
+// LoadPlans with the experiment's stored spec already in hand (the events
+// are timed by `spec`), so that it is not read again.
+absl::StatusOr<std::vector<RunPlan>> LoadPlans(
+    SQLite::Database& db, int64_t id, const v1::ExperimentSpec& spec,
+    std::vector<RunRow>* runs = nullptr);
 // The stored phase of experiment `id`; NOT_FOUND if there is none.
 absl::StatusOr<ExperimentPhase> ReadPhase(SQLite::Database& db, int64_t id);
 
