@@ -518,7 +518,7 @@ grpc::Status FakeExperimentService::GetRunEvents(
   }
   const int index = request->run_index();
   if (index < 0 || index >= kRuns) {
-    // As the worker answers (ExperimentStore::GetRunEvents).
+    // As the worker answers (ResultQueries::GetRunEvents).
     return grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
                         absl::StrCat("run index ", index,
                                      " is out of range: experiment ",

@@ -13,6 +13,7 @@
 #include "fnprobe/v1/experiments.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/analysis/worker/proto_conversion.h"
 #include "server/analysis/worker/worker_store.h"
 #include "tests/analysis/worker/fake_inference_server.h"
 #include "tests/e2e/server_process.h"
@@ -92,7 +93,7 @@ class WorkerLifecycleTest : public ::testing::Test {
     EXPECT_OK(store);
     auto e = (*store)->experiments().GetExperiment(id, "");
     EXPECT_OK(e);
-    return e.ok() ? *e : v1::Experiment();
+    return e.ok() ? worker::ToProto(*e) : v1::Experiment();
   }
 
   ScopedTempDir dir_;

@@ -186,13 +186,13 @@ absl::Status ExperimentRunner::EnqueueLocked(int64_t experiment_id, bool refit,
     return absl::FailedPreconditionError(
         absl::StrCat("experiment ", experiment_id, " is already running"));
   }
-  FNPROBE_ASSIGN_OR_RETURN(v1::Experiment e,
+  FNPROBE_ASSIGN_OR_RETURN(ExperimentRow e,
                            store_->GetExperiment(experiment_id, ""));
   Recovery recovery = DecideRecovery(e);
   auto a = std::make_unique<Active>();
   if (recovery.action == Recovery::kGenerate ||
       recovery.action == Recovery::kAnalyze) {
-    a->spec = e.spec();
+    a->spec = e.spec;
     // The plan stored at submission; an experiment of an earlier planner
     // whose plan was not stored cannot be planned the same way again.
     absl::StatusOr<std::vector<RunPlan>> plans =
@@ -206,43 +206,42 @@ absl::Status ExperimentRunner::EnqueueLocked(int64_t experiment_id, bool refit,
     } else {
       return plans.status();
     }
-    for (const v1::Run& run : e.runs()) {
+    for (const RunRow& run : e.runs) {
       if (recovery.action != Recovery::kFail &&
-          (run.index() < 0 ||
-           run.index() >= static_cast<int>(a->plans.size()))) {
+          (run.index < 0 || run.index >= static_cast<int>(a->plans.size()))) {
         recovery.action = Recovery::kFail;
-        recovery.error = absl::StrCat("run index ", run.index(),
+        recovery.error = absl::StrCat("run index ", run.index,
                                       " is not in the experiment's plan");
       }
-      if (run.state() == v1::RUN_PENDING || run.state() == v1::RUN_RUNNING) {
+      if (run.state == RunState::kPending || run.state == RunState::kRunning) {
         // A run that is not done owns no file. A process killed between
         // finishing a run's file and storing the run leaves one, which
         // would outlive the run if it is never redone (the experiment
         // cancelled or failed first). No thread writes it: the experiment
         // is not active.
         std::error_code ec;
-        std::filesystem::remove(ActivationPath(experiment_id, run.id()), ec);
-        a->pending.push_back(Job{experiment_id, run.id(), run.index(), false});
+        std::filesystem::remove(ActivationPath(experiment_id, run.id), ec);
+        a->pending.push_back(Job{experiment_id, run.id, run.index, false});
       }
     }
   }
   switch (recovery.action) {
     case Recovery::kNone:
-      return absl::FailedPreconditionError(absl::StrCat(
-          "experiment ", experiment_id, " is ",
-          v1::ExperimentPhase_Name(e.phase()), "; nothing to run"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("experiment ", experiment_id, " is ", PhaseName(e.phase),
+                       "; nothing to run"));
     case Recovery::kFail:
       Log(absl::StrCat("experiment ", experiment_id,
                        " failed: ", recovery.error));
       FNPROBE_RETURN_IF_ERROR(store_->EndExperiment(
-          experiment_id, v1::PHASE_FAILED, recovery.error));
+          experiment_id, ExperimentPhase::kFailed, recovery.error));
       hub_->Notify(experiment_id);
       return absl::OkStatus();
     case Recovery::kCancel:
       Log(absl::StrCat("experiment ", experiment_id,
                        " has cancelled runs; it is cancelled"));
       FNPROBE_RETURN_IF_ERROR(
-          store_->EndExperiment(experiment_id, v1::PHASE_CANCELLED));
+          store_->EndExperiment(experiment_id, ExperimentPhase::kCancelled));
       hub_->Notify(experiment_id);
       return absl::OkStatus();
     case Recovery::kGenerate:
@@ -262,7 +261,7 @@ absl::Status ExperimentRunner::Cancel(int64_t experiment_id) {
   // start or finish and its analysis cannot be stored; the threads notice
   // and drop their work.
   FNPROBE_RETURN_IF_ERROR(
-      store_->EndExperiment(experiment_id, v1::PHASE_CANCELLED));
+      store_->EndExperiment(experiment_id, ExperimentPhase::kCancelled));
   {
     absl::MutexLock lock(&mu_);
     auto it = active_.find(experiment_id);
@@ -290,15 +289,15 @@ absl::Status ExperimentRunner::Reanalyze(int64_t experiment_id, bool ica_only) {
     return absl::FailedPreconditionError(absl::StrCat(
         "experiment ", experiment_id, " is still being worked on"));
   }
-  FNPROBE_ASSIGN_OR_RETURN(v1::Experiment e,
+  FNPROBE_ASSIGN_OR_RETURN(ExperimentRow e,
                            store_->GetExperiment(experiment_id, "", false));
-  if (e.phase() != v1::PHASE_DONE) {
+  if (e.phase != ExperimentPhase::kDone) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "experiment ", experiment_id, " is ",
-        v1::ExperimentPhase_Name(e.phase()),
+        "experiment ", experiment_id, " is ", PhaseName(e.phase),
         "; only a finished (PHASE_DONE) experiment can be reanalyzed"));
   }
-  FNPROBE_RETURN_IF_ERROR(store_->SetPhase(experiment_id, v1::PHASE_ANALYZING));
+  FNPROBE_RETURN_IF_ERROR(
+      store_->SetPhase(experiment_id, ExperimentPhase::kAnalyzing));
   return EnqueueLocked(experiment_id, /*refit=*/!ica_only, ica_only);
 }
 
@@ -627,8 +626,8 @@ void ExperimentRunner::FinishJob(const Job& job, const Outcome& outcome) {
     // One transaction: the experiment and the run fail, the other runs are
     // cancelled. Refused when the experiment ended meanwhile (a
     // cancellation won the race): its end stands.
-    absl::Status s =
-        store_->EndExperiment(id, v1::PHASE_FAILED, outcome.error, job.run_id);
+    absl::Status s = store_->EndExperiment(id, ExperimentPhase::kFailed,
+                                           outcome.error, job.run_id);
     if (s.ok()) {
       Log(absl::StrCat("experiment ", id, " failed: ", outcome.error));
     } else {
@@ -683,8 +682,8 @@ ExperimentRunner::Outcome ExperimentRunner::Analyze(const Job& job) {
   if (Abandoned(id)) return {};
   if (status.ok()) return {Outcome::kDone, ""};
   if (absl::IsFailedPrecondition(status)) {
-    absl::StatusOr<v1::Experiment> e = store_->GetExperiment(id, "", false);
-    if (e.ok() && IsTerminalPhase(e->phase())) return {};
+    absl::StatusOr<ExperimentRow> e = store_->GetExperiment(id, "", false);
+    if (e.ok() && IsTerminalPhase(e->phase)) return {};
   }
   return {Outcome::kFailed, absl::StrCat("analysis: ", status.message())};
 }
@@ -701,10 +700,12 @@ absl::Status ExperimentRunner::AnalyzeOrError(int64_t id, Active* a,
     }
     return absl::OkStatus();
   };
-  FNPROBE_RETURN_IF_ERROR(store_->SetPhase(id, v1::PHASE_ANALYZING));
+  FNPROBE_RETURN_IF_ERROR(store_->SetPhase(id, ExperimentPhase::kAnalyzing));
   hub_->Notify(id);
   // Masking statistics are computed from the stored scores when read.
-  if (a->spec.has_masking()) return store_->SetPhase(id, v1::PHASE_DONE);
+  if (a->spec.has_masking()) {
+    return store_->SetPhase(id, ExperimentPhase::kDone);
+  }
   const v1::ExperimentSpec& spec = a->spec;
   if (spec.has_ica()) FNPROBE_RETURN_IF_ERROR(DecomposeRuns(id, a, check));
   if (job.ica_only || IsTextCorpus(spec)) {
@@ -742,15 +743,15 @@ absl::Status ExperimentRunner::AnalyzeOrError(int64_t id, Active* a,
 absl::Status ExperimentRunner::DecomposeRuns(
     int64_t id, Active* a, const std::function<absl::Status()>& check) {
   FNPROBE_ASSIGN_OR_RETURN(Layout layout, store_->ExperimentLayout(id));
-  FNPROBE_ASSIGN_OR_RETURN(std::vector<v1::Run> runs, store_->ListRuns(id));
+  FNPROBE_ASSIGN_OR_RETURN(std::vector<RunRow> runs, store_->ListRuns(id));
   IcaDecomposition decomposition;
   decomposition.hooks.assign(a->spec.ica().hooks().begin(),
                              a->spec.ica().hooks().end());
   decomposition.joint = a->spec.ica().joint();
   std::vector<IcaRunInput> inputs;
-  for (const v1::Run& run : runs) {
+  for (const RunRow& run : runs) {
     inputs.push_back(
-        {run.id(), run.repeat(), run.activation_path(), run.time_points()});
+        {run.id, run.repeat, run.activation_path, run.time_points});
   }
   FNPROBE_ASSIGN_OR_RETURN(
       std::vector<IcaNetwork> networks,
@@ -775,16 +776,16 @@ ExperimentRunner::RefitRuns(int64_t id, Active* a, bool refit,
   // PROMPT inference permutes prompts at level two (AnalyzeExperiment); its
   // runs need a refit only when re-analysed (the level one may change).
   if (!(refit || (!prompt && (ar1 || permutation)))) return thresholds;
-  FNPROBE_ASSIGN_OR_RETURN(std::vector<v1::Run> runs, store_->ListRuns(id));
-  for (const v1::Run& run : runs) {
+  FNPROBE_ASSIGN_OR_RETURN(std::vector<RunRow> runs, store_->ListRuns(id));
+  for (const RunRow& run : runs) {
     FNPROBE_RETURN_IF_ERROR(check());
     FNPROBE_ASSIGN_OR_RETURN(
         StoredRunFit fit,
-        FitStoredRun(spec, a->plans[run.index()], run.activation_path()));
-    thresholds[run.id()] = fit.permutation_threshold;
+        FitStoredRun(spec, a->plans[run.index], run.activation_path));
+    thresholds[run.id] = fit.permutation_threshold;
     if (refit || ar1) {
       FNPROBE_RETURN_IF_ERROR(results_->ReplaceRunMap(
-          run.id(), fit.map, fit.permutation_threshold, fit.prompt_values));
+          run.id, fit.map, fit.permutation_threshold, fit.prompt_values));
     }
   }
   return thresholds;

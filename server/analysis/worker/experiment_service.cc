@@ -50,26 +50,21 @@ absl::Status CheckId(int64_t id, const char* field) {
   return absl::OkStatus();
 }
 
-bool IsTerminal(v1::ExperimentPhase phase) {
-  return phase == v1::PHASE_DONE || phase == v1::PHASE_FAILED ||
-         phase == v1::PHASE_CANCELLED;
-}
-
-std::string PhaseMessage(const v1::Experiment& e) {
-  const v1::ExperimentProgress& p = e.progress();
-  switch (e.phase()) {
-    case v1::PHASE_QUEUED:
+std::string PhaseMessage(const ExperimentRow& e) {
+  const ExperimentProgressRow& p = e.progress;
+  switch (e.phase) {
+    case ExperimentPhase::kQueued:
       return "queued";
-    case v1::PHASE_GENERATING:
-      return absl::StrCat("generating: ", p.runs_done(), "/", p.runs_total(),
+    case ExperimentPhase::kGenerating:
+      return absl::StrCat("generating: ", p.runs_done, "/", p.runs_total,
                           " runs done");
-    case v1::PHASE_ANALYZING:
+    case ExperimentPhase::kAnalyzing:
       return "analyzing: fitting and thresholding";
-    case v1::PHASE_DONE:
+    case ExperimentPhase::kDone:
       return "done";
-    case v1::PHASE_FAILED:
-      return absl::StrCat("failed: ", e.error());
-    case v1::PHASE_CANCELLED:
+    case ExperimentPhase::kFailed:
+      return absl::StrCat("failed: ", e.error);
+    case ExperimentPhase::kCancelled:
       return "cancelled";
     default:
       return "";
@@ -257,7 +252,8 @@ absl::StatusOr<v1::Experiment> ExperimentServiceImpl::Submit(
       int64_t id, store_->CreateExperiment(user, spec, plans, model_checksum));
   FNPROBE_RETURN_IF_ERROR(runner_->Enqueue(id));
   hub_->Notify(id);
-  FNPROBE_ASSIGN_OR_RETURN(v1::Experiment e, store_->GetExperiment(id, user));
+  FNPROBE_ASSIGN_OR_RETURN(v1::Experiment e,
+                           ToProto(store_->GetExperiment(id, user)));
   e.set_estimated_bytes(estimated_bytes);
   return e;
 }
@@ -268,7 +264,7 @@ absl::StatusOr<v1::Experiment> ExperimentServiceImpl::SubmitMasking(
       const int64_t id, CreateMaskingExperiment(spec, user, *worker_, *pool_));
   FNPROBE_RETURN_IF_ERROR(runner_->Enqueue(id));
   hub_->Notify(id);
-  return store_->GetExperiment(id, user);
+  return ToProto(store_->GetExperiment(id, user));
 }
 
 absl::Status ExperimentServiceImpl::CheckQuota(const std::string& user,
@@ -292,15 +288,15 @@ absl::StatusOr<v1::DeleteExperimentResponse> ExperimentServiceImpl::Delete(
   const int64_t id = request.experiment_id();
   FNPROBE_RETURN_IF_ERROR(CheckId(id, "experiment_id"));
   // Ownership first: another user's experiment is NOT_FOUND.
-  FNPROBE_ASSIGN_OR_RETURN(v1::Experiment e,
+  FNPROBE_ASSIGN_OR_RETURN(ExperimentRow e,
                            store_->GetExperiment(id, user, false));
-  if (!IsTerminalPhase(e.phase())) {
+  if (!IsTerminalPhase(e.phase)) {
     absl::Status cancelled = runner_->Cancel(id);
     if (!cancelled.ok() && !absl::IsFailedPrecondition(cancelled)) {
       return cancelled;
     }
     const absl::Time deadline = absl::Now() + options_.delete_wait;
-    while (!IsTerminalPhase(e.phase()) || runner_->IsActive(id)) {
+    while (!IsTerminalPhase(e.phase) || runner_->IsActive(id)) {
       if (absl::Now() > deadline) {
         return absl::UnavailableError(
             absl::StrCat("experiment ", id,
@@ -338,28 +334,28 @@ absl::StatusOr<v1::UnitTimeCourse> ExperimentServiceImpl::TimeCourse(
     const std::string& user, const v1::GetUnitTimeCourseRequest& request) {
   const int64_t id = request.experiment_id();
   FNPROBE_RETURN_IF_ERROR(CheckId(id, "experiment_id"));
-  FNPROBE_ASSIGN_OR_RETURN(const v1::Experiment e,
+  FNPROBE_ASSIGN_OR_RETURN(const ExperimentRow e,
                            store_->GetExperiment(id, user));
   const int index = request.run_index();
-  if (index < 0 || index >= e.runs_size()) {
+  if (index < 0 || index >= static_cast<int>(e.runs.size())) {
     return absl::OutOfRangeError(
         absl::StrCat("run_index ", index, " is out of range: experiment ", id,
-                     " has ", e.runs_size(), " runs"));
+                     " has ", e.runs.size(), " runs"));
   }
   if (request.units().empty() || request.units_size() > kMaxTimeCourseUnits) {
     return absl::InvalidArgumentError(
         absl::StrCat("units: give 1 to ", kMaxTimeCourseUnits, ", got ",
                      request.units_size()));
   }
-  const v1::Run& run = e.runs(index);
-  if (run.state() != v1::RUN_DONE || e.activations_deleted()) {
+  const RunRow& run = e.runs[index];
+  if (run.state != RunState::kDone || e.activations_deleted) {
     return absl::FailedPreconditionError(
         absl::StrCat("run ", index, " of experiment ", id,
-                     e.activations_deleted() ? " has no activations (deleted)"
-                                             : " is not done"));
+                     e.activations_deleted ? " has no activations (deleted)"
+                                           : " is not done"));
   }
   FNPROBE_ASSIGN_OR_RETURN(auto reader,
-                           ActivationReader::Open(run.activation_path()));
+                           ActivationReader::Open(run.activation_path));
   for (int64_t unit : request.units()) {
     if (unit < 0 || unit >= reader->width()) {
       return absl::InvalidArgumentError(
@@ -367,9 +363,9 @@ absl::StatusOr<v1::UnitTimeCourse> ExperimentServiceImpl::TimeCourse(
                        reader->width(), " units"));
     }
   }
-  const int64_t time_points = run.time_points();
+  const int64_t time_points = run.time_points;
   v1::UnitTimeCourse out;
-  out.set_run_id(run.id());
+  out.set_run_id(run.id);
   std::vector<std::vector<float>> values(
       request.units_size(),
       std::vector<float>(time_points, std::numeric_limits<float>::quiet_NaN()));
@@ -444,8 +440,9 @@ grpc::Status ExperimentServiceImpl::GetExperiment(
     v1::Experiment* response) {
   return Handle(authenticator_, context, [&](const std::string& user) {
     FNPROBE_RETURN_IF_ERROR(CheckId(request->experiment_id(), "experiment_id"));
-    return Assign(store_->GetExperiment(request->experiment_id(), user),
-                  response);
+    return Assign(
+        ToProto(store_->GetExperiment(request->experiment_id(), user)),
+        response);
   });
 }
 
@@ -457,8 +454,8 @@ grpc::Status ExperimentServiceImpl::ListExperiments(
       return absl::InvalidArgumentError(absl::StrCat(
           "page_size: must be in [0, 1000], got ", request->page_size()));
     }
-    return Assign(store_->ListExperiments(user, request->page_size(),
-                                          request->page_token()),
+    return Assign(ToProto(store_->ListExperiments(user, request->page_size(),
+                                                  request->page_token())),
                   response);
   });
 }
@@ -472,18 +469,15 @@ grpc::Status ExperimentServiceImpl::WatchExperiment(
     RateMeter rate;
     uint64_t seen = hub_->Version(id);
     while (true) {
-      FNPROBE_ASSIGN_OR_RETURN(v1::Experiment e,
+      FNPROBE_ASSIGN_OR_RETURN(const ExperimentRow e,
                                store_->GetExperiment(id, user, false));
-      v1::ExperimentProgress progress = e.progress();
-      progress.set_experiment_id(id);
-      progress.set_phase(e.phase());
-      progress.set_error(e.error());
+      v1::ExperimentProgress progress = ProgressToProto(e);
       progress.set_message(PhaseMessage(e));
-      progress.set_tokens_per_second(e.phase() == v1::PHASE_GENERATING
+      progress.set_tokens_per_second(e.phase == ExperimentPhase::kGenerating
                                          ? rate.Add(progress.tokens_done())
                                          : 0.0);
       if (!writer->Write(progress)) return absl::OkStatus();  // client gone
-      if (IsTerminal(e.phase())) return absl::OkStatus();
+      if (IsTerminalPhase(e.phase)) return absl::OkStatus();
       if (context->IsCancelled()) {
         return absl::CancelledError("watch cancelled by the client");
       }
@@ -504,7 +498,7 @@ grpc::Status ExperimentServiceImpl::CancelExperiment(
     // Ownership first: another user's experiment is NOT_FOUND.
     FNPROBE_RETURN_IF_ERROR(store_->GetExperiment(id, user, false).status());
     FNPROBE_RETURN_IF_ERROR(runner_->Cancel(id));
-    return Assign(store_->GetExperiment(id, user), response);
+    return Assign(ToProto(store_->GetExperiment(id, user)), response);
   });
 }
 
@@ -514,14 +508,14 @@ grpc::Status ExperimentServiceImpl::ReanalyzeExperiment(
   return Handle(authenticator_, context, [&](const std::string& user) {
     const int64_t id = request->experiment_id();
     FNPROBE_RETURN_IF_ERROR(CheckId(id, "experiment_id"));
-    FNPROBE_ASSIGN_OR_RETURN(v1::Experiment e,
+    FNPROBE_ASSIGN_OR_RETURN(const ExperimentRow e,
                              store_->GetExperiment(id, user, false));
-    if (e.phase() != v1::PHASE_DONE) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "experiment ", id, " is ", v1::ExperimentPhase_Name(e.phase()),
-          "; only a finished experiment can be reanalyzed"));
+    if (e.phase != ExperimentPhase::kDone) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("experiment ", id, " is ", PhaseName(e.phase),
+                       "; only a finished experiment can be reanalyzed"));
     }
-    if (e.activations_deleted()) {
+    if (e.activations_deleted) {
       return absl::FailedPreconditionError(absl::StrCat(
           "experiment ", id,
           "'s raw activations were deleted (fnprobe delete "
@@ -531,7 +525,7 @@ grpc::Status ExperimentServiceImpl::ReanalyzeExperiment(
     // Refused, changing nothing, when the plan that labels its prompts is
     // not stored (an earlier planner's experiment).
     FNPROBE_RETURN_IF_ERROR(store_->LoadPlans(id).status());
-    v1::ExperimentSpec spec = e.spec();
+    v1::ExperimentSpec spec = e.spec;
     *spec.mutable_analysis() = request->analysis();
     absl::Status valid = ValidateSpec(spec);
     if (!valid.ok()) return valid;
@@ -539,7 +533,7 @@ grpc::Status ExperimentServiceImpl::ReanalyzeExperiment(
     FNPROBE_RETURN_IF_ERROR(store_->SetAnalysisSpec(id, spec.analysis()));
     FNPROBE_RETURN_IF_ERROR(runner_->Reanalyze(id));
     hub_->Notify(id);
-    return Assign(store_->GetExperiment(id, user), response);
+    return Assign(ToProto(store_->GetExperiment(id, user)), response);
   });
 }
 
@@ -651,20 +645,20 @@ absl::StatusOr<v1::Experiment> ExperimentServiceImpl::Decompose(
     const std::string& user, const v1::DecomposeExperimentRequest& request) {
   const int64_t id = request.experiment_id();
   FNPROBE_RETURN_IF_ERROR(CheckId(id, "experiment_id"));
-  FNPROBE_ASSIGN_OR_RETURN(v1::Experiment e,
+  FNPROBE_ASSIGN_OR_RETURN(const ExperimentRow e,
                            store_->GetExperiment(id, user, false));
-  if (e.phase() != v1::PHASE_DONE) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "experiment ", id, " is ", v1::ExperimentPhase_Name(e.phase()),
-        "; only a finished experiment can be decomposed"));
+  if (e.phase != ExperimentPhase::kDone) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("experiment ", id, " is ", PhaseName(e.phase),
+                     "; only a finished experiment can be decomposed"));
   }
-  if (e.activations_deleted()) {
+  if (e.activations_deleted) {
     return absl::FailedPreconditionError(absl::StrCat(
         "experiment ", id,
         "'s raw activations were deleted (fnprobe delete --activations-only): "
         "ICA decomposes them, so it cannot run; resubmit the spec"));
   }
-  v1::ExperimentSpec spec = e.spec();
+  v1::ExperimentSpec spec = e.spec;
   *spec.mutable_ica() = request.ica();
   if (spec.ica().seed() == 0) {
     spec.mutable_ica()->set_seed(spec.generation().seed());
@@ -673,7 +667,7 @@ absl::StatusOr<v1::Experiment> ExperimentServiceImpl::Decompose(
   FNPROBE_RETURN_IF_ERROR(ica_store_->SetIcaSpec(id, spec.ica()));
   FNPROBE_RETURN_IF_ERROR(runner_->Reanalyze(id, /*ica_only=*/true));
   hub_->Notify(id);
-  return store_->GetExperiment(id, user);
+  return ToProto(store_->GetExperiment(id, user));
 }
 
 grpc::Status ExperimentServiceImpl::DecomposeExperiment(

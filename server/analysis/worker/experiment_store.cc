@@ -11,7 +11,6 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "common/layout_proto.h"
 #include "common/status_util.h"
 #include "nlohmann/json.hpp"
 #include "server/analysis/experiment_spec.h"
@@ -48,54 +47,51 @@ constexpr char kExperimentSelect[] =
     " FROM runs r WHERE r.experiment_id = e.id) "
     "FROM experiments e JOIN users u ON u.id = e.user_id";
 
-absl::StatusOr<v1::Experiment> ReadExperiment(const Statement& q) {
-  v1::Experiment e;
-  e.set_id(q.getColumn(0).getInt64());
-  e.set_name(q.getColumn(1).getString());
-  e.set_owner(q.getColumn(2).getString());
-  e.set_phase(PhaseFromText(q.getColumn(3).getString()));
-  e.set_error(TextOrEmpty(q, 4));
-  FNPROBE_ASSIGN_OR_RETURN(*e.mutable_spec(),
-                           SpecFromJson(q.getColumn(5).getString(), e.id()));
-  e.set_model(e.spec().model());
-  e.set_created_at(TextOrEmpty(q, 6));
-  e.set_started_at(TextOrEmpty(q, 7));
-  e.set_finished_at(TextOrEmpty(q, 8));
-  e.set_plan_version(q.getColumn(9).getInt());
-  e.set_activations_deleted(q.getColumn(10).getInt() != 0);
-  e.set_model_checksum(TextOrEmpty(q, 11));
-  e.set_stored_bytes(e.activations_deleted() ? 0 : q.getColumn(12).getInt64());
-  v1::ExperimentProgress* progress = e.mutable_progress();
-  progress->set_experiment_id(e.id());
-  progress->set_phase(e.phase());
-  progress->set_error(e.error());
+absl::StatusOr<ExperimentRow> ReadExperiment(const Statement& q) {
+  ExperimentRow e;
+  e.id = q.getColumn(0).getInt64();
+  e.name = q.getColumn(1).getString();
+  e.owner = q.getColumn(2).getString();
+  e.phase = PhaseFromText(q.getColumn(3).getString());
+  e.error = TextOrEmpty(q, 4);
+  FNPROBE_ASSIGN_OR_RETURN(e.spec,
+                           SpecFromJson(q.getColumn(5).getString(), e.id));
+  e.created_at = TextOrEmpty(q, 6);
+  e.started_at = TextOrEmpty(q, 7);
+  e.finished_at = TextOrEmpty(q, 8);
+  e.plan_version = q.getColumn(9).getInt();
+  e.activations_deleted = q.getColumn(10).getInt() != 0;
+  e.model_checksum = TextOrEmpty(q, 11);
+  e.stored_bytes = e.activations_deleted ? 0 : q.getColumn(12).getInt64();
   return e;
 }
 
-void SetProgressFromRuns(const std::vector<v1::Run>& runs, v1::Experiment* e) {
-  v1::ExperimentProgress* p = e->mutable_progress();
-  p->set_runs_total(static_cast<int32_t>(runs.size()));
-  for (const v1::Run& run : runs) {
-    p->set_runs_done(p->runs_done() + (run.state() == v1::RUN_DONE));
-    p->set_tokens_done(p->tokens_done() + run.tokens_generated());
-    p->set_tokens_total(p->tokens_total() + run.time_points());
+ExperimentProgressRow ProgressOfRuns(const std::vector<RunRow>& runs) {
+  ExperimentProgressRow p;
+  p.runs_total = static_cast<int>(runs.size());
+  for (const RunRow& run : runs) {
+    p.runs_done += run.state == RunState::kDone;
+    p.tokens_done += run.tokens_generated;
+    p.tokens_total += run.time_points;
   }
+  return p;
 }
 
 // Progress by aggregate, for callers that do not want the run rows.
-void LoadProgress(Database& db, v1::Experiment* e) {
+ExperimentProgressRow LoadProgress(Database& db, int64_t experiment_id) {
   Statement q(db,
               "SELECT count(*), coalesce(sum(status = 'done'), 0), "
               "coalesce(sum(tokens_generated), 0), "
               "coalesce(sum(num_time_points), 0) "
               "FROM runs WHERE experiment_id = ?");
-  q.bind(1, e->id());
+  q.bind(1, experiment_id);
   q.executeStep();
-  v1::ExperimentProgress* p = e->mutable_progress();
-  p->set_runs_total(q.getColumn(0).getInt());
-  p->set_runs_done(q.getColumn(1).getInt());
-  p->set_tokens_done(q.getColumn(2).getInt64());
-  p->set_tokens_total(q.getColumn(3).getInt64());
+  ExperimentProgressRow p;
+  p.runs_total = q.getColumn(0).getInt();
+  p.runs_done = q.getColumn(1).getInt();
+  p.tokens_done = q.getColumn(2).getInt64();
+  p.tokens_total = q.getColumn(3).getInt64();
+  return p;
 }
 
 // --- CreateExperiment ---
@@ -217,24 +213,25 @@ absl::StatusOr<int64_t> CreateExperimentIn(
 
 // --- experiments: reads ---
 
-absl::StatusOr<v1::Experiment> GetExperimentIn(Database& db, int64_t id,
-                                               const std::string& user,
-                                               bool include_runs) {
-  FNPROBE_RETURN_IF_ERROR(CheckOwner(db, id, user));
+absl::StatusOr<ExperimentRow> GetExperimentIn(Database& db, int64_t id,
+                                              const std::string& user,
+                                              bool include_runs) {
   Statement q(db, absl::StrCat(kExperimentSelect, " WHERE e.id = ?"));
   q.bind(1, id);
   if (!q.executeStep()) return ExperimentNotFound(id);
-  FNPROBE_ASSIGN_OR_RETURN(v1::Experiment e, ReadExperiment(q));
-  if (include_runs) {
-    std::vector<v1::Run> runs = LoadRuns(db, id);
-    SetProgressFromRuns(runs, &e);
-    for (v1::Run& run : runs) *e.add_runs() = std::move(run);
-  } else {
-    LoadProgress(db, &e);
+  // CheckOwner's rule on the row read anyway (column 2 is the owner), before
+  // anything of a foreign experiment is parsed: NOT_FOUND, as if missing.
+  if (!user.empty() && q.getColumn(2).getString() != user) {
+    return ExperimentNotFound(id);
   }
-  FNPROBE_ASSIGN_OR_RETURN(std::optional<Layout> layout,
-                           LoadOptionalLayout(db, id));
-  if (layout.has_value()) LayoutToProto(*layout, e.mutable_layout());
+  FNPROBE_ASSIGN_OR_RETURN(ExperimentRow e, ReadExperiment(q));
+  if (include_runs) {
+    e.runs = LoadRuns(db, id);
+    e.progress = ProgressOfRuns(e.runs);
+  } else {
+    e.progress = LoadProgress(db, id);
+  }
+  FNPROBE_ASSIGN_OR_RETURN(e.layout, LoadOptionalLayout(db, id));
   return e;
 }
 
@@ -248,7 +245,7 @@ void ClearPrompts(v1::ExperimentSpec* spec) {
   }
 }
 
-absl::StatusOr<v1::ListExperimentsResponse> ListExperimentsIn(
+absl::StatusOr<ExperimentPage> ListExperimentsIn(
     Database& db, const std::string& user, int page_size,
     const std::string& page_token) {
   if (page_size < 0) {
@@ -266,19 +263,18 @@ absl::StatusOr<v1::ListExperimentsResponse> ListExperimentsIn(
   q.bind(1, user);
   q.bind(2, before);
   q.bind(3, page_size + 1);  // One more tells whether a next page exists.
-  v1::ListExperimentsResponse response;
+  ExperimentPage page;
   while (q.executeStep()) {
-    if (response.experiments_size() == page_size) {
-      response.set_next_page_token(
-          std::to_string(response.experiments(page_size - 1).id()));
+    if (static_cast<int>(page.experiments.size()) == page_size) {
+      page.next_page_token = std::to_string(page.experiments.back().id);
       break;
     }
-    FNPROBE_ASSIGN_OR_RETURN(v1::Experiment e, ReadExperiment(q));
-    ClearPrompts(e.mutable_spec());
-    LoadProgress(db, &e);
-    *response.add_experiments() = std::move(e);
+    FNPROBE_ASSIGN_OR_RETURN(ExperimentRow e, ReadExperiment(q));
+    ClearPrompts(&e.spec);
+    e.progress = LoadProgress(db, e.id);
+    page.experiments.push_back(std::move(e));
   }
-  return response;
+  return page;
 }
 
 std::vector<int64_t> UnfinishedExperimentsIn(Database& db) {
@@ -292,7 +288,7 @@ std::vector<int64_t> UnfinishedExperimentsIn(Database& db) {
 
 // --- experiments: writes ---
 
-absl::Status SetPhaseIn(Database& db, int64_t id, v1::ExperimentPhase phase,
+absl::Status SetPhaseIn(Database& db, int64_t id, ExperimentPhase phase,
                         const std::string& error) {
   SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
   FNPROBE_RETURN_IF_ERROR(TransitionIn(db, id, phase, error));
@@ -301,16 +297,19 @@ absl::Status SetPhaseIn(Database& db, int64_t id, v1::ExperimentPhase phase,
 }
 
 // Rewrites the events of every run of experiment `id` from its stored
-// blocks, timed by its (new) stored spec.
-absl::Status ReplaceEvents(Database& db, int64_t id) {
-  FNPROBE_ASSIGN_OR_RETURN(const std::vector<RunPlan> plans, LoadPlans(db, id));
-  const std::vector<v1::Run> runs = LoadRuns(db, id);
+// blocks, timed by `spec`, its (new) stored spec. The runs are read once,
+// with the plans.
+absl::Status ReplaceEvents(Database& db, int64_t id,
+                           const v1::ExperimentSpec& spec) {
+  std::vector<RunRow> runs;
+  FNPROBE_ASSIGN_OR_RETURN(const std::vector<RunPlan> plans,
+                           LoadPlans(db, id, spec, &runs));
   Statement erase(db, "DELETE FROM events WHERE run_id = ?");
   for (size_t i = 0; i < runs.size(); ++i) {
-    erase.bind(1, runs[i].id());
+    erase.bind(1, runs[i].id);
     erase.exec();
     erase.reset();
-    InsertEvents(db, runs[i].id(), plans[i]);
+    InsertEvents(db, runs[i].id, plans[i]);
   }
   return absl::OkStatus();
 }
@@ -329,7 +328,7 @@ absl::Status SetAnalysisSpecIn(Database& db, int64_t id,
   update.bind(1, json);
   update.bind(2, id);
   update.exec();
-  FNPROBE_RETURN_IF_ERROR(ReplaceEvents(db, id));
+  FNPROBE_RETURN_IF_ERROR(ReplaceEvents(db, id, spec));
   tx.commit();
   return absl::OkStatus();
 }
@@ -346,8 +345,8 @@ absl::Status RunTransitionError(Database& db, int64_t run_id,
       "run ", run_id, " is ", q.getColumn(0).getString(), "; ", wanted));
 }
 
-absl::StatusOr<std::vector<v1::Run>> ListRunsIn(Database& db,
-                                                int64_t experiment_id) {
+absl::StatusOr<std::vector<RunRow>> ListRunsIn(Database& db,
+                                               int64_t experiment_id) {
   FNPROBE_RETURN_IF_ERROR(CheckOwner(db, experiment_id, ""));
   return LoadRuns(db, experiment_id);
 }
@@ -529,16 +528,16 @@ absl::Status MarkRunDoneIn(Database& db, int64_t run_id,
   return absl::OkStatus();
 }
 
-absl::Status MarkRunFinishedIn(Database& db, int64_t run_id, v1::RunState state,
+absl::Status MarkRunFinishedIn(Database& db, int64_t run_id, RunState state,
                                const std::string& error) {
-  if (state != v1::RUN_FAILED && state != v1::RUN_CANCELLED) {
+  if (state != RunState::kFailed && state != RunState::kCancelled) {
     return absl::InvalidArgumentError(
         absl::StrCat("run ", run_id,
                      ": MarkRunFinished takes RUN_FAILED or "
                      "RUN_CANCELLED, not ",
-                     v1::RunState_Name(state)));
+                     RunStateName(state)));
   }
-  if (state == v1::RUN_FAILED && error.empty()) {
+  if (state == RunState::kFailed && error.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("run ", run_id, ": RUN_FAILED needs an error"));
   }
@@ -570,8 +569,8 @@ absl::Status CancelPendingRunsIn(Database& db, int64_t experiment_id) {
 
 // --- experiment transitions that involve runs ---
 
-// RUN_PENDING (or a retried RUN_RUNNING) -> RUN_RUNNING, and the experiment
-// to PHASE_GENERATING, together: a run of a finished experiment never starts.
+// A pending (or retried running) run -> running, and the experiment to
+// kGenerating, together: a run of a finished experiment never starts.
 absl::Status StartRunIn(Database& db, int64_t experiment_id, int64_t run_id) {
   SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
   Statement q(db, "SELECT experiment_id FROM runs WHERE id = ?");
@@ -580,24 +579,24 @@ absl::Status StartRunIn(Database& db, int64_t experiment_id, int64_t run_id) {
     return RunNotFound(run_id);
   }
   FNPROBE_RETURN_IF_ERROR(
-      TransitionIn(db, experiment_id, v1::PHASE_GENERATING, ""));
+      TransitionIn(db, experiment_id, ExperimentPhase::kGenerating, ""));
   FNPROBE_RETURN_IF_ERROR(MarkRunStartedIn(db, run_id));
   tx.commit();
   return absl::OkStatus();
 }
 
-// The experiment to PHASE_FAILED or PHASE_CANCELLED with, in the same
-// transaction, `failed_run_id` (if not 0) RUN_FAILED and every other pending
-// or running run RUN_CANCELLED: no run outlives its experiment's end.
-absl::Status EndExperimentIn(Database& db, int64_t id,
-                             v1::ExperimentPhase phase,
+// The experiment to kFailed or kCancelled with, in the same transaction,
+// `failed_run_id` (if not 0) failed and every other pending or running run
+// cancelled: no run outlives its experiment's end.
+absl::Status EndExperimentIn(Database& db, int64_t id, ExperimentPhase phase,
                              const std::string& error, int64_t failed_run_id) {
-  if (phase != v1::PHASE_FAILED && phase != v1::PHASE_CANCELLED) {
+  if (phase != ExperimentPhase::kFailed &&
+      phase != ExperimentPhase::kCancelled) {
     return absl::InvalidArgumentError(
         absl::StrCat("experiment ", id,
                      ": EndExperiment takes PHASE_FAILED or "
                      "PHASE_CANCELLED, not ",
-                     v1::ExperimentPhase_Name(phase)));
+                     PhaseName(phase)));
   }
   SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
   FNPROBE_RETURN_IF_ERROR(TransitionIn(db, id, phase, error));
@@ -629,14 +628,14 @@ absl::StatusOr<int64_t> ExperimentStore::CreateExperiment(
   });
 }
 
-absl::StatusOr<v1::Experiment> ExperimentStore::GetExperiment(
+absl::StatusOr<ExperimentRow> ExperimentStore::GetExperiment(
     int64_t id, const std::string& user, bool include_runs) {
   return db_->Run("GetExperiment", [&](Database& db) {
     return GetExperimentIn(db, id, user, include_runs);
   });
 }
 
-absl::StatusOr<v1::ListExperimentsResponse> ExperimentStore::ListExperiments(
+absl::StatusOr<ExperimentPage> ExperimentStore::ListExperiments(
     const std::string& user, int page_size, const std::string& page_token) {
   return db_->Run("ListExperiments", [&](Database& db) {
     return ListExperimentsIn(db, user, page_size, page_token);
@@ -650,7 +649,7 @@ absl::StatusOr<std::vector<int64_t>> ExperimentStore::UnfinishedExperiments() {
                   });
 }
 
-absl::Status ExperimentStore::SetPhase(int64_t id, v1::ExperimentPhase phase,
+absl::Status ExperimentStore::SetPhase(int64_t id, ExperimentPhase phase,
                                        const std::string& error) {
   return db_->Run("SetPhase", [&](Database& db) {
     return SetPhaseIn(db, id, phase, error);
@@ -663,8 +662,7 @@ absl::Status ExperimentStore::StartRun(int64_t experiment_id, int64_t run_id) {
   });
 }
 
-absl::Status ExperimentStore::EndExperiment(int64_t id,
-                                            v1::ExperimentPhase phase,
+absl::Status ExperimentStore::EndExperiment(int64_t id, ExperimentPhase phase,
                                             const std::string& error,
                                             int64_t failed_run_id) {
   return db_->Run("EndExperiment", [&](Database& db) {
@@ -688,7 +686,7 @@ absl::StatusOr<std::vector<RunPlan>> ExperimentStore::LoadPlans(
                   });
 }
 
-absl::StatusOr<std::vector<v1::Run>> ExperimentStore::ListRuns(
+absl::StatusOr<std::vector<RunRow>> ExperimentStore::ListRuns(
     int64_t experiment_id) {
   return db_->Run("ListRuns",
                   [&](Database& db) { return ListRunsIn(db, experiment_id); });
@@ -721,8 +719,7 @@ absl::Status ExperimentStore::MarkRunDone(int64_t run_id,
                   [&](Database& db) { return MarkRunDoneIn(db, run_id, run); });
 }
 
-absl::Status ExperimentStore::MarkRunFinished(int64_t run_id,
-                                              v1::RunState state,
+absl::Status ExperimentStore::MarkRunFinished(int64_t run_id, RunState state,
                                               const std::string& error) {
   return db_->Run("MarkRunFinished", [&](Database& db) {
     return MarkRunFinishedIn(db, run_id, state, error);

@@ -11,11 +11,16 @@
 // `user` means "any user" (the worker's own bookkeeping, or a worker without
 // authentication); CreateExperiment stores it as kAnonymousUser.
 //
+// Reads return the worker's own types (experiment_rows.h); ExperimentService
+// converts them to fnprobe.v1 messages. The spec is the one protobuf kept:
+// the validated v1::ExperimentSpec the worker stores and plans from.
+//
 // Schema: migrations/0001_init.sql, 0002_worker_store.sql and
-// 0003_prompt_inference.sql. Enums map to
-// the CHECKed status texts (PHASE_QUEUED 'pending', _GENERATING 'running',
-// _ANALYZING 'analyzing', _DONE 'done', ...; RUN_PENDING 'pending', ...).
-// Runs are inserted in plan order, so their row ids order them (Run.index).
+// 0003_prompt_inference.sql. The enums of experiment_phase.h map to the
+// CHECKed status texts (kQueued 'pending', kGenerating 'running',
+// kAnalyzing 'analyzing', kDone 'done', ...; RunState::kPending 'pending',
+// ...). Runs are inserted in plan order, so their row ids order them
+// (RunRow::index).
 //
 // Errors: NOT_FOUND for a missing (or foreign) experiment, run or network;
 // INVALID_ARGUMENT for bad requests (page tokens, filters, inputs that do
@@ -46,6 +51,8 @@
 #include "server/analysis/run_planner.h"
 #include "server/analysis/stat_map.h"
 #include "server/analysis/storage/activation_store.h"
+#include "server/analysis/worker/experiment_phase.h"
+#include "server/analysis/worker/experiment_rows.h"
 
 namespace SQLite {
 class Database;
@@ -64,7 +71,7 @@ struct GeneratedToken {
 };
 
 // Everything a finished run stores, in one transaction: the run row becomes
-// RUN_DONE with its activation file, layout and counts; its tokens; its map.
+// done with its activation file, layout and counts; its tokens; its map.
 // REQUIRES (else INVALID_ARGUMENT): file.path and file.checksum non-empty,
 // a non-empty layout whose width is map's size, capture_dtype F32/F16/BF16,
 // map.contrast non-empty, map.noise_model "OLS" or "AR1".
@@ -96,13 +103,13 @@ class ExperimentStore {
   // --- experiments ---
 
   // Stores a validated spec (defaults applied) with its planned runs
-  // (RUN_PENDING), their prompts and blocks and their BIDS events, owned by
-  // `user` (created on first use). PHASE_QUEUED. Returns the experiment id.
-  // INVALID_ARGUMENT for no plans.
-  // `model_checksum`: the serving checkpoint's sha256 (empty: unknown).
-  // `also_store` (may be empty) writes more rows of the new experiment in
-  // the same transaction (a masking experiment's plan, masking_store.h);
-  // given the connection and the experiment's id.
+  // (pending), their prompts and blocks and their BIDS events, owned by
+  // `user` (created on first use). ExperimentPhase::kQueued. Returns the
+  // experiment id. INVALID_ARGUMENT for no plans. `model_checksum`: the serving
+  // checkpoint's sha256 (empty: unknown). `also_store` (may be empty) writes
+  // more rows of the new experiment in the same transaction (a masking
+  // experiment's plan, masking_store.h); given the connection and the
+  // experiment's id.
   absl::StatusOr<int64_t> CreateExperiment(
       const std::string& user, const v1::ExperimentSpec& spec,
       const std::vector<RunPlan>& plans, const std::string& model_checksum = "",
@@ -110,38 +117,40 @@ class ExperimentStore {
 
   // The experiment with its runs (include_runs) and progress computed from
   // the run rows (runs_done, tokens_done: sum of tokens_generated).
-  absl::StatusOr<v1::Experiment> GetExperiment(int64_t id,
-                                               const std::string& user,
-                                               bool include_runs = true);
+  // Its layout when a run is done.
+  absl::StatusOr<ExperimentRow> GetExperiment(int64_t id,
+                                              const std::string& user,
+                                              bool include_runs = true);
   // Newest first; page_token is opaque (the last id seen). Page size 0
   // means 50; larger than 1000 means 1000. INVALID_ARGUMENT for a negative
   // page size or a page token this method did not return. The experiments
   // come without runs, layout or prompts (pools keep their names).
-  absl::StatusOr<v1::ListExperimentsResponse> ListExperiments(
-      const std::string& user, int page_size, const std::string& page_token);
-  // Ids of experiments in PHASE_QUEUED, _GENERATING or _ANALYZING, oldest
-  // first (any user).
+  absl::StatusOr<ExperimentPage> ListExperiments(const std::string& user,
+                                                 int page_size,
+                                                 const std::string& page_token);
+  // Ids of experiments queued, generating or analyzing, oldest first (any
+  // user).
   absl::StatusOr<std::vector<int64_t>> UnfinishedExperiments();
-  // PHASE_FAILED needs a non-empty error (INVALID_ARGUMENT otherwise); other
+  // kFailed needs a non-empty error (INVALID_ARGUMENT otherwise); other
   // phases clear the error. Terminal phases set finished_at, others clear it
-  // (a re-analysis is not finished); GENERATING sets started_at once.
+  // (a re-analysis is not finished); kGenerating sets started_at once.
   // FAILED_PRECONDITION for a change the state machine does not allow from
   // the stored phase (experiment_phase.h: nothing leaves failed or
   // cancelled; done only for a re-analysis); checked and written in one
   // transaction.
-  absl::Status SetPhase(int64_t id, v1::ExperimentPhase phase,
+  absl::Status SetPhase(int64_t id, ExperimentPhase phase,
                         const std::string& error = "");
-  // A run of the experiment starts: the experiment becomes PHASE_GENERATING
-  // and the run RUN_RUNNING (as MarkRunStarted), in one transaction.
+  // A run of the experiment starts: the experiment becomes kGenerating and
+  // the run kRunning (as MarkRunStarted), in one transaction.
   // FAILED_PRECONDITION (changing nothing) when the experiment has finished
   // or the run cannot start; NOT_FOUND for a run of another experiment.
   absl::Status StartRun(int64_t experiment_id, int64_t run_id);
-  // Ends an unfinished experiment: `phase` PHASE_FAILED (error required) or
-  // PHASE_CANCELLED; `failed_run_id` (0: none) becomes RUN_FAILED with
-  // `error`, every other pending or running run RUN_CANCELLED; one
+  // Ends an unfinished experiment: `phase` kFailed (error required) or
+  // kCancelled; `failed_run_id` (0: none) becomes RunState::kFailed with
+  // `error`, every other pending or running run kCancelled; one
   // transaction. FAILED_PRECONDITION (changing nothing) when the
   // experiment has finished already.
-  absl::Status EndExperiment(int64_t id, v1::ExperimentPhase phase,
+  absl::Status EndExperiment(int64_t id, ExperimentPhase phase,
                              const std::string& error = "",
                              int64_t failed_run_id = 0);
   // Replaces the stored spec's analysis (ReanalyzeExperiment), and the runs'
@@ -155,29 +164,29 @@ class ExperimentStore {
   // whose plan was not stored). Every step after submission reads the plan
   // here rather than planning the spec again.
   absl::StatusOr<std::vector<RunPlan>> LoadPlans(int64_t experiment_id);
-  // Runs of an experiment in plan order (v1::Run; any user).
-  absl::StatusOr<std::vector<v1::Run>> ListRuns(int64_t experiment_id);
-  // At start-up: every RUN_RUNNING run back to RUN_PENDING with
+  // Runs of an experiment in plan order (any user).
+  absl::StatusOr<std::vector<RunRow>> ListRuns(int64_t experiment_id);
+  // At start-up: every running run back to pending with
   // tokens_generated 0 (its stream died with the previous process).
   // Returns how many.
   absl::StatusOr<int> ResetInterruptedRuns();
-  // RUN_PENDING -> RUN_RUNNING, attempts + 1, tokens_generated 0. Also
-  // RUN_RUNNING -> RUN_RUNNING when a broken stream is retried.
+  // kPending -> kRunning, attempts + 1, tokens_generated 0. Also
+  // kRunning -> kRunning when a broken stream is retried.
   // FAILED_PRECONDITION from any other state.
   absl::Status MarkRunStarted(int64_t run_id);
   // Progress of a running run (cheap; called every few hundred frames).
-  // FAILED_PRECONDITION unless the run is RUN_RUNNING.
+  // FAILED_PRECONDITION unless the run is running.
   absl::Status SetRunTokens(int64_t run_id, int64_t tokens_generated);
-  // RUN_RUNNING -> RUN_DONE with everything of `run` (one transaction).
+  // kRunning -> kDone with everything of `run` (one transaction).
   // ALREADY_EXISTS if the run is already done (nothing is written twice);
-  // FAILED_PRECONDITION unless RUN_RUNNING, or when another finished run of
+  // FAILED_PRECONDITION unless running, or when another finished run of
   // the experiment has a different layout.
   absl::Status MarkRunDone(int64_t run_id, const FinishedRun& run);
-  // A run that will not complete: RUN_FAILED (error required) or
-  // RUN_CANCELLED. FAILED_PRECONDITION unless pending or running.
-  absl::Status MarkRunFinished(int64_t run_id, v1::RunState state,
+  // A run that will not complete: RunState::kFailed (error required) or
+  // kCancelled. FAILED_PRECONDITION unless pending or running.
+  absl::Status MarkRunFinished(int64_t run_id, RunState state,
                                const std::string& error);
-  // Every pending or running run of the experiment -> RUN_CANCELLED.
+  // Every pending or running run of the experiment -> kCancelled.
   // Returns OK (changing nothing) when there is none.
   absl::Status CancelPendingRuns(int64_t experiment_id);
 

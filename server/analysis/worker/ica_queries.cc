@@ -29,7 +29,7 @@ struct HookNetworks {
 };
 
 struct Loaded {
-  v1::Experiment experiment;  // with its runs when asked for
+  ExperimentRow experiment;  // with its runs when asked for
   Layout layout;
   std::vector<IcaNetwork> networks;
 };
@@ -191,7 +191,7 @@ absl::StatusOr<v1::ListIcaComponentsResponse> IcaQueries::ListComponents(
                            LoadNetworks(store_, request.experiment_id(), user,
                                         request.hook(), false));
   v1::ListIcaComponentsResponse response;
-  response.set_z(loaded.experiment.spec().ica().z());
+  response.set_z(loaded.experiment.spec.ica().z());
   response.set_groups(CountGroups(ByHook(loaded.networks)));
   for (const IcaNetwork& n : loaded.networks) {
     v1::IcaComponentSummary* c = response.add_components();
@@ -317,8 +317,8 @@ absl::StatusOr<v1::CompareMethodsResponse> IcaQueries::CompareMethods(
       Loaded loaded,
       LoadNetworks(store_, id, user, "", /*with_time_courses=*/true,
                    /*with_runs=*/true));
-  const v1::Experiment& e = loaded.experiment;
-  const v1::ExperimentSpec spec = WithDefaults(e.spec());
+  const ExperimentRow& e = loaded.experiment;
+  const v1::ExperimentSpec spec = WithDefaults(e.spec);
   if (IsTextCorpus(spec)) {
     return absl::FailedPreconditionError(absl::StrCat(
         "experiment ", id,
@@ -330,9 +330,9 @@ absl::StatusOr<v1::CompareMethodsResponse> IcaQueries::CompareMethods(
   FNPROBE_ASSIGN_OR_RETURN(auto glm,
                            store_->ica().LoadGlmConditionNetworks(id));
   absl::flat_hash_map<int64_t, const RunPlan*> plan_of;
-  for (const v1::Run& run : e.runs()) {
-    if (run.index() >= 0 && run.index() < static_cast<int>(plans.size())) {
-      plan_of[run.id()] = &plans[run.index()];
+  for (const RunRow& run : e.runs) {
+    if (run.index >= 0 && run.index < static_cast<int>(plans.size())) {
+      plan_of[run.id] = &plans[run.index];
     }
   }
   v1::CompareMethodsResponse response;
@@ -346,11 +346,11 @@ absl::StatusOr<v1::CompareMethodsResponse> IcaQueries::CompareMethods(
   // condition's regressor over the same concatenation.
   std::vector<const RunPlan*> run_plans;
   std::vector<int64_t> run_time_points;
-  for (const v1::Run& run : e.runs()) {  // id order
-    auto it = plan_of.find(run.id());
+  for (const RunRow& run : e.runs) {  // id order
+    auto it = plan_of.find(run.id);
     if (it == plan_of.end()) continue;
     run_plans.push_back(it->second);
-    run_time_points.push_back(run.time_points());
+    run_time_points.push_back(run.time_points);
   }
   const std::vector<std::vector<double>> concatenated =
       ConcatenatedRegressors(spec, run_plans, run_time_points, conditions);

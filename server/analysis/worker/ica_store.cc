@@ -235,7 +235,7 @@ absl::Status IcaStore::FinishIcaAnalysis(int64_t experiment_id) {
     SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
     FNPROBE_RETURN_IF_ERROR(CheckAnalysisCanFinish(db, experiment_id));
     FNPROBE_RETURN_IF_ERROR(
-        TransitionIn(db, experiment_id, v1::PHASE_DONE, ""));
+        TransitionIn(db, experiment_id, ExperimentPhase::kDone, ""));
     tx.commit();
     return absl::OkStatus();
   });

@@ -10,14 +10,14 @@ namespace fnprobe::worker {
 absl::StatusOr<v1::GetMaskingResultsResponse> LoadMaskingResults(
     WorkerStore& store, int64_t experiment_id, const std::string& user) {
   FNPROBE_ASSIGN_OR_RETURN(
-      const v1::Experiment e,
+      const ExperimentRow e,
       store.experiments().GetExperiment(experiment_id, user, false));
   FNPROBE_ASSIGN_OR_RETURN(const MaskingPlan plan,
                            store.masking().LoadPlan(experiment_id, user));
   FNPROBE_ASSIGN_OR_RETURN(const std::vector<MaskingScore> scores,
                            store.masking().LoadScores(experiment_id, user));
   const std::vector<MaskingResult> results =
-      ComputeMaskingResults(e.spec(), plan, scores);
+      ComputeMaskingResults(e.spec, plan, scores);
   v1::GetMaskingResultsResponse response;
   for (const MaskingResult& r : results) {
     v1::MaskingResult* out = response.add_results();
@@ -39,7 +39,7 @@ absl::StatusOr<v1::GetMaskingResultsResponse> LoadMaskingResults(
       if (n.name == r.network) out->set_network_units(SelectionSize(n.units));
     }
   }
-  const v1::MaskingSpec& m = e.spec().masking();
+  const v1::MaskingSpec& m = e.spec.masking();
   const int expected = 2 * m.operations_size() * m.evaluation_size() *
                        static_cast<int>(plan.networks.size());
   response.set_complete(response.results_size() == expected);

@@ -121,7 +121,7 @@ std::string MaskingScoresPath(const std::string& data_dir, int64_t id,
 absl::StatusOr<std::map<std::string, std::vector<float>>> UnitMeans(
     ExperimentStore& store, int64_t id, const std::vector<std::string>& hooks) {
   FNPROBE_ASSIGN_OR_RETURN(const Layout layout, store.ExperimentLayout(id));
-  FNPROBE_ASSIGN_OR_RETURN(const std::vector<v1::Run> runs, store.ListRuns(id));
+  FNPROBE_ASSIGN_OR_RETURN(const std::vector<RunRow> runs, store.ListRuns(id));
   std::map<std::string, std::vector<double>> sums;
   std::vector<std::pair<std::string, int64_t>> columns;  // hook, offset
   for (const std::string& hook : hooks) {
@@ -134,10 +134,10 @@ absl::StatusOr<std::map<std::string, std::vector<float>>> UnitMeans(
     columns.push_back({hook, layout.offset(*i)});
   }
   int64_t rows = 0;
-  for (const v1::Run& run : runs) {
-    if (run.state() != v1::RUN_DONE || run.activation_path().empty()) continue;
+  for (const RunRow& run : runs) {
+    if (run.state != RunState::kDone || run.activation_path.empty()) continue;
     FNPROBE_ASSIGN_OR_RETURN(std::unique_ptr<ActivationReader> reader,
-                             ActivationReader::Open(run.activation_path()));
+                             ActivationReader::Open(run.activation_path));
     const int64_t width = reader->width();
     FNPROBE_RETURN_IF_ERROR(
         reader->VisitChunks([&](const ActivationReader::Chunk& c) {

@@ -47,19 +47,19 @@ absl::Status AddStoredNetwork(const std::string& field,
                               UnitSelection* out) {
   // NOT_FOUND for a missing or foreign experiment, as every read says.
   FNPROBE_ASSIGN_OR_RETURN(
-      const v1::Experiment e,
+      const ExperimentRow e,
       store.experiments().GetExperiment(n.experiment(), user, false));
-  if (e.phase() != v1::PHASE_DONE) {
+  if (e.phase != ExperimentPhase::kDone) {
     return absl::FailedPreconditionError(absl::StrCat(
         field, ".experiment: experiment ", n.experiment(), " is ",
-        v1::ExperimentPhase_Name(e.phase()),
+        PhaseName(e.phase),
         "; a network comes from a finished (PHASE_DONE) experiment"));
   }
-  if (e.spec().model() != spec.model()) {
-    return Invalid(field + ".experiment",
-                   absl::StrCat("experiment ", n.experiment(), " ran model '",
-                                e.spec().model(), "', this one masks '",
-                                spec.model(), "'"));
+  if (e.spec.model() != spec.model()) {
+    return Invalid(
+        field + ".experiment",
+        absl::StrCat("experiment ", n.experiment(), " ran model '",
+                     e.spec.model(), "', this one masks '", spec.model(), "'"));
   }
   if (n.has_component()) {
     return Invalid(field + ".component",
@@ -121,29 +121,27 @@ absl::StatusOr<int64_t> CheckMeanSource(const std::string& field, int64_t id,
                                 " lists units of no experiment: MEAN "
                                 "needs meanFrom"));
   }
-  FNPROBE_ASSIGN_OR_RETURN(const v1::Experiment e,
+  FNPROBE_ASSIGN_OR_RETURN(const ExperimentRow e,
                            store.experiments().GetExperiment(id, user));
   const std::string where =
       absl::StrCat("masking.meanFrom: experiment ", id, " ");
-  if (e.phase() != v1::PHASE_DONE) {
+  if (e.phase != ExperimentPhase::kDone) {
     return absl::FailedPreconditionError(
-        absl::StrCat(where, "is ", v1::ExperimentPhase_Name(e.phase()),
+        absl::StrCat(where, "is ", PhaseName(e.phase),
                      "; means come from a finished experiment"));
   }
-  if (e.activations_deleted()) {
+  if (e.activations_deleted) {
     return absl::FailedPreconditionError(
         absl::StrCat(where, "has no stored activations any more"));
   }
-  if (e.spec().model() != spec.model()) {
+  if (e.spec.model() != spec.model()) {
     return Invalid(
         "masking.meanFrom",
-        absl::StrCat("experiment ", id, " ran model '", e.spec().model(), "'"));
+        absl::StrCat("experiment ", id, " ran model '", e.spec.model(), "'"));
   }
   for (const auto& [hook, list] : units) {
-    bool captured = false;
-    for (const v1::HookPoint& h : e.layout().hooks()) {
-      captured |= h.name() == hook;
-    }
+    const bool captured =
+        e.layout.has_value() && e.layout->IndexOf(hook).has_value();
     if (!captured) {
       return Invalid("masking.meanFrom",
                      absl::StrCat("experiment ", id, " did not capture ", hook,

@@ -4,7 +4,27 @@
 
 namespace fnprobe::worker {
 
+// The worker's enums are numbered as the messages' (experiment_phase.h), so
+// they convert by value.
+static_assert(static_cast<int>(ExperimentPhase::kCancelled) ==
+                  v1::PHASE_CANCELLED &&
+              static_cast<int>(ExperimentPhase::kDone) == v1::PHASE_DONE &&
+              static_cast<int>(ExperimentPhase::kQueued) == v1::PHASE_QUEUED &&
+              v1::ExperimentPhase_MAX == v1::PHASE_CANCELLED);
+static_assert(static_cast<int>(RunState::kCancelled) == v1::RUN_CANCELLED &&
+              static_cast<int>(RunState::kPending) == v1::RUN_PENDING &&
+              static_cast<int>(RunState::kDone) == v1::RUN_DONE &&
+              v1::RunState_MAX == v1::RUN_CANCELLED);
+
 // --- requests ---
+
+ExperimentPhase FromProto(v1::ExperimentPhase phase) {
+  return static_cast<ExperimentPhase>(static_cast<int>(phase));
+}
+
+RunState FromProto(v1::RunState state) {
+  return static_cast<RunState>(static_cast<int>(state));
+}
 
 NetworkKind FromProto(v1::NetworkKind kind) {
   // Same numbering (result_rows.h): values outside the enum pass through
@@ -44,6 +64,76 @@ StatMapQuery FromProto(const v1::GetStatMapRequest& request) {
   query.condition = request.condition();
   query.run_id = request.run_id();
   return query;
+}
+
+// --- experiments ---
+
+v1::ExperimentPhase ToProto(ExperimentPhase phase) {
+  return static_cast<v1::ExperimentPhase>(static_cast<int>(phase));
+}
+
+v1::RunState ToProto(RunState state) {
+  return static_cast<v1::RunState>(static_cast<int>(state));
+}
+
+v1::Run ToProto(const RunRow& run) {
+  v1::Run out;
+  out.set_id(run.id);
+  out.set_index(run.index);
+  out.set_condition(run.condition);
+  out.set_repeat(run.repeat);
+  out.set_state(ToProto(run.state));
+  out.set_time_points(run.time_points);
+  out.set_tokens_generated(run.tokens_generated);
+  out.set_overflow_count(run.overflow_count);
+  out.set_activation_path(run.activation_path);
+  out.set_activation_checksum(run.activation_checksum);
+  out.set_error(run.error);
+  out.set_attempts(run.attempts);
+  return out;
+}
+
+v1::ExperimentProgress ProgressToProto(const ExperimentRow& e) {
+  v1::ExperimentProgress p;
+  p.set_experiment_id(e.id);
+  p.set_phase(ToProto(e.phase));
+  p.set_runs_done(e.progress.runs_done);
+  p.set_runs_total(e.progress.runs_total);
+  p.set_tokens_done(e.progress.tokens_done);
+  p.set_tokens_total(e.progress.tokens_total);
+  p.set_error(e.error);
+  return p;
+}
+
+v1::Experiment ToProto(const ExperimentRow& e) {
+  v1::Experiment out;
+  out.set_id(e.id);
+  out.set_name(e.name);
+  out.set_owner(e.owner);
+  out.set_phase(ToProto(e.phase));
+  out.set_error(e.error);
+  *out.mutable_spec() = e.spec;
+  *out.mutable_progress() = ProgressToProto(e);
+  for (const RunRow& run : e.runs) *out.add_runs() = ToProto(run);
+  if (e.layout.has_value()) LayoutToProto(*e.layout, out.mutable_layout());
+  out.set_model(e.spec.model());
+  out.set_created_at(e.created_at);
+  out.set_started_at(e.started_at);
+  out.set_finished_at(e.finished_at);
+  out.set_plan_version(e.plan_version);
+  out.set_stored_bytes(e.stored_bytes);
+  out.set_activations_deleted(e.activations_deleted);
+  out.set_model_checksum(e.model_checksum);
+  return out;
+}
+
+v1::ListExperimentsResponse ToProto(const ExperimentPage& page) {
+  v1::ListExperimentsResponse response;
+  for (const ExperimentRow& e : page.experiments) {
+    *response.add_experiments() = ToProto(e);
+  }
+  response.set_next_page_token(page.next_page_token);
+  return response;
 }
 
 // --- results ---
@@ -183,7 +273,7 @@ v1::GetClassificationResponse ToProto(const Classification& classification) {
 
 v1::GetRunEventsResponse ToProto(const RunEvents& events) {
   v1::GetRunEventsResponse response;
-  *response.mutable_run() = events.run;
+  *response.mutable_run() = ToProto(events.run);
   for (const EventRow& e : events.events) {
     v1::BidsEventRow* row = response.add_events();
     row->set_onset(e.onset);

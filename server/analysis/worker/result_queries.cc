@@ -516,7 +516,7 @@ void AddEvents(Database& db, RunEvents* response) {
   Statement q(db,
               "SELECT onset, duration, trial_type FROM events "
               "WHERE run_id = ? ORDER BY onset, id");
-  q.bind(1, response->run.id());
+  q.bind(1, response->run.id);
   RunPlan stored;
   while (q.executeStep()) {
     stored.events.push_back({q.getColumn(0).getDouble(),
@@ -535,7 +535,7 @@ void AddGeneratedTexts(Database& db, RunEvents* response) {
   Statement q(db,
               "SELECT prompt_index, text FROM generations WHERE run_id = ? "
               "ORDER BY prompt_index, step");
-  q.bind(1, response->run.id());
+  q.bind(1, response->run.id);
   std::vector<std::string> texts;
   while (q.executeStep()) {
     const int64_t prompt = q.getColumn(0).getInt64();
@@ -552,7 +552,11 @@ void AddGeneratedTexts(Database& db, RunEvents* response) {
 absl::StatusOr<RunEvents> GetRunEventsIn(Database& db, int64_t id, int index,
                                          const std::string& user) {
   FNPROBE_RETURN_IF_ERROR(CheckOwner(db, id, user));
-  std::vector<v1::Run> runs = LoadRuns(db, id);
+  // The prompts as planned at submission, with the runs (read once). An
+  // experiment planned by an earlier planner whose plan was not stored gets
+  // no prompts rather than another plan's.
+  std::vector<RunRow> runs;
+  absl::StatusOr<std::vector<RunPlan>> plans = LoadPlans(db, id, &runs);
   if (index < 0 || index >= static_cast<int>(runs.size())) {
     return absl::OutOfRangeError(
         absl::StrCat("run index ", index, " is out of range: experiment ", id,
@@ -562,10 +566,6 @@ absl::StatusOr<RunEvents> GetRunEventsIn(Database& db, int64_t id, int index,
   response.run = std::move(runs[index]);
   AddEvents(db, &response);
   AddGeneratedTexts(db, &response);
-  // The prompts as planned at submission. An experiment planned by an
-  // earlier planner whose plan was not stored gets no prompts rather than
-  // another plan's.
-  absl::StatusOr<std::vector<RunPlan>> plans = LoadPlans(db, id);
   if (absl::IsFailedPrecondition(plans.status())) return response;
   if (!plans.ok()) return plans.status();
   response.prompts = (*plans)[index].prompts;

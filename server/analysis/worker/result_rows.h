@@ -18,8 +18,8 @@
 #include <vector>
 
 #include "common/layout.h"
-#include "fnprobe/v1/experiments.pb.h"
 #include "server/analysis/stat_map.h"
+#include "server/analysis/worker/experiment_rows.h"
 
 namespace fnprobe::worker {
 
@@ -164,10 +164,9 @@ struct EventRow {
   std::string trial_type;
 };
 
-// GetRunEvents. The run is still ExperimentStore's fnprobe.v1.Run (as
-// store_rows.h loads it for every store).
+// GetRunEvents.
 struct RunEvents {
-  v1::Run run;
+  RunRow run;
   std::vector<EventRow> events;
   std::string events_tsv;
   std::vector<std::string> prompts;

@@ -495,7 +495,8 @@ absl::Status FinishAnalysisIn(Database& db, int64_t experiment_id,
   SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
   FNPROBE_RETURN_IF_ERROR(CheckAnalysisCanFinish(db, experiment_id));
   FNPROBE_RETURN_IF_ERROR(WriteAnalysisIn(db, experiment_id, result, layout));
-  FNPROBE_RETURN_IF_ERROR(TransitionIn(db, experiment_id, v1::PHASE_DONE, ""));
+  FNPROBE_RETURN_IF_ERROR(
+      TransitionIn(db, experiment_id, ExperimentPhase::kDone, ""));
   tx.commit();
   return absl::OkStatus();
 }

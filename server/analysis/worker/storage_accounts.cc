@@ -40,10 +40,10 @@ absl::StatusOr<DeletedActivations> DeleteIn(Database& db, int64_t id,
                                             bool activations_only) {
   SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
   FNPROBE_RETURN_IF_ERROR(CheckOwner(db, id, user));
-  FNPROBE_ASSIGN_OR_RETURN(const v1::ExperimentPhase phase, ReadPhase(db, id));
+  FNPROBE_ASSIGN_OR_RETURN(const ExperimentPhase phase, ReadPhase(db, id));
   if (!IsTerminalPhase(phase)) {
     return absl::FailedPreconditionError(
-        absl::StrCat("experiment ", id, " is ", v1::ExperimentPhase_Name(phase),
+        absl::StrCat("experiment ", id, " is ", PhaseName(phase),
                      "; cancel it before deleting it"));
   }
   Statement deleted(db,

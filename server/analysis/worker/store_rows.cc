@@ -30,51 +30,54 @@ std::string Dump(const Json& j) {
 // --- closed vocabularies of the schema ---
 
 struct PhaseText {
-  v1::ExperimentPhase phase;
+  ExperimentPhase phase;
   const char* text;
 };
 constexpr PhaseText kPhaseTexts[] = {
-    {v1::PHASE_QUEUED, "pending"},      {v1::PHASE_GENERATING, "running"},
-    {v1::PHASE_ANALYZING, "analyzing"}, {v1::PHASE_DONE, "done"},
-    {v1::PHASE_FAILED, "failed"},       {v1::PHASE_CANCELLED, "cancelled"},
+    {ExperimentPhase::kQueued, "pending"},
+    {ExperimentPhase::kGenerating, "running"},
+    {ExperimentPhase::kAnalyzing, "analyzing"},
+    {ExperimentPhase::kDone, "done"},
+    {ExperimentPhase::kFailed, "failed"},
+    {ExperimentPhase::kCancelled, "cancelled"},
 };
 
 struct RunStateText {
-  v1::RunState state;
+  RunState state;
   const char* text;
 };
 constexpr RunStateText kRunStateTexts[] = {
-    {v1::RUN_PENDING, "pending"},     {v1::RUN_RUNNING, "running"},
-    {v1::RUN_DONE, "done"},           {v1::RUN_FAILED, "failed"},
-    {v1::RUN_CANCELLED, "cancelled"},
+    {RunState::kPending, "pending"},     {RunState::kRunning, "running"},
+    {RunState::kDone, "done"},           {RunState::kFailed, "failed"},
+    {RunState::kCancelled, "cancelled"},
 };
 
-const char* PhaseToText(v1::ExperimentPhase phase) {
+const char* PhaseToText(ExperimentPhase phase) {
   for (const PhaseText& p : kPhaseTexts) {
     if (p.phase == phase) return p.text;
   }
   return nullptr;
 }
 
-v1::ExperimentPhase PhaseFromText(absl::string_view text) {
+ExperimentPhase PhaseFromText(absl::string_view text) {
   for (const PhaseText& p : kPhaseTexts) {
     if (text == p.text) return p.phase;
   }
-  return v1::PHASE_UNSPECIFIED;
+  return ExperimentPhase::kUnspecified;
 }
 
-const char* RunStateToText(v1::RunState state) {
+const char* RunStateToText(RunState state) {
   for (const RunStateText& r : kRunStateTexts) {
     if (r.state == state) return r.text;
   }
   return nullptr;
 }
 
-v1::RunState RunStateFromText(absl::string_view text) {
+RunState RunStateFromText(absl::string_view text) {
   for (const RunStateText& r : kRunStateTexts) {
     if (text == r.text) return r.state;
   }
-  return v1::RUN_STATE_UNSPECIFIED;
+  return RunState::kUnspecified;
 }
 
 // --- small row helpers ---
@@ -261,30 +264,30 @@ constexpr char kRunColumns[] =
     "id, condition, repeat_index, status, num_time_points, tokens_generated, "
     "overflow_count, activation_path, activation_checksum, error, attempts";
 
-v1::Run ReadRun(const Statement& q, int index) {
-  v1::Run run;
-  run.set_id(q.getColumn(0).getInt64());
-  run.set_index(index);
-  run.set_condition(q.getColumn(1).getString());
-  run.set_repeat(q.getColumn(2).getInt());
-  run.set_state(RunStateFromText(q.getColumn(3).getString()));
-  run.set_time_points(q.getColumn(4).getInt64());
-  run.set_tokens_generated(q.getColumn(5).getInt64());
-  run.set_overflow_count(q.getColumn(6).getInt64());
-  run.set_activation_path(TextOrEmpty(q, 7));
-  run.set_activation_checksum(TextOrEmpty(q, 8));
-  run.set_error(TextOrEmpty(q, 9));
-  run.set_attempts(q.getColumn(10).getInt());
+RunRow ReadRun(const Statement& q, int index) {
+  RunRow run;
+  run.id = q.getColumn(0).getInt64();
+  run.index = index;
+  run.condition = q.getColumn(1).getString();
+  run.repeat = q.getColumn(2).getInt();
+  run.state = RunStateFromText(q.getColumn(3).getString());
+  run.time_points = q.getColumn(4).getInt64();
+  run.tokens_generated = q.getColumn(5).getInt64();
+  run.overflow_count = q.getColumn(6).getInt64();
+  run.activation_path = TextOrEmpty(q, 7);
+  run.activation_checksum = TextOrEmpty(q, 8);
+  run.error = TextOrEmpty(q, 9);
+  run.attempts = q.getColumn(10).getInt();
   return run;
 }
 
 // The experiment's runs in plan order (row ids follow the plan).
-std::vector<v1::Run> LoadRuns(Database& db, int64_t experiment_id) {
+std::vector<RunRow> LoadRuns(Database& db, int64_t experiment_id) {
   Statement q(db,
               absl::StrCat("SELECT ", kRunColumns,
                            " FROM runs WHERE experiment_id = ? ORDER BY id"));
   q.bind(1, experiment_id);
-  std::vector<v1::Run> runs;
+  std::vector<RunRow> runs;
   while (q.executeStep()) {
     runs.push_back(ReadRun(q, static_cast<int>(runs.size())));
   }
@@ -321,7 +324,7 @@ namespace {
 // plans it as it was planned.
 absl::StatusOr<std::vector<RunPlan>> ReplanLegacy(
     Database& db, int64_t id, const v1::ExperimentSpec& spec,
-    const std::vector<v1::Run>& runs) {
+    const std::vector<RunRow>& runs) {
   Statement version(db, "SELECT plan_version FROM experiments WHERE id = ?");
   version.bind(1, id);
   const int stored = version.executeStep() ? version.getColumn(0).getInt() : 0;
@@ -361,29 +364,29 @@ int ConditionIndex(const v1::ExperimentSpec& spec, const std::string& name) {
   return -1;
 }
 
-}  // namespace
-
-absl::StatusOr<std::vector<RunPlan>> LoadPlans(Database& db, int64_t id) {
-  FNPROBE_ASSIGN_OR_RETURN(const v1::ExperimentSpec spec, LoadSpec(db, id));
-  const std::vector<v1::Run> runs = LoadRuns(db, id);
+// The plans of `runs` (the experiment's, in plan order) from their stored
+// prompts and `spec`.
+absl::StatusOr<std::vector<RunPlan>> PlansOf(Database& db, int64_t id,
+                                             const v1::ExperimentSpec& spec,
+                                             const std::vector<RunRow>& runs) {
   std::vector<RunPlan> plans(runs.size());
   absl::flat_hash_map<int64_t, size_t> index_of;
   for (size_t i = 0; i < runs.size(); ++i) {
     RunPlan& plan = plans[i];
     plan.index = static_cast<int>(i);
-    plan.condition_name = runs[i].condition();
+    plan.condition_name = runs[i].condition;
     plan.condition =
         spec.has_texts() && plan.condition_name == kTextGroupCondition
             ? -1
             : ConditionIndex(spec, plan.condition_name);
-    plan.repeat = runs[i].repeat();
-    plan.time_points = runs[i].time_points();
+    plan.repeat = runs[i].repeat;
+    plan.time_points = runs[i].time_points;
     if (plan.condition < 0 && !spec.has_texts()) {
       return absl::DataLossError(absl::StrCat(
-          "experiment ", id, ": run ", runs[i].id(), "'s condition '",
+          "experiment ", id, ": run ", runs[i].id, "'s condition '",
           plan.condition_name, "' is not in the stored spec"));
     }
-    index_of[runs[i].id()] = i;
+    index_of[runs[i].id] = i;
   }
   Statement q(db,
               "SELECT p.run_id, p.position, p.block, p.task, p.prompt "
@@ -421,14 +424,35 @@ absl::StatusOr<std::vector<RunPlan>> LoadPlans(Database& db, int64_t id) {
   return plans;
 }
 
+}  // namespace
+
+absl::StatusOr<std::vector<RunPlan>> LoadPlans(Database& db, int64_t id,
+                                               std::vector<RunRow>* runs) {
+  std::vector<RunRow> own;
+  if (runs == nullptr) runs = &own;
+  // The runs first: the caller has them even when the spec does not parse.
+  *runs = LoadRuns(db, id);
+  FNPROBE_ASSIGN_OR_RETURN(const v1::ExperimentSpec spec, LoadSpec(db, id));
+  return PlansOf(db, id, spec, *runs);
+}
+
+absl::StatusOr<std::vector<RunPlan>> LoadPlans(Database& db, int64_t id,
+                                               const v1::ExperimentSpec& spec,
+                                               std::vector<RunRow>* runs) {
+  std::vector<RunRow> own;
+  if (runs == nullptr) runs = &own;
+  *runs = LoadRuns(db, id);
+  return PlansOf(db, id, spec, *runs);
+}
+
 // The stored phase of experiment `id`; NOT_FOUND if there is none.
-absl::StatusOr<v1::ExperimentPhase> ReadPhase(Database& db, int64_t id) {
+absl::StatusOr<ExperimentPhase> ReadPhase(Database& db, int64_t id) {
   Statement q(db, "SELECT status FROM experiments WHERE id = ?");
   q.bind(1, id);
   if (!q.executeStep()) return ExperimentNotFound(id);
   const std::string text = q.getColumn(0).getString();
-  const v1::ExperimentPhase phase = PhaseFromText(text);
-  if (phase == v1::PHASE_UNSPECIFIED) {
+  const ExperimentPhase phase = PhaseFromText(text);
+  if (phase == ExperimentPhase::kUnspecified) {
     return absl::DataLossError(
         absl::StrCat("experiment ", id, ": unknown status '", text, "'"));
   }
@@ -439,12 +463,12 @@ absl::StatusOr<v1::ExperimentPhase> ReadPhase(Database& db, int64_t id) {
 // stored phase. REQUIRES: a transaction is open, so that the check and the
 // write see the same row.
 absl::Status CheckAnalysisCanFinish(Database& db, int64_t experiment_id) {
-  FNPROBE_ASSIGN_OR_RETURN(const v1::ExperimentPhase phase,
+  FNPROBE_ASSIGN_OR_RETURN(const ExperimentPhase phase,
                            ReadPhase(db, experiment_id));
-  if (phase != v1::PHASE_ANALYZING) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "experiment ", experiment_id, " is ", v1::ExperimentPhase_Name(phase),
-        "; its analysis is not stored"));
+  if (phase != ExperimentPhase::kAnalyzing) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("experiment ", experiment_id, " is ", PhaseName(phase),
+                     "; its analysis is not stored"));
   }
   Statement q(db,
               "SELECT count(*) FROM runs WHERE experiment_id = ? AND "
@@ -459,19 +483,18 @@ absl::Status CheckAnalysisCanFinish(Database& db, int64_t experiment_id) {
   return absl::OkStatus();
 }
 
-absl::Status TransitionIn(Database& db, int64_t id, v1::ExperimentPhase phase,
+absl::Status TransitionIn(Database& db, int64_t id, ExperimentPhase phase,
                           const std::string& error) {
   const char* text = PhaseToText(phase);
   if (text == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("experiment ", id, ": cannot set phase ",
-                     v1::ExperimentPhase_Name(phase)));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "experiment ", id, ": cannot set phase ", PhaseName(phase)));
   }
-  if (phase == v1::PHASE_FAILED && error.empty()) {
+  if (phase == ExperimentPhase::kFailed && error.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("experiment ", id, ": PHASE_FAILED needs an error"));
   }
-  FNPROBE_ASSIGN_OR_RETURN(const v1::ExperimentPhase from, ReadPhase(db, id));
+  FNPROBE_ASSIGN_OR_RETURN(const ExperimentPhase from, ReadPhase(db, id));
   FNPROBE_RETURN_IF_ERROR(CheckPhaseTransition(id, from, phase));
   Statement update(
       db,
@@ -482,7 +505,7 @@ absl::Status TransitionIn(Database& db, int64_t id, v1::ExperimentPhase phase,
       " ELSE NULL END WHERE id = ?5");
   update.bind(1, text);
   update.bind(2, error);
-  update.bind(3, phase == v1::PHASE_GENERATING ? 1 : 0);
+  update.bind(3, phase == ExperimentPhase::kGenerating ? 1 : 0);
   update.bind(4, IsTerminalPhase(phase) ? 1 : 0);
   update.bind(5, id);
   if (update.exec() == 0) return ExperimentNotFound(id);

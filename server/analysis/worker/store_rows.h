@@ -26,6 +26,7 @@
 #include "nlohmann/json.hpp"
 #include "server/analysis/run_planner.h"
 #include "server/analysis/stat_map.h"
+#include "server/analysis/worker/experiment_rows.h"
 
 // The current time as the schema's ISO-8601 UTC text, inside SQL literals.
 #define FNPROBE_SQL_NOW "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
@@ -50,11 +51,11 @@ inline constexpr char kClassifyMethod[] = "mean_t";
 std::string Dump(const nlohmann::json& j);
 
 // --- closed vocabularies of the schema ('pending', 'running', ...) ---
-// nullptr / *_UNSPECIFIED for values the schema does not know.
-const char* PhaseToText(v1::ExperimentPhase phase);
-v1::ExperimentPhase PhaseFromText(absl::string_view text);
-const char* RunStateToText(v1::RunState state);
-v1::RunState RunStateFromText(absl::string_view text);
+// nullptr / kUnspecified for values the schema does not know.
+const char* PhaseToText(ExperimentPhase phase);
+ExperimentPhase PhaseFromText(absl::string_view text);
+const char* RunStateToText(RunState state);
+RunState RunStateFromText(absl::string_view text);
 
 // --- columns ---
 std::string TextOrEmpty(const SQLite::Statement& q, int column);
@@ -98,7 +99,7 @@ absl::Status CheckOwner(SQLite::Database& db, int64_t id,
                         const std::string& user);
 absl::StatusOr<v1::ExperimentSpec> LoadSpec(SQLite::Database& db, int64_t id);
 // The experiment's runs in plan order (row ids follow the plan).
-std::vector<v1::Run> LoadRuns(SQLite::Database& db, int64_t experiment_id);
+std::vector<RunRow> LoadRuns(SQLite::Database& db, int64_t experiment_id);
 // The layout of the experiment's first finished run; NOT_FOUND before one.
 absl::StatusOr<Layout> LoadLayout(SQLite::Database& db, int64_t experiment_id);
 // LoadLayout, with "none yet" as nullopt rather than an error.
@@ -109,11 +110,18 @@ absl::StatusOr<std::optional<Layout>> LoadOptionalLayout(SQLite::Database& db,
 // before plans were has no prompt rows: it is planned from its spec when
 // its plan_version is the current planner's; FAILED_PRECONDITION ("planned
 // by an earlier fnprobe ...") otherwise. DATA_LOSS for rows that do not
-// form a plan.
-absl::StatusOr<std::vector<RunPlan>> LoadPlans(SQLite::Database& db,
-                                               int64_t id);
+// form a plan. `runs` (may be null) receives the experiment's runs, which
+// the plans are read with (LoadRuns), even when the plans do not load: a
+// caller that needs both reads them once.
+absl::StatusOr<std::vector<RunPlan>> LoadPlans(
+    SQLite::Database& db, int64_t id, std::vector<RunRow>* runs = nullptr);
+// LoadPlans with the experiment's stored spec already in hand (the events
+// are timed by `spec`), so that it is not read again.
+absl::StatusOr<std::vector<RunPlan>> LoadPlans(
+    SQLite::Database& db, int64_t id, const v1::ExperimentSpec& spec,
+    std::vector<RunRow>* runs = nullptr);
 // The stored phase of experiment `id`; NOT_FOUND if there is none.
-absl::StatusOr<v1::ExperimentPhase> ReadPhase(SQLite::Database& db, int64_t id);
+absl::StatusOr<ExperimentPhase> ReadPhase(SQLite::Database& db, int64_t id);
 
 // OK when experiment `id` is analyzing and every one of its runs is done,
 // so that its analysis may be stored and the experiment become done;
@@ -126,7 +134,7 @@ absl::Status CheckAnalysisCanFinish(SQLite::Database& db, int64_t id);
 // allows it from the stored phase. REQUIRES: a transaction is open, so that
 // the check and the write see the same row.
 absl::Status TransitionIn(SQLite::Database& db, int64_t id,
-                          v1::ExperimentPhase phase, const std::string& error);
+                          ExperimentPhase phase, const std::string& error);
 // INVALID_ARGUMENT naming `what` unless `map` is a complete map of `units`
 // units with a contrast and a known noise model.
 absl::Status CheckMap(const analysis::StatMap& map, int64_t units,

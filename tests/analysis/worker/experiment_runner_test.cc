@@ -177,22 +177,22 @@ class ExperimentRunnerTest : public ::testing::Test {
   }
 
   // Polls until the experiment is in a terminal phase (or 20 s pass).
-  v1::Experiment WaitFinished(int64_t id) {
+  ExperimentRow WaitFinished(int64_t id) {
     const absl::Time deadline = absl::Now() + absl::Seconds(20);
     for (;;) {
       auto e = store_->experiments().GetExperiment(id, "");
       EXPECT_OK(e);
-      if (!e.ok() || IsTerminalPhase(e->phase()) || absl::Now() > deadline) {
-        return e.ok() ? *e : v1::Experiment();
+      if (!e.ok() || IsTerminalPhase(e->phase) || absl::Now() > deadline) {
+        return e.ok() ? *e : ExperimentRow();
       }
       absl::SleepFor(absl::Milliseconds(5));
     }
   }
 
-  std::vector<v1::RunState> RunStates(int64_t id) {
-    std::vector<v1::RunState> states;
-    for (const v1::Run& run : *store_->experiments().ListRuns(id)) {
-      states.push_back(run.state());
+  std::vector<RunState> RunStates(int64_t id) {
+    std::vector<RunState> states;
+    for (const RunRow& run : *store_->experiments().ListRuns(id)) {
+      states.push_back(run.state);
     }
     return states;
   }
@@ -216,9 +216,9 @@ class ExperimentRunnerTest : public ::testing::Test {
 TEST_F(ExperimentRunnerTest, RunsAnExperimentToDone) {
   StartRunner();
   const int64_t id = Submit();
-  const v1::Experiment e = WaitFinished(id);
-  EXPECT_EQ(e.phase(), v1::PHASE_DONE) << e.error();
-  EXPECT_THAT(RunStates(id), Each(v1::RUN_DONE));
+  const ExperimentRow e = WaitFinished(id);
+  EXPECT_EQ(e.phase, ExperimentPhase::kDone) << e.error;
+  EXPECT_THAT(RunStates(id), Each(RunState::kDone));
   EXPECT_GT(NetworkCount(id), 0);
 }
 
@@ -227,9 +227,9 @@ TEST_F(ExperimentRunnerTest, RunsAnExperimentToDone) {
 TEST_F(ExperimentRunnerTest, ReanalyzeRightAfterDone) {
   StartRunner();
   const int64_t id = Submit(1);
-  ASSERT_EQ(WaitFinished(id).phase(), v1::PHASE_DONE);
+  ASSERT_EQ(WaitFinished(id).phase, ExperimentPhase::kDone);
   ASSERT_OK(runner_->Reanalyze(id));
-  EXPECT_EQ(WaitFinished(id).phase(), v1::PHASE_DONE);
+  EXPECT_EQ(WaitFinished(id).phase, ExperimentPhase::kDone);
   EXPECT_GT(NetworkCount(id), 0);
   const int64_t cancelled = Submit(1);
   ASSERT_OK(runner_->Cancel(cancelled));
@@ -247,10 +247,10 @@ TEST_F(ExperimentRunnerTest, CancelBeforeAnyRunStarts) {
   const int64_t id = Submit();
   ASSERT_OK(runner_->Cancel(id));
   fake_->Release();
-  EXPECT_EQ(WaitFinished(busy).phase(), v1::PHASE_DONE);
-  const v1::Experiment e = WaitFinished(id);
-  EXPECT_EQ(e.phase(), v1::PHASE_CANCELLED);
-  EXPECT_THAT(RunStates(id), Each(v1::RUN_CANCELLED));
+  EXPECT_EQ(WaitFinished(busy).phase, ExperimentPhase::kDone);
+  const ExperimentRow e = WaitFinished(id);
+  EXPECT_EQ(e.phase, ExperimentPhase::kCancelled);
+  EXPECT_THAT(RunStates(id), Each(RunState::kCancelled));
   EXPECT_THAT(runner_->Cancel(id),
               StatusIs(absl::StatusCode::kFailedPrecondition));
 }
@@ -266,11 +266,11 @@ TEST_F(ExperimentRunnerTest, CancelMidRunStaysCancelled) {
   // Whatever the threads do with their cancelled streams, the experiment
   // stays cancelled and no run is left to start.
   absl::SleepFor(absl::Milliseconds(200));
-  EXPECT_EQ(WaitFinished(id).phase(), v1::PHASE_CANCELLED);
-  EXPECT_THAT(RunStates(id), Each(v1::RUN_CANCELLED));
+  EXPECT_EQ(WaitFinished(id).phase, ExperimentPhase::kCancelled);
+  EXPECT_THAT(RunStates(id), Each(RunState::kCancelled));
   // And the worker goes on.
   const int64_t next = Submit();
-  EXPECT_EQ(WaitFinished(next).phase(), v1::PHASE_DONE);
+  EXPECT_EQ(WaitFinished(next).phase, ExperimentPhase::kDone);
 }
 
 TEST_F(ExperimentRunnerTest, CancelDuringAnalysisStoresNothing) {
@@ -280,12 +280,12 @@ TEST_F(ExperimentRunnerTest, CancelDuringAnalysisStoresNothing) {
   };
   StartRunner();
   const int64_t id = Submit(1);
-  const v1::Experiment e = WaitFinished(id);
+  const ExperimentRow e = WaitFinished(id);
   runner_->Stop();  // the hook has run and the analysis thread let go
   ASSERT_OK(cancelled);
-  EXPECT_EQ(e.phase(), v1::PHASE_CANCELLED);
-  EXPECT_EQ(store_->experiments().GetExperiment(id, "")->phase(),
-            v1::PHASE_CANCELLED);
+  EXPECT_EQ(e.phase, ExperimentPhase::kCancelled);
+  EXPECT_EQ(store_->experiments().GetExperiment(id, "")->phase,
+            ExperimentPhase::kCancelled);
   EXPECT_EQ(NetworkCount(id), 0);
 }
 
@@ -305,11 +305,11 @@ TEST_F(ExperimentRunnerTest, CancelBeforeARunIsStoredLeavesNoFile) {
   };
   StartRunner();
   const int64_t id = Submit(1);
-  const v1::Experiment e = WaitFinished(id);
+  const ExperimentRow e = WaitFinished(id);
   runner_->Stop();  // the run's thread has let go
   ASSERT_OK(cancelled);
-  EXPECT_EQ(e.phase(), v1::PHASE_CANCELLED);
-  EXPECT_THAT(RunStates(id), Each(v1::RUN_CANCELLED));
+  EXPECT_EQ(e.phase, ExperimentPhase::kCancelled);
+  EXPECT_THAT(RunStates(id), Each(RunState::kCancelled));
   EXPECT_FALSE(std::filesystem::exists(path)) << path;
 }
 
@@ -321,8 +321,8 @@ TEST_F(ExperimentRunnerTest, StartRemovesTheFileOfARunNotDone) {
   fake_->Hold();
   runner_ = std::make_unique<ExperimentRunner>(store_.get(), pool_.get(), &hub_,
                                                options_);
-  const std::string path = runner_->ActivationPath(
-      id, store_->experiments().ListRuns(id)->at(0).id());
+  const std::string path =
+      runner_->ActivationPath(id, store_->experiments().ListRuns(id)->at(0).id);
   std::filesystem::create_directories(
       std::filesystem::path(path).parent_path());
   { std::ofstream(path) << "a finished file of a run never stored"; }
@@ -331,7 +331,7 @@ TEST_F(ExperimentRunnerTest, StartRemovesTheFileOfARunNotDone) {
   EXPECT_FALSE(std::filesystem::exists(path));
   ASSERT_OK(runner_->Cancel(id));
   fake_->Release();
-  EXPECT_EQ(WaitFinished(id).phase(), v1::PHASE_CANCELLED);
+  EXPECT_EQ(WaitFinished(id).phase, ExperimentPhase::kCancelled);
   runner_->Stop();
   EXPECT_FALSE(std::filesystem::exists(path)) << path;
 }
@@ -346,11 +346,11 @@ TEST_F(ExperimentRunnerTest, ExceptionInAJobFailsOnlyItsExperiment) {
   };
   StartRunner();
   const int64_t id = Submit(1);
-  const v1::Experiment e = WaitFinished(id);
-  EXPECT_EQ(e.phase(), v1::PHASE_FAILED);
-  EXPECT_THAT(e.error(), HasSubstr("internal error: injected"));
+  const ExperimentRow e = WaitFinished(id);
+  EXPECT_EQ(e.phase, ExperimentPhase::kFailed);
+  EXPECT_THAT(e.error, HasSubstr("internal error: injected"));
   const int64_t next = Submit(1);
-  EXPECT_EQ(WaitFinished(next).phase(), v1::PHASE_DONE);
+  EXPECT_EQ(WaitFinished(next).phase, ExperimentPhase::kDone);
 }
 
 // A server that never comes back fails the experiment: one run failed, the
@@ -360,19 +360,19 @@ TEST_F(ExperimentRunnerTest, RunOutOfAttemptsFailsTheExperiment) {
   options_.max_concurrent_runs = 2;
   StartRunner();
   const int64_t id = Submit();
-  const v1::Experiment e = WaitFinished(id);
-  EXPECT_EQ(e.phase(), v1::PHASE_FAILED);
-  EXPECT_THAT(e.error(), HasSubstr("failed after 3 attempt(s)"));
+  const ExperimentRow e = WaitFinished(id);
+  EXPECT_EQ(e.phase, ExperimentPhase::kFailed);
+  EXPECT_THAT(e.error, HasSubstr("failed after 3 attempt(s)"));
   runner_->Stop();
   int failed = 0;
-  for (v1::RunState s : RunStates(id)) {
-    EXPECT_TRUE(s == v1::RUN_FAILED || s == v1::RUN_CANCELLED)
-        << v1::RunState_Name(s);
-    failed += s == v1::RUN_FAILED;
+  for (RunState s : RunStates(id)) {
+    EXPECT_TRUE(s == RunState::kFailed || s == RunState::kCancelled)
+        << RunStateName(s);
+    failed += s == RunState::kFailed;
   }
   EXPECT_GE(failed, 1);
-  EXPECT_EQ(store_->experiments().GetExperiment(id, "")->phase(),
-            v1::PHASE_FAILED);
+  EXPECT_EQ(store_->experiments().GetExperiment(id, "")->phase,
+            ExperimentPhase::kFailed);
 }
 
 // Stored states a crash can leave behind are finished at start-up instead
@@ -382,28 +382,28 @@ TEST_F(ExperimentRunnerTest, StartRecoversEveryStoredState) {
   const int64_t with_cancelled = Create();
   const int64_t all_pending = Create();
   auto runs = store_->experiments().ListRuns(with_failed);
-  ASSERT_OK(store_->experiments().StartRun(with_failed, (*runs)[0].id()));
-  ASSERT_OK(store_->experiments().MarkRunFinished((*runs)[0].id(),
-                                                  v1::RUN_FAILED, "boom"));
+  ASSERT_OK(store_->experiments().StartRun(with_failed, (*runs)[0].id));
+  ASSERT_OK(store_->experiments().MarkRunFinished((*runs)[0].id,
+                                                  RunState::kFailed, "boom"));
   runs = store_->experiments().ListRuns(with_cancelled);
-  ASSERT_OK(store_->experiments().StartRun(with_cancelled, (*runs)[1].id()));
-  ASSERT_OK(store_->experiments().MarkRunFinished((*runs)[1].id(),
-                                                  v1::RUN_CANCELLED, ""));
+  ASSERT_OK(store_->experiments().StartRun(with_cancelled, (*runs)[1].id));
+  ASSERT_OK(store_->experiments().MarkRunFinished((*runs)[1].id,
+                                                  RunState::kCancelled, ""));
   runs = store_->experiments().ListRuns(all_pending);
   ASSERT_OK(store_->experiments().StartRun(all_pending,
-                                           (*runs)[2].id()));  // interrupted
+                                           (*runs)[2].id));  // interrupted
 
   StartRunner();
-  v1::Experiment e = WaitFinished(with_failed);
-  EXPECT_EQ(e.phase(), v1::PHASE_FAILED);
-  EXPECT_THAT(e.error(), HasSubstr("boom"));
-  EXPECT_EQ(WaitFinished(with_cancelled).phase(), v1::PHASE_CANCELLED);
-  EXPECT_EQ(WaitFinished(all_pending).phase(), v1::PHASE_DONE);
+  ExperimentRow e = WaitFinished(with_failed);
+  EXPECT_EQ(e.phase, ExperimentPhase::kFailed);
+  EXPECT_THAT(e.error, HasSubstr("boom"));
+  EXPECT_EQ(WaitFinished(with_cancelled).phase, ExperimentPhase::kCancelled);
+  EXPECT_EQ(WaitFinished(all_pending).phase, ExperimentPhase::kDone);
   for (int64_t id : {with_failed, with_cancelled}) {
-    for (v1::RunState s : RunStates(id)) {
-      EXPECT_NE(s, v1::RUN_PENDING);
-      EXPECT_NE(s, v1::RUN_RUNNING);
-      EXPECT_NE(s, v1::RUN_DONE);
+    for (RunState s : RunStates(id)) {
+      EXPECT_NE(s, RunState::kPending);
+      EXPECT_NE(s, RunState::kRunning);
+      EXPECT_NE(s, RunState::kDone);
     }
   }
 }
@@ -420,17 +420,17 @@ TEST_F(ExperimentRunnerTest, StopDrainsRunsInFlight) {
   runner_->Stop(absl::Seconds(10));
   release.join();
   // The run in flight finished; the others wait for the next start.
-  const std::vector<v1::RunState> states = RunStates(id);
-  EXPECT_EQ(states[0], v1::RUN_DONE);
+  const std::vector<RunState> states = RunStates(id);
+  EXPECT_EQ(states[0], RunState::kDone);
   for (size_t i = 1; i < states.size(); ++i) {
-    EXPECT_EQ(states[i], v1::RUN_PENDING);
+    EXPECT_EQ(states[i], RunState::kPending);
   }
-  EXPECT_EQ(store_->experiments().GetExperiment(id, "")->phase(),
-            v1::PHASE_GENERATING);
+  EXPECT_EQ(store_->experiments().GetExperiment(id, "")->phase,
+            ExperimentPhase::kGenerating);
 
   fake_->Release();
   StartRunner();
-  EXPECT_EQ(WaitFinished(id).phase(), v1::PHASE_DONE);
+  EXPECT_EQ(WaitFinished(id).phase, ExperimentPhase::kDone);
 }
 
 TEST_F(ExperimentRunnerTest, StopCancelsRunsPastTheGracePeriod) {
@@ -444,9 +444,9 @@ TEST_F(ExperimentRunnerTest, StopCancelsRunsPastTheGracePeriod) {
   EXPECT_GE(took, absl::Milliseconds(300));
   EXPECT_LT(took, absl::Seconds(5));
   // The interrupted run is pending again, not running.
-  EXPECT_THAT(RunStates(id), Each(v1::RUN_PENDING));
-  EXPECT_EQ(store_->experiments().GetExperiment(id, "")->phase(),
-            v1::PHASE_GENERATING);
+  EXPECT_THAT(RunStates(id), Each(RunState::kPending));
+  EXPECT_EQ(store_->experiments().GetExperiment(id, "")->phase,
+            ExperimentPhase::kGenerating);
 }
 
 TEST_F(ExperimentRunnerTest, FullDiskFailsTheExperimentAndTheNextOneRuns) {
@@ -454,17 +454,17 @@ TEST_F(ExperimentRunnerTest, FullDiskFailsTheExperimentAndTheNextOneRuns) {
   options_.file_system = &fs;
   StartRunner();
   const int64_t id = Submit(2);
-  const v1::Experiment e = WaitFinished(id);
-  EXPECT_EQ(e.phase(), v1::PHASE_FAILED);
-  EXPECT_THAT(e.error(), HasSubstr("data dir full: "));
-  EXPECT_THAT(e.error(), HasSubstr("bytes free"));
+  const ExperimentRow e = WaitFinished(id);
+  EXPECT_EQ(e.phase, ExperimentPhase::kFailed);
+  EXPECT_THAT(e.error, HasSubstr("data dir full: "));
+  EXPECT_THAT(e.error, HasSubstr("bytes free"));
   // No partial file is left, and nothing was retried against a full disk.
   EXPECT_THAT(FilesUnder(dir_.path() + "/activations"), ::testing::IsEmpty());
   EXPECT_EQ(fake_->generate_calls(), 1);
   // The runner stays up: with space again, the next experiment completes.
   fs.full = false;
   const int64_t next = Submit(2);
-  EXPECT_EQ(WaitFinished(next).phase(), v1::PHASE_DONE);
+  EXPECT_EQ(WaitFinished(next).phase, ExperimentPhase::kDone);
 }
 
 TEST_F(ExperimentRunnerTest, RunWaitsPendingWhileSpaceIsShort) {
@@ -476,11 +476,11 @@ TEST_F(ExperimentRunnerTest, RunWaitsPendingWhileSpaceIsShort) {
   absl::SleepFor(absl::Milliseconds(300));
   auto e = store_->experiments().GetExperiment(id, "");
   ASSERT_OK(e);
-  EXPECT_EQ(e->phase(), v1::PHASE_QUEUED);
-  EXPECT_EQ(RunStates(id), std::vector<v1::RunState>(2, v1::RUN_PENDING));
+  EXPECT_EQ(e->phase, ExperimentPhase::kQueued);
+  EXPECT_EQ(RunStates(id), std::vector<RunState>(2, RunState::kPending));
   EXPECT_EQ(fake_->generate_calls(), 0);
   free_bytes = int64_t{1} << 40;
-  EXPECT_EQ(WaitFinished(id).phase(), v1::PHASE_DONE);
+  EXPECT_EQ(WaitFinished(id).phase, ExperimentPhase::kDone);
 }
 
 }  // namespace

@@ -13,31 +13,29 @@ TEST_F(ExperimentStoreTest, CreateStoresSpecRunsAndEvents) {
   const int64_t id = Create();
   auto e = store_->experiments().GetExperiment(id, kAlice);
   ASSERT_OK(e);
-  EXPECT_EQ(e->id(), id);
-  EXPECT_EQ(e->name(), "topics");
-  EXPECT_EQ(e->owner(), kAlice);
-  EXPECT_EQ(e->model(), "tiny-model");
-  EXPECT_EQ(e->phase(), v1::PHASE_QUEUED);
-  EXPECT_TRUE(MessageDifferencer::Equals(e->spec(), spec_))
-      << e->spec().DebugString();
-  EXPECT_THAT(e->created_at(), HasSubstr("T"));
-  EXPECT_EQ(e->started_at(), "");
-  EXPECT_FALSE(e->has_layout());
-  ASSERT_EQ(e->runs_size(), 6);
+  EXPECT_EQ(e->id, id);
+  EXPECT_EQ(e->name, "topics");
+  EXPECT_EQ(e->owner, kAlice);
+  EXPECT_EQ(e->spec.model(), "tiny-model");
+  EXPECT_EQ(e->phase, ExperimentPhase::kQueued);
+  EXPECT_TRUE(MessageDifferencer::Equals(e->spec, spec_))
+      << e->spec.DebugString();
+  EXPECT_THAT(e->created_at, HasSubstr("T"));
+  EXPECT_EQ(e->started_at, "");
+  EXPECT_FALSE(e->layout.has_value());
+  ASSERT_EQ(e->runs.size(), 6);
   for (int i = 0; i < 6; ++i) {
-    const v1::Run& run = e->runs(i);
-    EXPECT_EQ(run.index(), i);
-    EXPECT_EQ(run.condition(), plans_[i].condition_name);
-    EXPECT_EQ(run.repeat(), plans_[i].repeat);
-    EXPECT_EQ(run.state(), v1::RUN_PENDING);
-    EXPECT_EQ(run.time_points(), 24);
-    EXPECT_EQ(run.attempts(), 0);
+    const RunRow& run = e->runs[i];
+    EXPECT_EQ(run.index, i);
+    EXPECT_EQ(run.condition, plans_[i].condition_name);
+    EXPECT_EQ(run.repeat, plans_[i].repeat);
+    EXPECT_EQ(run.state, RunState::kPending);
+    EXPECT_EQ(run.time_points, 24);
+    EXPECT_EQ(run.attempts, 0);
   }
-  EXPECT_EQ(e->progress().experiment_id(), id);
-  EXPECT_EQ(e->progress().phase(), v1::PHASE_QUEUED);
-  EXPECT_EQ(e->progress().runs_total(), 6);
-  EXPECT_EQ(e->progress().runs_done(), 0);
-  EXPECT_EQ(e->progress().tokens_total(), 6 * 24);
+  EXPECT_EQ(e->progress.runs_total, 6);
+  EXPECT_EQ(e->progress.runs_done, 0);
+  EXPECT_EQ(e->progress.tokens_total, 6 * 24);
   EXPECT_EQ(Count("SELECT count(*) FROM events"), 6 * 3);
   EXPECT_EQ(Count("SELECT count(*) FROM events WHERE prompt_index = 2 AND "
                   "trial_type <> 'rest'"),
@@ -54,7 +52,7 @@ TEST_F(ExperimentStoreTest, EmptyUserIsAnonymousAndEmptyReaderIsAnyone) {
   const int64_t id = Create("");
   auto e = store_->experiments().GetExperiment(id, "");
   ASSERT_OK(e);
-  EXPECT_EQ(e->owner(), kAnonymousUser);
+  EXPECT_EQ(e->owner, kAnonymousUser);
   EXPECT_OK(store_->experiments().GetExperiment(id, kAnonymousUser));
   EXPECT_THAT(store_->experiments().GetExperiment(id, kAlice),
               StatusIs(absl::StatusCode::kNotFound));
@@ -68,14 +66,15 @@ TEST_F(ExperimentStoreTest, GetWithoutRunsStillHasProgress) {
   for (bool include_runs : {true, false}) {
     auto e = store_->experiments().GetExperiment(id, kAlice, include_runs);
     ASSERT_OK(e);
-    EXPECT_EQ(e->runs_size(), include_runs ? 6 : 0);
-    EXPECT_EQ(e->progress().runs_done(), 1);
-    EXPECT_EQ(e->progress().tokens_done(), 24 + 10);
-    EXPECT_EQ(e->progress().tokens_total(), 144);
+    EXPECT_EQ(e->runs.size(), include_runs ? 6 : 0);
+    EXPECT_EQ(e->progress.runs_done, 1);
+    EXPECT_EQ(e->progress.tokens_done, 24 + 10);
+    EXPECT_EQ(e->progress.tokens_total, 144);
     // The layout is known once a run is done.
-    EXPECT_EQ(e->layout().hooks_size(), 4);
-    EXPECT_EQ(e->layout().hash(), SmallLayout().hash());
-    EXPECT_EQ(e->layout().width(), 20);
+    ASSERT_TRUE(e->layout.has_value());
+    EXPECT_EQ(e->layout->size(), 4);
+    EXPECT_EQ(e->layout->hash(), SmallLayout().hash());
+    EXPECT_EQ(e->layout->width(), 20);
   }
 }
 
@@ -85,7 +84,7 @@ TEST_F(ExperimentStoreTest, MissingExperimentIsNotFoundNamingIt) {
                        HasSubstr("experiment 42 not found")));
   EXPECT_THAT(store_->experiments().ListRuns(42),
               StatusIs(absl::StatusCode::kNotFound));
-  EXPECT_THAT(store_->experiments().SetPhase(42, v1::PHASE_DONE),
+  EXPECT_THAT(store_->experiments().SetPhase(42, ExperimentPhase::kDone),
               StatusIs(absl::StatusCode::kNotFound));
   EXPECT_THAT(store_->experiments().ExperimentLayout(42),
               StatusIs(absl::StatusCode::kNotFound));
@@ -104,32 +103,32 @@ TEST_F(ExperimentStoreTest, ListExperimentsPagesNewestFirstPerUser) {
     auto page = store_->experiments().ListExperiments(kAlice, 2, token);
     ASSERT_OK(page);
     ++pages;
-    EXPECT_LE(page->experiments_size(), 2);
-    for (const v1::Experiment& e : page->experiments()) {
-      seen.push_back(e.id());
-      EXPECT_EQ(e.owner(), kAlice);
-      EXPECT_EQ(e.runs_size(), 0);
-      EXPECT_EQ(e.progress().runs_total(), 6);
+    EXPECT_LE(page->experiments.size(), 2);
+    for (const ExperimentRow& e : page->experiments) {
+      seen.push_back(e.id);
+      EXPECT_EQ(e.owner, kAlice);
+      EXPECT_EQ(e.runs.size(), 0);
+      EXPECT_EQ(e.progress.runs_total, 6);
       // Prompts are left out; the pools keep their names.
-      EXPECT_EQ(e.spec().baseline().prompts_size(), 0);
-      EXPECT_EQ(e.spec().baseline().name(), "rest");
-      ASSERT_EQ(e.spec().conditions_size(), 2);
-      EXPECT_EQ(e.spec().conditions(1).name(), "beta");
-      EXPECT_EQ(e.spec().conditions(1).prompts_size(), 0);
+      EXPECT_EQ(e.spec.baseline().prompts_size(), 0);
+      EXPECT_EQ(e.spec.baseline().name(), "rest");
+      ASSERT_EQ(e.spec.conditions_size(), 2);
+      EXPECT_EQ(e.spec.conditions(1).name(), "beta");
+      EXPECT_EQ(e.spec.conditions(1).prompts_size(), 0);
     }
-    token = page->next_page_token();
+    token = page->next_page_token;
   } while (!token.empty());
   EXPECT_EQ(pages, 3);
   EXPECT_THAT(seen, ElementsAre(mine[4], mine[3], mine[2], mine[1], mine[0]));
 
   auto all = store_->experiments().ListExperiments("", 0, "");
   ASSERT_OK(all);
-  EXPECT_EQ(all->experiments_size(), 6);
-  EXPECT_EQ(all->next_page_token(), "");
+  EXPECT_EQ(all->experiments.size(), 6);
+  EXPECT_EQ(all->next_page_token, "");
   auto bobs = store_->experiments().ListExperiments(kBob, 0, "");
   ASSERT_OK(bobs);
-  ASSERT_EQ(bobs->experiments_size(), 1);
-  EXPECT_EQ(bobs->experiments(0).name(), "bobs");
+  ASSERT_EQ(bobs->experiments.size(), 1);
+  EXPECT_EQ(bobs->experiments[0].name, "bobs");
 
   EXPECT_THAT(store_->experiments().ListExperiments(kAlice, 2, "bogus"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("bogus")));
@@ -148,80 +147,82 @@ TEST_F(ExperimentStoreTest, PhasesSetTimestampsAndErrors) {
   ASSERT_OK(unfinished);
   EXPECT_THAT(*unfinished, ElementsAre(id, other));
 
-  ASSERT_OK(store_->experiments().SetPhase(id, v1::PHASE_GENERATING));
+  ASSERT_OK(store_->experiments().SetPhase(id, ExperimentPhase::kGenerating));
   auto e = store_->experiments().GetExperiment(id, kAlice, false);
   ASSERT_OK(e);
-  EXPECT_EQ(e->phase(), v1::PHASE_GENERATING);
-  const std::string started = e->started_at();
+  EXPECT_EQ(e->phase, ExperimentPhase::kGenerating);
+  const std::string started = e->started_at;
   EXPECT_NE(started, "");
-  EXPECT_EQ(e->finished_at(), "");
+  EXPECT_EQ(e->finished_at, "");
   // started_at is set once.
-  ASSERT_OK(store_->experiments().SetPhase(id, v1::PHASE_GENERATING));
-  EXPECT_EQ(
-      store_->experiments().GetExperiment(id, kAlice, false)->started_at(),
-      started);
+  ASSERT_OK(store_->experiments().SetPhase(id, ExperimentPhase::kGenerating));
+  EXPECT_EQ(store_->experiments().GetExperiment(id, kAlice, false)->started_at,
+            started);
 
-  EXPECT_THAT(store_->experiments().SetPhase(id, v1::PHASE_FAILED),
+  EXPECT_THAT(store_->experiments().SetPhase(id, ExperimentPhase::kFailed),
               StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_THAT(store_->experiments().SetPhase(id, v1::PHASE_UNSPECIFIED),
+  EXPECT_THAT(store_->experiments().SetPhase(id, ExperimentPhase::kUnspecified),
               StatusIs(absl::StatusCode::kInvalidArgument));
-  ASSERT_OK(store_->experiments().SetPhase(id, v1::PHASE_FAILED,
+  ASSERT_OK(store_->experiments().SetPhase(id, ExperimentPhase::kFailed,
                                            "inference unreachable"));
   e = store_->experiments().GetExperiment(id, kAlice, false);
-  EXPECT_EQ(e->phase(), v1::PHASE_FAILED);
-  EXPECT_EQ(e->error(), "inference unreachable");
-  EXPECT_EQ(e->progress().error(), "inference unreachable");
-  EXPECT_NE(e->finished_at(), "");
+  EXPECT_EQ(e->phase, ExperimentPhase::kFailed);
+  EXPECT_EQ(e->error, "inference unreachable");
+  EXPECT_NE(e->finished_at, "");
 
-  ASSERT_OK(store_->experiments().SetPhase(other, v1::PHASE_ANALYZING));
+  ASSERT_OK(store_->experiments().SetPhase(other, ExperimentPhase::kAnalyzing));
   unfinished = store_->experiments().UnfinishedExperiments();
   EXPECT_THAT(*unfinished, ElementsAre(other));
-  ASSERT_OK(store_->experiments().SetPhase(other, v1::PHASE_DONE));
+  ASSERT_OK(store_->experiments().SetPhase(other, ExperimentPhase::kDone));
   e = store_->experiments().GetExperiment(other, "", false);
-  EXPECT_EQ(e->phase(), v1::PHASE_DONE);
-  EXPECT_EQ(e->error(), "");
+  EXPECT_EQ(e->phase, ExperimentPhase::kDone);
+  EXPECT_EQ(e->error, "");
   EXPECT_TRUE(store_->experiments().UnfinishedExperiments()->empty());
   // Terminal phases are final (a cancellation used to overwrite done).
-  EXPECT_THAT(store_->experiments().SetPhase(other, v1::PHASE_CANCELLED),
-              StatusIs(absl::StatusCode::kFailedPrecondition,
-                       HasSubstr("cannot become PHASE_CANCELLED")));
-  EXPECT_EQ(store_->experiments().GetExperiment(other, "", false)->phase(),
-            v1::PHASE_DONE);
-  for (v1::ExperimentPhase phase : {v1::PHASE_GENERATING, v1::PHASE_ANALYZING,
-                                    v1::PHASE_DONE, v1::PHASE_CANCELLED}) {
+  EXPECT_THAT(
+      store_->experiments().SetPhase(other, ExperimentPhase::kCancelled),
+      StatusIs(absl::StatusCode::kFailedPrecondition,
+               HasSubstr("cannot become PHASE_CANCELLED")));
+  EXPECT_EQ(store_->experiments().GetExperiment(other, "", false)->phase,
+            ExperimentPhase::kDone);
+  for (ExperimentPhase phase :
+       {ExperimentPhase::kGenerating, ExperimentPhase::kAnalyzing,
+        ExperimentPhase::kDone, ExperimentPhase::kCancelled}) {
     EXPECT_THAT(store_->experiments().SetPhase(id, phase),
                 StatusIs(absl::StatusCode::kFailedPrecondition));
   }
   e = store_->experiments().GetExperiment(id, kAlice, false);
-  EXPECT_EQ(e->phase(), v1::PHASE_FAILED);
-  EXPECT_EQ(e->error(), "inference unreachable");
+  EXPECT_EQ(e->phase, ExperimentPhase::kFailed);
+  EXPECT_EQ(e->error, "inference unreachable");
 }
 
 TEST_F(ExperimentStoreTest, EndExperimentEndsItsRunsTogether) {
   const int64_t id = Create();
   ASSERT_OK(RunToDone(0, SmallLayout()));
   ASSERT_OK(store_->experiments().StartRun(id, run_ids_[1]));
-  EXPECT_THAT(store_->experiments().EndExperiment(id, v1::PHASE_DONE),
+  EXPECT_THAT(store_->experiments().EndExperiment(id, ExperimentPhase::kDone),
               StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_THAT(store_->experiments().EndExperiment(id, v1::PHASE_FAILED, ""),
-              StatusIs(absl::StatusCode::kInvalidArgument));
-  ASSERT_OK(store_->experiments().EndExperiment(id, v1::PHASE_FAILED,
+  EXPECT_THAT(
+      store_->experiments().EndExperiment(id, ExperimentPhase::kFailed, ""),
+      StatusIs(absl::StatusCode::kInvalidArgument));
+  ASSERT_OK(store_->experiments().EndExperiment(id, ExperimentPhase::kFailed,
                                                 "server gone", run_ids_[1]));
   auto e = store_->experiments().GetExperiment(id, kAlice);
   ASSERT_OK(e);
-  EXPECT_EQ(e->phase(), v1::PHASE_FAILED);
-  EXPECT_EQ(e->error(), "server gone");
-  EXPECT_EQ(e->runs(0).state(), v1::RUN_DONE);
-  EXPECT_EQ(e->runs(1).state(), v1::RUN_FAILED);
-  EXPECT_EQ(e->runs(1).error(), "server gone");
-  for (int i = 2; i < e->runs_size(); ++i) {
-    EXPECT_EQ(e->runs(i).state(), v1::RUN_CANCELLED);
+  EXPECT_EQ(e->phase, ExperimentPhase::kFailed);
+  EXPECT_EQ(e->error, "server gone");
+  EXPECT_EQ(e->runs[0].state, RunState::kDone);
+  EXPECT_EQ(e->runs[1].state, RunState::kFailed);
+  EXPECT_EQ(e->runs[1].error, "server gone");
+  for (int i = 2; i < e->runs.size(); ++i) {
+    EXPECT_EQ(e->runs[i].state, RunState::kCancelled);
   }
   // The first end stands.
-  EXPECT_THAT(store_->experiments().EndExperiment(id, v1::PHASE_CANCELLED),
-              StatusIs(absl::StatusCode::kFailedPrecondition));
-  EXPECT_EQ(store_->experiments().GetExperiment(id, kAlice, false)->phase(),
-            v1::PHASE_FAILED);
+  EXPECT_THAT(
+      store_->experiments().EndExperiment(id, ExperimentPhase::kCancelled),
+      StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_EQ(store_->experiments().GetExperiment(id, kAlice, false)->phase,
+            ExperimentPhase::kFailed);
 }
 
 // A run scheduled before a cancellation must not reopen the experiment
@@ -232,20 +233,21 @@ TEST_F(ExperimentStoreTest, NoRunStartsOnceTheExperimentEnded) {
   const int64_t other = Create(kAlice, "other");
   const int64_t id = Create();  // run_ids_ are id's
   ASSERT_OK(store_->experiments().StartRun(id, run_ids_[0]));
-  EXPECT_EQ(store_->experiments().GetExperiment(id, kAlice, false)->phase(),
-            v1::PHASE_GENERATING);
+  EXPECT_EQ(store_->experiments().GetExperiment(id, kAlice, false)->phase,
+            ExperimentPhase::kGenerating);
   EXPECT_THAT(store_->experiments().StartRun(other, run_ids_[0]),
               StatusIs(absl::StatusCode::kNotFound));
-  ASSERT_OK(store_->experiments().EndExperiment(id, v1::PHASE_CANCELLED));
+  ASSERT_OK(
+      store_->experiments().EndExperiment(id, ExperimentPhase::kCancelled));
   EXPECT_THAT(store_->experiments().StartRun(id, run_ids_[1]),
               StatusIs(absl::StatusCode::kFailedPrecondition));
   EXPECT_THAT(store_->experiments().MarkRunDone(run_ids_[0],
                                                 Finished(0, SmallLayout())),
               StatusIs(absl::StatusCode::kFailedPrecondition));
   auto e = store_->experiments().GetExperiment(id, kAlice);
-  EXPECT_EQ(e->phase(), v1::PHASE_CANCELLED);
-  for (const v1::Run& run : e->runs()) {
-    EXPECT_EQ(run.state(), v1::RUN_CANCELLED);
+  EXPECT_EQ(e->phase, ExperimentPhase::kCancelled);
+  for (const RunRow& run : e->runs) {
+    EXPECT_EQ(run.state, RunState::kCancelled);
   }
 }
 
@@ -259,11 +261,11 @@ TEST_F(ExperimentStoreTest, SetAnalysisSpecReplacesAnalysisAndEvents) {
   ASSERT_OK(store_->experiments().SetAnalysisSpec(id, analysis));
   auto e = store_->experiments().GetExperiment(id, kAlice);
   ASSERT_OK(e);
-  EXPECT_EQ(e->spec().analysis().noise(), v1::NoiseModel::AR1);
-  EXPECT_DOUBLE_EQ(e->spec().analysis().threshold().alpha(), 0.05);
-  EXPECT_EQ(e->spec().conditions(0).prompts_size(), 8);
+  EXPECT_EQ(e->spec.analysis().noise(), v1::NoiseModel::AR1);
+  EXPECT_DOUBLE_EQ(e->spec.analysis().threshold().alpha(), 0.05);
+  EXPECT_EQ(e->spec.conditions(0).prompts_size(), 8);
   // Events are in seconds: twice the tokens per second halves them.
-  v1::ExperimentSpec respec = e->spec();
+  v1::ExperimentSpec respec = e->spec;
   const std::vector<RunPlan> plans = PlanRuns(respec);
   auto events = store_->queries().GetRunEvents(id, 3, kAlice);
   ASSERT_OK(events);
@@ -277,8 +279,7 @@ TEST_F(ExperimentStoreTest, SetAnalysisSpecReplacesAnalysisAndEvents) {
       StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("driftOrder")));
   EXPECT_EQ(store_->experiments()
                 .GetExperiment(id, kAlice)
-                ->spec()
-                .analysis()
+                ->spec.analysis()
                 .drift_order(),
             3);
   EXPECT_THAT(store_->experiments().SetAnalysisSpec(99, analysis),
@@ -303,9 +304,9 @@ TEST_F(ExperimentStoreTest, RunLifecycle) {
   auto runs = store_->experiments().ListRuns(
       store_->experiments().UnfinishedExperiments()->at(0));
   ASSERT_OK(runs);
-  EXPECT_EQ((*runs)[0].state(), v1::RUN_RUNNING);
-  EXPECT_EQ((*runs)[0].attempts(), 2);
-  EXPECT_EQ((*runs)[0].tokens_generated(), 0);
+  EXPECT_EQ((*runs)[0].state, RunState::kRunning);
+  EXPECT_EQ((*runs)[0].attempts, 2);
+  EXPECT_EQ((*runs)[0].tokens_generated, 0);
   EXPECT_THAT(store_->experiments().SetRunTokens(run, -1),
               StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(store_->experiments().MarkRunStarted(12345),
@@ -314,12 +315,12 @@ TEST_F(ExperimentStoreTest, RunLifecycle) {
   ASSERT_OK(store_->experiments().MarkRunDone(run, Finished(0, SmallLayout())));
   runs = store_->experiments().ListRuns(
       store_->experiments().UnfinishedExperiments()->at(0));
-  const v1::Run& done = (*runs)[0];
-  EXPECT_EQ(done.state(), v1::RUN_DONE);
-  EXPECT_EQ(done.tokens_generated(), 24);
-  EXPECT_EQ(done.overflow_count(), 0);
-  EXPECT_EQ(done.activation_path(), Finished(0, SmallLayout()).file.path);
-  EXPECT_EQ(done.activation_checksum(), "crc32c:00000000");
+  const RunRow& done = (*runs)[0];
+  EXPECT_EQ(done.state, RunState::kDone);
+  EXPECT_EQ(done.tokens_generated, 24);
+  EXPECT_EQ(done.overflow_count, 0);
+  EXPECT_EQ(done.activation_path, Finished(0, SmallLayout()).file.path);
+  EXPECT_EQ(done.activation_checksum, "crc32c:00000000");
   EXPECT_EQ(Count(absl::StrCat("SELECT count(*) FROM generations WHERE "
                                "run_id = ",
                                run)),
@@ -392,26 +393,26 @@ TEST_F(ExperimentStoreTest, MarkRunDoneValidatesItsInput) {
 TEST_F(ExperimentStoreTest, MarkRunFinishedAndCancel) {
   const int64_t id = Create();
   EXPECT_THAT(
-      store_->experiments().MarkRunFinished(run_ids_[0], v1::RUN_FAILED, ""),
+      store_->experiments().MarkRunFinished(run_ids_[0], RunState::kFailed, ""),
       StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(
-      store_->experiments().MarkRunFinished(run_ids_[0], v1::RUN_DONE, ""),
+      store_->experiments().MarkRunFinished(run_ids_[0], RunState::kDone, ""),
       StatusIs(absl::StatusCode::kInvalidArgument));
   ASSERT_OK(store_->experiments().MarkRunStarted(run_ids_[0]));
-  ASSERT_OK(store_->experiments().MarkRunFinished(run_ids_[0], v1::RUN_FAILED,
-                                                  "boom"));
+  ASSERT_OK(store_->experiments().MarkRunFinished(run_ids_[0],
+                                                  RunState::kFailed, "boom"));
   ASSERT_OK(RunToDone(1, SmallLayout()));
   ASSERT_OK(store_->experiments().MarkRunStarted(run_ids_[2]));
   ASSERT_OK(store_->experiments().CancelPendingRuns(id));
   auto runs = store_->experiments().ListRuns(id);
   ASSERT_OK(runs);
-  EXPECT_EQ((*runs)[0].state(), v1::RUN_FAILED);
-  EXPECT_EQ((*runs)[0].error(), "boom");
-  EXPECT_EQ((*runs)[1].state(), v1::RUN_DONE);
-  for (int i = 2; i < 6; ++i) EXPECT_EQ((*runs)[i].state(), v1::RUN_CANCELLED);
-  EXPECT_THAT(
-      store_->experiments().MarkRunFinished(run_ids_[1], v1::RUN_CANCELLED, ""),
-      StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_EQ((*runs)[0].state, RunState::kFailed);
+  EXPECT_EQ((*runs)[0].error, "boom");
+  EXPECT_EQ((*runs)[1].state, RunState::kDone);
+  for (int i = 2; i < 6; ++i) EXPECT_EQ((*runs)[i].state, RunState::kCancelled);
+  EXPECT_THAT(store_->experiments().MarkRunFinished(run_ids_[1],
+                                                    RunState::kCancelled, ""),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
   EXPECT_OK(
       store_->experiments().CancelPendingRuns(id));  // Nothing left: still OK.
   EXPECT_THAT(store_->experiments().CancelPendingRuns(999),
@@ -431,11 +432,11 @@ TEST_F(ExperimentStoreTest, ResetInterruptedRuns) {
   EXPECT_EQ(*reset, 2);
   auto runs = store_->experiments().ListRuns(id);
   ASSERT_OK(runs);
-  EXPECT_EQ((*runs)[0].state(), v1::RUN_PENDING);
-  EXPECT_EQ((*runs)[0].tokens_generated(), 0);
-  EXPECT_EQ((*runs)[0].attempts(), 1);  // Attempts survive.
-  EXPECT_EQ((*runs)[3].state(), v1::RUN_PENDING);
-  EXPECT_EQ((*runs)[1].state(), v1::RUN_DONE);
+  EXPECT_EQ((*runs)[0].state, RunState::kPending);
+  EXPECT_EQ((*runs)[0].tokens_generated, 0);
+  EXPECT_EQ((*runs)[0].attempts, 1);  // Attempts survive.
+  EXPECT_EQ((*runs)[3].state, RunState::kPending);
+  EXPECT_EQ((*runs)[1].state, RunState::kDone);
   EXPECT_EQ(*store_->experiments().ResetInterruptedRuns(), 0);
 }
 
@@ -449,8 +450,8 @@ TEST_F(ExperimentStoreTest, ExperimentLayoutNotFoundBeforeAnyRunIsDone) {
 
 TEST_F(ExperimentStoreTest, ReopeningKeepsEverything) {
   const int64_t id = Analyzed();
-  ASSERT_OK(store_->experiments().SetPhase(id, v1::PHASE_ANALYZING));
-  ASSERT_OK(store_->experiments().SetPhase(id, v1::PHASE_DONE));
+  ASSERT_OK(store_->experiments().SetPhase(id, ExperimentPhase::kAnalyzing));
+  ASSERT_OK(store_->experiments().SetPhase(id, ExperimentPhase::kDone));
   auto before = store_->experiments().GetExperiment(id, kAlice);
   ASSERT_OK(before);
   UnitQuery find;
@@ -461,8 +462,9 @@ TEST_F(ExperimentStoreTest, ReopeningKeepsEverything) {
   Reopen();
   auto after = store_->experiments().GetExperiment(id, kAlice);
   ASSERT_OK(after);
-  EXPECT_TRUE(MessageDifferencer::Equals(*before, *after))
-      << after->DebugString();
+  // Every field, through the conversion the service answers with.
+  EXPECT_TRUE(MessageDifferencer::Equals(ToProto(*before), ToProto(*after)))
+      << ToProto(*after).DebugString();
   auto found_after = store_->queries().FindUnit(find, kAlice);
   ASSERT_OK(found_after);
   EXPECT_TRUE(MessageDifferencer::Equals(ToProto(*found_before),
@@ -490,7 +492,7 @@ TEST_F(ExperimentStoreTest, ConcurrentCallsAreSafe) {
   for (std::thread& t : threads) t.join();
   auto e = store_->experiments().GetExperiment(id, kAlice, false);
   ASSERT_OK(e);
-  EXPECT_EQ(e->progress().tokens_done(), 400);
+  EXPECT_EQ(e->progress.tokens_done, 400);
 }
 
 // The real analysis on stored run maps, saved and read back.

@@ -58,9 +58,9 @@ TEST_F(MaskingStoreTest, PlanAndScoresRoundTrip) {
   EXPECT_EQ(plans[1].prompts, (std::vector<std::string>{"x y", "z w"}));
   EXPECT_EQ(plans[1].time_points, 2 * 6);  // texts x members
 
-  ASSERT_OK_AND_ASSIGN(std::vector<v1::Run> runs,
+  ASSERT_OK_AND_ASSIGN(std::vector<RunRow> runs,
                        store_->experiments().ListRuns(id));
-  ASSERT_OK(store_->experiments().StartRun(id, runs[1].id()));
+  ASSERT_OK(store_->experiments().StartRun(id, runs[1].id));
   ScoredRun scored;
   scored.path = "/data/activations/experiment-1/run-2.scores.csv";
   scored.checksum = "crc32c:0";
@@ -69,11 +69,11 @@ TEST_F(MaskingStoreTest, PlanAndScoresRoundTrip) {
       scored.scores.push_back({0, member, text, 3, 1.5 * member, 1});
     }
   }
-  ASSERT_OK(store_->masking().MarkRunScored(runs[1].id(), scored));
-  EXPECT_THAT(store_->masking().MarkRunScored(runs[1].id(), scored),
+  ASSERT_OK(store_->masking().MarkRunScored(runs[1].id, scored));
+  EXPECT_THAT(store_->masking().MarkRunScored(runs[1].id, scored),
               StatusIs(absl::StatusCode::kAlreadyExists));
   // A pending run cannot finish.
-  EXPECT_THAT(store_->masking().MarkRunScored(runs[0].id(), scored),
+  EXPECT_THAT(store_->masking().MarkRunScored(runs[0].id, scored),
               StatusIs(absl::StatusCode::kFailedPrecondition));
   ASSERT_OK_AND_ASSIGN(std::vector<MaskingScore> back_scores,
                        store_->masking().LoadScores(id, kAlice));
@@ -81,10 +81,10 @@ TEST_F(MaskingStoreTest, PlanAndScoresRoundTrip) {
   EXPECT_EQ(back_scores[0].run, 1);  // the run's index in the plan
   EXPECT_EQ(back_scores[11].member, 5);
   EXPECT_DOUBLE_EQ(back_scores[11].nll_sum, 7.5);
-  ASSERT_OK_AND_ASSIGN(v1::Experiment e,
+  ASSERT_OK_AND_ASSIGN(ExperimentRow e,
                        store_->experiments().GetExperiment(id, kAlice));
-  EXPECT_EQ(e.runs(1).state(), v1::RUN_DONE);
-  EXPECT_EQ(e.runs(1).tokens_generated(), 12);
+  EXPECT_EQ(e.runs[1].state, RunState::kDone);
+  EXPECT_EQ(e.runs[1].tokens_generated, 12);
 
   EXPECT_THAT(store_->masking().LoadScores(id, kBob),
               StatusIs(absl::StatusCode::kNotFound));

@@ -261,8 +261,8 @@ TEST_F(ResultQueriesTest, GetRunEventsReplansPrompts) {
   for (int index = 0; index < 6; ++index) {
     auto r = store_->queries().GetRunEvents(id, index, kAlice);
     ASSERT_OK(r);
-    EXPECT_EQ(r->run.id(), run_ids_[index]);
-    EXPECT_EQ(r->run.index(), index);
+    EXPECT_EQ(r->run.id, run_ids_[index]);
+    EXPECT_EQ(r->run.index, index);
     ASSERT_EQ(r->events.size(), plans_[index].events.size());
     for (size_t e = 0; e < r->events.size(); ++e) {
       EXPECT_DOUBLE_EQ(r->events[e].onset, plans_[index].events[e].onset);
@@ -378,7 +378,7 @@ TEST_F(ResultQueriesTest, AnotherUserSeesNothing) {
                                   HasSubstr(absl::StrCat("experiment ", id)));
   EXPECT_THAT(store_->experiments().GetExperiment(id, kBob), not_found);
   EXPECT_EQ(
-      store_->experiments().ListExperiments(kBob, 0, "")->experiments_size(),
+      store_->experiments().ListExperiments(kBob, 0, "")->experiments.size(),
       0);
   NetworkListQuery list;
   list.experiment_id = id;

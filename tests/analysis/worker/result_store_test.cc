@@ -13,30 +13,31 @@ TEST_F(ResultStoreTest, FinishAnalysisOnlyForAnAnalyzingCompleteRun) {
   for (int i = 0; i + 1 < static_cast<int>(run_ids_.size()); ++i) {
     ASSERT_OK(RunToDone(i, SmallLayout()));
   }
-  ASSERT_OK(store_->experiments().SetPhase(id, v1::PHASE_ANALYZING));
+  ASSERT_OK(store_->experiments().SetPhase(id, ExperimentPhase::kAnalyzing));
   EXPECT_THAT(store_->results().FinishAnalysis(id, HandResult(), SmallLayout()),
               StatusIs(absl::StatusCode::kFailedPrecondition,
                        HasSubstr("1 run(s) not done")));
   ASSERT_OK(RunToDone(static_cast<int>(run_ids_.size()) - 1, SmallLayout()));
-  ASSERT_OK(store_->experiments().EndExperiment(id, v1::PHASE_CANCELLED));
+  ASSERT_OK(
+      store_->experiments().EndExperiment(id, ExperimentPhase::kCancelled));
   // Cancelled first: the analysis is not stored.
   EXPECT_THAT(store_->results().FinishAnalysis(id, HandResult(), SmallLayout()),
               StatusIs(absl::StatusCode::kFailedPrecondition,
                        HasSubstr("PHASE_CANCELLED")));
   EXPECT_EQ(Count("SELECT count(*) FROM networks"), 0);
-  EXPECT_EQ(store_->experiments().GetExperiment(id, kAlice, false)->phase(),
-            v1::PHASE_CANCELLED);
+  EXPECT_EQ(store_->experiments().GetExperiment(id, kAlice, false)->phase,
+            ExperimentPhase::kCancelled);
 
   const int64_t done = Create(kAlice, "done");
   FinishAll(SmallLayout());
-  ASSERT_OK(store_->experiments().SetPhase(done, v1::PHASE_ANALYZING));
+  ASSERT_OK(store_->experiments().SetPhase(done, ExperimentPhase::kAnalyzing));
   ASSERT_OK(
       store_->results().FinishAnalysis(done, HandResult(), SmallLayout()));
-  EXPECT_EQ(store_->experiments().GetExperiment(done, kAlice, false)->phase(),
-            v1::PHASE_DONE);
+  EXPECT_EQ(store_->experiments().GetExperiment(done, kAlice, false)->phase,
+            ExperimentPhase::kDone);
   EXPECT_EQ(Count("SELECT count(*) FROM networks"), 7);
   // Analyzing again (a re-analysis) is the only way out of done.
-  ASSERT_OK(store_->experiments().SetPhase(done, v1::PHASE_ANALYZING));
+  ASSERT_OK(store_->experiments().SetPhase(done, ExperimentPhase::kAnalyzing));
   ASSERT_OK(
       store_->results().FinishAnalysis(done, HandResult(), SmallLayout()));
   EXPECT_EQ(Count("SELECT count(*) FROM networks"), 7);

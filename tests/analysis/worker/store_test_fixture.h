@@ -144,7 +144,7 @@ class StoreTest : public ::testing::Test {
     auto runs = store_->experiments().ListRuns(*id);
     EXPECT_OK(runs);
     run_ids_.clear();
-    for (const v1::Run& run : *runs) run_ids_.push_back(run.id());
+    for (const RunRow& run : *runs) run_ids_.push_back(run.id);
     return *id;
   }
 

@@ -57,10 +57,10 @@ v1::ExperimentSpec Spec() {
 }
 
 // Runs the runner over the store until every experiment in `ids` is final.
-std::vector<v1::Experiment> RunToEnd(WorkerStore& store,
-                                     FakeInferenceServer& fake,
-                                     const std::string& data_dir,
-                                     const std::vector<int64_t>& ids) {
+std::vector<ExperimentRow> RunToEnd(WorkerStore& store,
+                                    FakeInferenceServer& fake,
+                                    const std::string& data_dir,
+                                    const std::vector<int64_t>& ids) {
   InferencePoolOptions pool_options;
   pool_options.addresses = {fake.address()};
   auto pool = InferencePool::Create(pool_options);
@@ -72,13 +72,13 @@ std::vector<v1::Experiment> RunToEnd(WorkerStore& store,
   ExperimentRunner runner(&store, pool->get(), &hub, options);
   EXPECT_OK(runner.Start());
   const absl::Time deadline = absl::Now() + absl::Seconds(20);
-  std::vector<v1::Experiment> out;
+  std::vector<ExperimentRow> out;
   while (absl::Now() < deadline) {
     out.clear();
     bool all_final = true;
     for (int64_t id : ids) {
       out.push_back(*store.experiments().GetExperiment(id, ""));
-      all_final = all_final && IsTerminalPhase(out.back().phase());
+      all_final = all_final && IsTerminalPhase(out.back().phase);
     }
     if (all_final) break;
     absl::SleepFor(absl::Milliseconds(10));
@@ -141,9 +141,9 @@ TEST(StoredPlanTest, ThePlanStoredAtSubmissionIsReadBackNotReplanned) {
 
   auto fake = FakeInferenceServer::Start(kModel);
   ASSERT_NE(fake, nullptr);
-  const std::vector<v1::Experiment> done =
+  const std::vector<ExperimentRow> done =
       RunToEnd(**store, *fake, dir.path(), {*id});
-  EXPECT_EQ(done[0].phase(), v1::PHASE_DONE) << done[0].error();
+  EXPECT_EQ(done[0].phase, ExperimentPhase::kDone) << done[0].error;
   // Generation sent the stored prompts, in plan order.
   EXPECT_EQ(fake->prompts_seen(), sent);
 }
@@ -201,7 +201,7 @@ TEST(StoredPlanTest, EarlierPlansAreNeverResumedWithTodaysPrompts) {
       (*store)->experiments().CreateExperiment("", spec, PlanRuns(spec));
   ASSERT_OK(current);
   ASSERT_OK(earlier);
-  EXPECT_EQ((*store)->experiments().GetExperiment(*current, "")->plan_version(),
+  EXPECT_EQ((*store)->experiments().GetExperiment(*current, "")->plan_version,
             kPlanVersion);
   // An experiment of planner version 1, stored before plans were.
   Execute(db_path,
@@ -210,7 +210,7 @@ TEST(StoredPlanTest, EarlierPlansAreNeverResumedWithTodaysPrompts) {
   Execute(db_path, absl::StrCat("DELETE FROM run_prompts WHERE run_id IN "
                                 "(SELECT id FROM runs WHERE experiment_id = ",
                                 *earlier, ")"));
-  EXPECT_EQ((*store)->experiments().GetExperiment(*earlier, "")->plan_version(),
+  EXPECT_EQ((*store)->experiments().GetExperiment(*earlier, "")->plan_version,
             1);
   EXPECT_THAT((*store)->experiments().LoadPlans(*earlier).status().message(),
               HasSubstr("planned by an earlier fnprobe (plan version 1"));
@@ -223,14 +223,14 @@ TEST(StoredPlanTest, EarlierPlansAreNeverResumedWithTodaysPrompts) {
 
   auto fake = FakeInferenceServer::Start(kModel);
   ASSERT_NE(fake, nullptr);
-  const std::vector<v1::Experiment> ended =
+  const std::vector<ExperimentRow> ended =
       RunToEnd(**store, *fake, dir.path(), {*earlier, *current});
-  EXPECT_EQ(ended[0].phase(), v1::PHASE_FAILED);
-  EXPECT_THAT(ended[0].error(), HasSubstr("planned by an earlier fnprobe"));
-  for (const v1::Run& run : ended[0].runs()) {
-    EXPECT_NE(run.state(), v1::RUN_DONE);
+  EXPECT_EQ(ended[0].phase, ExperimentPhase::kFailed);
+  EXPECT_THAT(ended[0].error, HasSubstr("planned by an earlier fnprobe"));
+  for (const RunRow& run : ended[0].runs) {
+    EXPECT_NE(run.state, RunState::kDone);
   }
-  EXPECT_EQ(ended[1].phase(), v1::PHASE_DONE) << ended[1].error();
+  EXPECT_EQ(ended[1].phase, ExperimentPhase::kDone) << ended[1].error;
 }
 
 }  // namespace
