@@ -1,12 +1,6 @@
 #include "server/inference/tools/model_maker.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -15,6 +9,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/env.h"
 #include "common/status_util.h"
 #include "nlohmann/json.hpp"
 #include "server/inference/tokenizer/tokenizer.h"
@@ -409,47 +404,20 @@ Json TokenizerConfigJson(int64_t special_id, int64_t max_positions,
 // ---------------------------------------------------------------------------
 // Files and directories
 
-absl::Status ErrnoError(int error_number, const std::string& path,
-                        absl::string_view what) {
-  // ErrnoToStatus appends strerror(error_number).
-  return absl::ErrnoToStatus(error_number, absl::StrCat(path, ": ", what));
-}
-
 absl::Status FsError(const std::error_code& ec, const std::string& path,
                      absl::string_view what) {
-  return ErrnoError(ec.value(), path, what);
+  // ErrnoToStatus appends strerror(ec.value()).
+  return absl::ErrnoToStatus(ec.value(), absl::StrCat(path, ": ", what));
 }
 
-// Creates `path` (which must not exist), writes `contents` and syncs it.
-absl::Status WriteNewFile(const std::string& path, absl::string_view contents) {
-  const int fd =
-      ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return ErrnoError(errno, path, "cannot create");
-  absl::Status status;
-  while (!contents.empty() && status.ok()) {
-    const ssize_t n = ::write(fd, contents.data(), contents.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      status = ErrnoError(errno, path, "cannot write");
-    } else {
-      contents.remove_prefix(static_cast<size_t>(n));
-    }
-  }
-  if (status.ok() && ::fsync(fd) != 0) {
-    status = ErrnoError(errno, path, "cannot fsync");
-  }
-  if (::close(fd) != 0 && status.ok()) {
-    status = ErrnoError(errno, path, "cannot close");
-  }
-  return status;
-}
-
-// Best effort: makes renames inside `dir` durable.
-void SyncDir(const std::string& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return;
-  (void)::fsync(fd);
-  ::close(fd);
+// Creates `path` in a fresh directory, writes `contents` and syncs it.
+absl::Status WriteNewFile(Env& env, const std::string& path,
+                          absl::string_view contents) {
+  FNPROBE_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file,
+                           env.NewWritableFile(path));
+  FNPROBE_RETURN_IF_ERROR(file->Append(contents));
+  FNPROBE_RETURN_IF_ERROR(file->Sync());
+  return file->Close();
 }
 
 // Where the checkpoint goes and what is there now.
@@ -497,26 +465,17 @@ absl::StatusOr<Destination> InspectDestination(const std::string& out_dir) {
 // Release()d.
 class TempDir {
  public:
-  TempDir() = default;
+  explicit TempDir(Env& env) : env_(env) {}
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
   ~TempDir() {
-    if (!path_.empty()) {
-      std::error_code ec;
-      fs::remove_all(path_, ec);
-    }
+    if (!path_.empty()) env_.RemoveRecursively(path_).IgnoreError();
   }
 
-  // Creates "<parent>/.<base>.tmp-XXXXXX".
+  // Creates "<parent>/.<base>.tmp-XXXXXX" (mode 0755).
   absl::Status Create(const std::string& parent, const std::string& base) {
-    std::string pattern = absl::StrCat(parent, "/.", base, ".tmp-XXXXXX");
-    if (::mkdtemp(pattern.data()) == nullptr) {
-      return ErrnoError(errno, pattern, "cannot create temporary directory");
-    }
-    path_ = pattern;
-    if (::chmod(path_.c_str(), 0755) != 0) {
-      return ErrnoError(errno, path_, "cannot chmod temporary directory");
-    }
+    FNPROBE_ASSIGN_OR_RETURN(path_, env_.NewTempDirectory(absl::StrCat(
+                                        parent, "/.", base, ".tmp-")));
     return absl::OkStatus();
   }
 
@@ -524,49 +483,45 @@ class TempDir {
   void Release() { path_.clear(); }
 
  private:
+  Env& env_;
   std::string path_;
 };
 
 // Moves the finished `tmp` directory to `dest`. An absent or empty
-// destination is replaced by rename(2); a non-empty one (force) is swapped
-// atomically with renameat2(RENAME_EXCHANGE) where the file system allows,
-// else moved aside first and restored if the second rename fails.
-absl::Status Commit(TempDir& tmp, const Destination& dest) {
+// destination is replaced by a rename; a non-empty one (force) is swapped
+// atomically (Env::ExchangePaths) where the file system allows, else moved
+// aside first and restored if the second rename fails. Syncing the parent
+// afterwards is best effort: the checkpoint is in place either way.
+absl::Status Commit(Env& env, TempDir& tmp, const Destination& dest) {
   if (!dest.exists || dest.empty) {
-    if (::rename(tmp.path().c_str(), dest.path.c_str()) != 0) {
-      const int err = errno;
-      if (err == ENOTEMPTY || err == EEXIST) {
-        return absl::AlreadyExistsError(absl::StrCat(
-            dest.path, ": was filled by someone else while writing"));
-      }
-      return ErrnoError(err, dest.path, "cannot move the new checkpoint here");
+    const absl::Status moved = env.RenameFile(tmp.path(), dest.path);
+    if (moved.code() == absl::StatusCode::kAlreadyExists) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          dest.path, ": was filled by someone else while writing"));
     }
+    FNPROBE_RETURN_IF_ERROR(moved);
     tmp.Release();
-    SyncDir(dest.parent);
+    env.SyncDirectory(dest.parent).IgnoreError();
     return absl::OkStatus();
   }
-  if (::renameat2(AT_FDCWD, tmp.path().c_str(), AT_FDCWD, dest.path.c_str(),
-                  RENAME_EXCHANGE) == 0) {
+  const absl::Status exchanged = env.ExchangePaths(tmp.path(), dest.path);
+  if (exchanged.ok()) {
     // tmp now holds the old checkpoint; ~TempDir removes it.
-    SyncDir(dest.parent);
+    env.SyncDirectory(dest.parent).IgnoreError();
     return absl::OkStatus();
   }
-  if (errno != EINVAL && errno != ENOSYS) {
-    return ErrnoError(errno, dest.path, "cannot replace with new checkpoint");
-  }
-  TempDir old;
+  if (exchanged.code() != absl::StatusCode::kUnimplemented) return exchanged;
+  TempDir old(env);
   FNPROBE_RETURN_IF_ERROR(old.Create(dest.parent, dest.base + ".old"));
-  if (::rename(dest.path.c_str(), old.path().c_str()) != 0) {
-    // ~TempDir removes the still empty `old`.
-    return ErrnoError(errno, dest.path, "cannot move the old checkpoint aside");
-  }
-  if (::rename(tmp.path().c_str(), dest.path.c_str()) != 0) {
-    const int err = errno;
-    if (::rename(old.path().c_str(), dest.path.c_str()) == 0) old.Release();
-    return ErrnoError(err, dest.path, "cannot move the new checkpoint here");
+  // ~TempDir removes the still empty `old` if this fails.
+  FNPROBE_RETURN_IF_ERROR(env.RenameFile(dest.path, old.path()));
+  const absl::Status moved = env.RenameFile(tmp.path(), dest.path);
+  if (!moved.ok()) {
+    if (env.RenameFile(old.path(), dest.path).ok()) old.Release();
+    return moved;
   }
   tmp.Release();
-  SyncDir(dest.parent);
+  env.SyncDirectory(dest.parent).IgnoreError();
   return absl::OkStatus();  // ~TempDir removes the old checkpoint
 }
 
@@ -664,15 +619,16 @@ absl::Status PlanPlanted(const MakeModelOptions& options,
 }
 
 // Writes every file of the checkpoint into `dir`.
-absl::Status WriteCheckpoint(const std::string& dir, const ModelPlan& plan,
+absl::Status WriteCheckpoint(Env& env, const std::string& dir,
+                             const ModelPlan& plan,
                              const MakeModelOptions& options, MadeModel& made) {
   for (const auto& [name, contents] : plan.json_files) {
-    FNPROBE_RETURN_IF_ERROR(WriteNewFile(dir + "/" + name, contents));
+    FNPROBE_RETURN_IF_ERROR(WriteNewFile(env, dir + "/" + name, contents));
   }
   const std::string weights_path = dir + "/model.safetensors";
   FNPROBE_ASSIGN_OR_RETURN(
       RandomWeightsFile weights,
-      WriteRandomWeights(weights_path, CheckpointTensors(plan.config),
+      WriteRandomWeights(env, weights_path, CheckpointTensors(plan.config),
                          options.seed, options.dtype));
   if (plan.planted.has_value()) {
     // The random weights are the starting point: the planted construction
@@ -682,7 +638,8 @@ absl::Status WriteCheckpoint(const std::string& dir, const ModelPlan& plan,
   }
   made.num_tensors = weights.num_tensors;
   made.num_parameters = weights.num_parameters;
-  SyncDir(dir);
+  // Best effort, as for the parent in Commit.
+  env.SyncDirectory(dir).IgnoreError();
   return absl::OkStatus();
 }
 
@@ -766,6 +723,7 @@ absl::StatusOr<ModelPlan> PlanModel(const MakeModelOptions& options) {
 }
 
 absl::StatusOr<MadeModel> MakeModel(const MakeModelOptions& options) {
+  Env& env = options.env != nullptr ? *options.env : *Env::Default();
   MadeModel made;
   FNPROBE_ASSIGN_OR_RETURN(made.plan, PlanModel(options));
   FNPROBE_ASSIGN_OR_RETURN(Destination dest,
@@ -776,16 +734,12 @@ absl::StatusOr<MadeModel> MakeModel(const MakeModelOptions& options) {
                      ": directory exists and is not empty (pass --force to "
                      "replace it)"));
   }
-  if (!dest.exists) {
-    std::error_code ec;
-    fs::create_directories(dest.parent, ec);
-    if (ec) return FsError(ec, dest.parent, "cannot create directory");
-  }
+  if (!dest.exists) FNPROBE_RETURN_IF_ERROR(env.CreateDirectories(dest.parent));
 
-  TempDir tmp;
+  TempDir tmp(env);
   FNPROBE_RETURN_IF_ERROR(tmp.Create(dest.parent, dest.base));
   FNPROBE_RETURN_IF_ERROR(
-      WriteCheckpoint(tmp.path(), made.plan, options, made));
+      WriteCheckpoint(env, tmp.path(), made.plan, options, made));
   std::error_code ec;
   for (fs::directory_iterator it(tmp.path(), ec), end; !ec && it != end;
        it.increment(ec)) {
@@ -794,7 +748,7 @@ absl::StatusOr<MadeModel> MakeModel(const MakeModelOptions& options) {
   }
   if (ec) return FsError(ec, tmp.path(), "cannot list");
   std::sort(made.files.begin(), made.files.end());
-  FNPROBE_RETURN_IF_ERROR(Commit(tmp, dest));
+  FNPROBE_RETURN_IF_ERROR(Commit(env, tmp, dest));
   made.directory = dest.path;
   return made;
 }
