@@ -21,6 +21,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/analysis/storage/crc32c.h"
+#include "tests/analysis/storage/activation_test_util.h"
 #include "tests/support/fault_injection_env.h"
 #include "tests/support/reference_data.h"
 
@@ -29,30 +30,12 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::fnprobe::testing::FaultInjectionEnv;
+using ::fnprobe::testing::Frames;
+using ::fnprobe::testing::ReadAll;
+using ::fnprobe::testing::WriteAll;
+using ::fnprobe::testing::WriteFrames;
+using TempDir = ::fnprobe::testing::ActivationTempDir;
 using ::testing::HasSubstr;
-
-// A fresh directory under the system temp dir, removed when destroyed.
-class TempDir : public ::fnprobe::testing::ScopedTempDir {
- public:
-  TempDir() : ScopedTempDir("fnprobe_activations_") {}
-};
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void WriteAll(const std::string& path, const std::string& data) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(data.data(), static_cast<std::streamsize>(data.size()));
-}
-
-// Rows of random values; row r has time point time_points[r].
-struct Frames {
-  int64_t width = 0;
-  std::vector<int64_t> time_points;
-  std::vector<float> values;
-};
 
 Frames MakeFrames(int64_t rows, int64_t width, uint32_t seed) {
   Frames f;
@@ -66,19 +49,6 @@ Frames MakeFrames(int64_t rows, int64_t width, uint32_t seed) {
   f.values.resize(rows * width);
   for (float& v : f.values) v = normal(rng);
   return f;
-}
-
-absl::StatusOr<ActivationFileInfo> WriteFrames(
-    const std::string& path, const Frames& f,
-    const ActivationWriterOptions& options) {
-  auto writer = ActivationWriter::Create(path, f.width, options);
-  if (!writer.ok()) return writer.status();
-  for (size_t r = 0; r < f.time_points.size(); ++r) {
-    absl::Status s =
-        (*writer)->Append(f.time_points[r], f.values.data() + r * f.width);
-    if (!s.ok()) return s;
-  }
-  return (*writer)->Finish();
 }
 
 class ActivationStoreRoundTripTest : public ::testing::TestWithParam<DType> {};
