@@ -15,6 +15,7 @@
 #include "server/inference/tokenizer/tokenizer.h"
 #include "server/inference/tools/bpe_trainer.h"
 #include "server/inference/tools/random_weights.h"
+#include "server/inference/tools/staging_directory.h"
 
 namespace fnprobe {
 namespace {
@@ -402,12 +403,11 @@ Json TokenizerConfigJson(int64_t special_id, int64_t max_positions,
 }
 
 // ---------------------------------------------------------------------------
-// Files and directories
+// Files (the directory around them: staging_directory.h)
 
 absl::Status FsError(const std::error_code& ec, const std::string& path,
                      absl::string_view what) {
-  // ErrnoToStatus appends strerror(ec.value()).
-  return absl::ErrnoToStatus(ec.value(), absl::StrCat(path, ": ", what));
+  return ErrnoStatus(path, what, ec.value());
 }
 
 // Creates `path` in a fresh directory, writes `contents` and syncs it.
@@ -418,111 +418,6 @@ absl::Status WriteNewFile(Env& env, const std::string& path,
   FNPROBE_RETURN_IF_ERROR(file->Append(contents));
   FNPROBE_RETURN_IF_ERROR(file->Sync());
   return file->Close();
-}
-
-// Where the checkpoint goes and what is there now.
-struct Destination {
-  std::string path;    // out_dir without trailing slashes
-  std::string parent;  // its parent directory ("." if none)
-  std::string base;    // its last component
-  bool exists = false;
-  bool empty = true;
-};
-
-absl::StatusOr<Destination> InspectDestination(const std::string& out_dir) {
-  if (out_dir.empty()) {
-    return absl::InvalidArgumentError("no output directory given");
-  }
-  Destination d;
-  d.path = out_dir;
-  while (d.path.size() > 1 && d.path.back() == '/') d.path.pop_back();
-  const fs::path p(d.path);
-  d.base = p.filename().string();
-  d.parent = p.has_parent_path() ? p.parent_path().string() : ".";
-  if (d.base.empty() || d.base == "." || d.base == "..") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        out_dir, ": name a directory to create, not '", d.base, "'"));
-  }
-  std::error_code ec;
-  const fs::file_status st = fs::symlink_status(d.path, ec);
-  if (st.type() == fs::file_type::not_found) return d;
-  if (ec) return FsError(ec, d.path, "cannot inspect");
-  if (st.type() == fs::file_type::symlink) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        d.path, ": is a symbolic link; name the directory itself"));
-  }
-  if (st.type() != fs::file_type::directory) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(d.path, ": exists and is not a directory"));
-  }
-  d.exists = true;
-  d.empty = fs::is_empty(d.path, ec);
-  if (ec) return FsError(ec, d.path, "cannot list");
-  return d;
-}
-
-// A temporary directory that is removed (with its contents) unless
-// Release()d.
-class TempDir {
- public:
-  explicit TempDir(Env& env) : env_(env) {}
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    if (!path_.empty()) env_.RemoveRecursively(path_).IgnoreError();
-  }
-
-  // Creates "<parent>/.<base>.tmp-XXXXXX" (mode 0755).
-  absl::Status Create(const std::string& parent, const std::string& base) {
-    FNPROBE_ASSIGN_OR_RETURN(path_, env_.NewTempDirectory(absl::StrCat(
-                                        parent, "/.", base, ".tmp-")));
-    return absl::OkStatus();
-  }
-
-  const std::string& path() const { return path_; }
-  void Release() { path_.clear(); }
-
- private:
-  Env& env_;
-  std::string path_;
-};
-
-// Moves the finished `tmp` directory to `dest`. An absent or empty
-// destination is replaced by a rename; a non-empty one (force) is swapped
-// atomically (Env::ExchangePaths) where the file system allows, else moved
-// aside first and restored if the second rename fails. Syncing the parent
-// afterwards is best effort: the checkpoint is in place either way.
-absl::Status Commit(Env& env, TempDir& tmp, const Destination& dest) {
-  if (!dest.exists || dest.empty) {
-    const absl::Status moved = env.RenameFile(tmp.path(), dest.path);
-    if (moved.code() == absl::StatusCode::kAlreadyExists) {
-      return absl::AlreadyExistsError(absl::StrCat(
-          dest.path, ": was filled by someone else while writing"));
-    }
-    FNPROBE_RETURN_IF_ERROR(moved);
-    tmp.Release();
-    env.SyncDirectory(dest.parent).IgnoreError();
-    return absl::OkStatus();
-  }
-  const absl::Status exchanged = env.ExchangePaths(tmp.path(), dest.path);
-  if (exchanged.ok()) {
-    // tmp now holds the old checkpoint; ~TempDir removes it.
-    env.SyncDirectory(dest.parent).IgnoreError();
-    return absl::OkStatus();
-  }
-  if (exchanged.code() != absl::StatusCode::kUnimplemented) return exchanged;
-  TempDir old(env);
-  FNPROBE_RETURN_IF_ERROR(old.Create(dest.parent, dest.base + ".old"));
-  // ~TempDir removes the still empty `old` if this fails.
-  FNPROBE_RETURN_IF_ERROR(env.RenameFile(dest.path, old.path()));
-  const absl::Status moved = env.RenameFile(tmp.path(), dest.path);
-  if (!moved.ok()) {
-    if (env.RenameFile(old.path(), dest.path).ok()) old.Release();
-    return moved;
-  }
-  tmp.Release();
-  env.SyncDirectory(dest.parent).IgnoreError();
-  return absl::OkStatus();  // ~TempDir removes the old checkpoint
 }
 
 absl::StatusOr<int64_t> FileSize(const std::string& path) {
@@ -638,7 +533,7 @@ absl::Status WriteCheckpoint(Env& env, const std::string& dir,
   }
   made.num_tensors = weights.num_tensors;
   made.num_parameters = weights.num_parameters;
-  // Best effort, as for the parent in Commit.
+  // Best effort, as for the parent in CommitStagingDirectory.
   env.SyncDirectory(dir).IgnoreError();
   return absl::OkStatus();
 }
@@ -726,7 +621,7 @@ absl::StatusOr<MadeModel> MakeModel(const MakeModelOptions& options) {
   Env& env = options.env != nullptr ? *options.env : *Env::Default();
   MadeModel made;
   FNPROBE_ASSIGN_OR_RETURN(made.plan, PlanModel(options));
-  FNPROBE_ASSIGN_OR_RETURN(Destination dest,
+  FNPROBE_ASSIGN_OR_RETURN(CheckpointDestination dest,
                            InspectDestination(options.out_dir));
   if (dest.exists && !dest.empty && !options.force) {
     return absl::AlreadyExistsError(
@@ -736,7 +631,7 @@ absl::StatusOr<MadeModel> MakeModel(const MakeModelOptions& options) {
   }
   if (!dest.exists) FNPROBE_RETURN_IF_ERROR(env.CreateDirectories(dest.parent));
 
-  TempDir tmp(env);
+  StagingDirectory tmp(env);
   FNPROBE_RETURN_IF_ERROR(tmp.Create(dest.parent, dest.base));
   FNPROBE_RETURN_IF_ERROR(
       WriteCheckpoint(env, tmp.path(), made.plan, options, made));
@@ -748,7 +643,7 @@ absl::StatusOr<MadeModel> MakeModel(const MakeModelOptions& options) {
   }
   if (ec) return FsError(ec, tmp.path(), "cannot list");
   std::sort(made.files.begin(), made.files.end());
-  FNPROBE_RETURN_IF_ERROR(Commit(env, tmp, dest));
+  FNPROBE_RETURN_IF_ERROR(CommitStagingDirectory(env, tmp, dest));
   made.directory = dest.path;
   return made;
 }
