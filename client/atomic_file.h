@@ -1,9 +1,13 @@
-// Writes a whole file so that readers see either the old file or the new
-// one, never a partial one: the contents go to a temporary file in the same
-// directory, which is flushed to disk and then renamed over the target.
+// The client's durable file writes, through common/env.h: readers see
+// either the old file or the new one, never a partial one (a temporary file
+// in the same directory is synced and renamed over the target, and the
+// directory is synced).
+//
+// These forms write through a PosixEnv; code that must inject failures calls
+// fnprobe::WriteFileAtomically(env, ...) with its own Env.
 //
 // Thread-safe: free functions; concurrent writers of the same path leave one
-// complete version.
+// complete version (each writes its own uniquely named temporary file).
 #ifndef FNPROBE_CLIENT_ATOMIC_FILE_H_
 #define FNPROBE_CLIENT_ATOMIC_FILE_H_
 

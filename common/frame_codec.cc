@@ -8,7 +8,6 @@
 #include "common/half_float.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <cpuid.h>
 #include <immintrin.h>
 #define FNPROBE_FRAME_CODEC_X86 1
 #endif
@@ -109,17 +108,8 @@ void Decode16(absl::string_view bytes, absl::Span<float> out, Convert convert) {
 // denormal results nor depend on MXCSR's FTZ/DAZ (f32 denormals become +-0 in
 // f16 anyway), so threads on which torch changed those flags encode alike.
 
-// F16C from CPUID leaf 1 (ECX bit 29) rather than
-// __builtin_cpu_supports("f16c"), which clang 14 (the fuzz build's
-// compiler) does not know; "avx2" also checks that the OS saves YMM state.
-bool HasAvx2F16c() {
-  static const bool has = [] {
-    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-    return __builtin_cpu_supports("avx2") &&
-           __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0 && (ecx & bit_F16C) != 0;
-  }();
-  return has;
-}
+// CPU support is probed in common/half_float (CpuHasAvx2F16c), which also
+// holds the one F16C decoder (DecodeHalfs).
 
 __attribute__((target("avx2,f16c"))) size_t EncodeHalfAvx2(const float* in,
                                                            size_t n,
@@ -157,27 +147,6 @@ __attribute__((target("avx2,f16c"))) size_t EncodeHalfAvx2(const float* in,
   overflows += FloatsToHalf(in + i, n - i, tail);
   std::memcpy(dst + 2 * i, tail, (n - i) * sizeof(uint16_t));
   return overflows;
-}
-
-__attribute__((target("avx2,f16c"))) void DecodeHalfAvx2(const char* src,
-                                                         size_t n, float* out) {
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const __m128i h =
-        _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * i));
-    _mm256_storeu_ps(out + i, _mm256_cvtph_ps(h));
-    const __m128i nan = _mm_cmpgt_epi16(
-        _mm_and_si128(h, _mm_set1_epi16(0x7fff)), _mm_set1_epi16(0x7c00));
-    if (_mm_movemask_epi8(nan) != 0) {
-      // Rare: the hardware quiets signaling NaNs; keep half_float's bits.
-      uint16_t halves[8];
-      std::memcpy(halves, src + 2 * i, sizeof(halves));
-      HalfsToFloat(halves, 8, out + i);
-    }
-  }
-  uint16_t tail[8];
-  std::memcpy(tail, src + 2 * i, (n - i) * sizeof(uint16_t));
-  HalfsToFloat(tail, n - i, out + i);
 }
 
 // Eight floats to bf16 (in 32-bit lanes), as FloatToBFloat16: round to
@@ -292,14 +261,14 @@ size_t FrameEncoder::Encode(absl::Span<const float> values,
       return 0;
     case v1::ENCODING_BF16:
 #ifdef FNPROBE_FRAME_CODEC_X86
-      if (HasAvx2F16c()) {
+      if (CpuHasAvx2F16c()) {
         return EncodeBFloat16Avx2(values.data(), values.size(), dst);
       }
 #endif
       return Encode16(values, dst, FloatsToBFloat16);
     default:
 #ifdef FNPROBE_FRAME_CODEC_X86
-      if (HasAvx2F16c()) {
+      if (CpuHasAvx2F16c()) {
         return EncodeHalfAvx2(values.data(), values.size(), dst);
       }
 #endif
@@ -330,13 +299,7 @@ absl::Status DecodeFrameValues(absl::string_view bytes, v1::Encoding encoding,
       Decode16(bytes, out, BFloat16sToFloat);
       break;
     default:
-#ifdef FNPROBE_FRAME_CODEC_X86
-      if (HasAvx2F16c()) {
-        DecodeHalfAvx2(bytes.data(), out.size(), out.data());
-        break;
-      }
-#endif
-      Decode16(bytes, out, HalfsToFloat);
+      DecodeHalfs(bytes.data(), out.size(), out.data());
       break;
   }
   return absl::OkStatus();

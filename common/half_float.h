@@ -4,6 +4,12 @@
 // Float32 values beyond the f16 range become +-inf; callers that must report
 // overflow (frame encoding) check IsFinite on the result or use the counting
 // array helpers below. NaN stays NaN.
+//
+// This is the one f16 decoding path: the frame codec and the activation
+// store both decode through DecodeHalfs, which uses F16C where the CPU has
+// it and is bit-identical to HalfToFloat either way.
+//
+// Thread-safe: pure functions (the CPU probe is computed once).
 #ifndef FNPROBE_COMMON_HALF_FLOAT_H_
 #define FNPROBE_COMMON_HALF_FLOAT_H_
 
@@ -23,6 +29,22 @@ size_t FloatsToHalf(const float* in, size_t n, uint16_t* out);
 size_t FloatsToBFloat16(const float* in, size_t n, uint16_t* out);
 void HalfsToFloat(const uint16_t* in, size_t n, float* out);
 void BFloat16sToFloat(const uint16_t* in, size_t n, float* out);
+
+// Whether this CPU (and OS) runs the AVX2 + F16C conversion paths: here and
+// in the frame codec's encoder. Probed once.
+bool CpuHasAvx2F16c();
+
+// Converts `n` little-endian f16 values at `src` (any alignment) to float32
+// at `out`: with F16C where CpuHasAvx2F16c(), bit for bit as HalfToFloat
+// (signaling NaNs keep their bits, which the hardware would quiet).
+void DecodeHalfs(const char* src, size_t n, float* out);
+
+namespace half_float_internal {
+// DecodeHalfs' two paths, for tests that compare them.
+void DecodeHalfsScalar(const char* src, size_t n, float* out);
+// REQUIRES: CpuHasAvx2F16c(). Scalar on hosts without x86 intrinsics.
+void DecodeHalfsF16c(const char* src, size_t n, float* out);
+}  // namespace half_float_internal
 
 }  // namespace fnprobe
 

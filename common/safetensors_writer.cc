@@ -1,11 +1,6 @@
 #include "common/safetensors_writer.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
 #include <tuple>
 #include <utility>
@@ -13,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
+#include "common/env.h"
 #include "common/status_util.h"
 #include "nlohmann/json.hpp"
 
@@ -56,74 +52,6 @@ std::string MetadataJson(const std::map<std::string, std::string>& metadata) {
       fields.push_back(JsonQuote(key) + ":" + JsonQuote(value));
   }
   return absl::StrCat("{", absl::StrJoin(fields, ","), "}");
-}
-
-// "<path>: <what>: <strerror>" with the code errno maps to.
-absl::Status ErrnoError(int error_number, const std::string& path,
-                        absl::string_view what) {
-  return absl::ErrnoToStatus(error_number, absl::StrCat(path, ": ", what));
-}
-
-// Writes all of `contents` to `fd`, retrying short writes and EINTR.
-bool WriteAll(int fd, absl::string_view contents) {
-  while (!contents.empty()) {
-    const ssize_t n = ::write(fd, contents.data(), contents.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    contents.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
-
-// Writes, syncs and closes `fd` (which refers to `tmp_path`). Always closes.
-absl::Status WriteAndClose(int fd, const std::string& path,
-                           absl::string_view contents) {
-  absl::Status status;
-  if (!WriteAll(fd, contents)) {
-    status = ErrnoError(errno, path, "cannot write temporary file");
-  } else if (::fchmod(fd, 0644) != 0) {
-    status = ErrnoError(errno, path, "cannot chmod temporary file");
-  } else if (::fsync(fd) != 0) {
-    status = ErrnoError(errno, path, "cannot fsync temporary file");
-  }
-  if (::close(fd) != 0 && status.ok()) {
-    status = ErrnoError(errno, path, "cannot close temporary file");
-  }
-  return status;
-}
-
-// Best effort: makes the rename durable. The file is already in place, so
-// a failure here is not reported.
-void SyncParentDir(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos
-                              ? "."
-                              : (slash == 0 ? "/" : path.substr(0, slash));
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return;
-  (void)::fsync(fd);
-  ::close(fd);
-}
-
-// Writes `contents` to a temporary file beside `path`, syncs it and renames
-// it over `path`. On failure the temporary file is removed.
-absl::Status WriteFileAtomically(const std::string& path,
-                                 absl::string_view contents) {
-  std::string tmp_path = path + ".tmp-XXXXXX";
-  const int fd = ::mkstemp(tmp_path.data());
-  if (fd < 0) return ErrnoError(errno, path, "cannot create temporary file");
-  absl::Status status = WriteAndClose(fd, path, contents);
-  if (status.ok() && ::rename(tmp_path.c_str(), path.c_str()) != 0) {
-    status = ErrnoError(errno, path, "cannot rename temporary file into place");
-  }
-  if (!status.ok()) {
-    ::unlink(tmp_path.c_str());
-    return status;
-  }
-  SyncParentDir(path);
-  return absl::OkStatus();
 }
 
 std::string ShapeString(const std::vector<int64_t>& shape) {
@@ -191,7 +119,13 @@ void SafetensorsWriter::SetMetadata(std::string key, std::string value) {
 }
 
 absl::Status SafetensorsWriter::WriteFile(const std::string& path) const {
-  return WriteFileAtomically(path, Serialize());
+  PosixEnv env;
+  return WriteFile(env, path);
+}
+
+absl::Status SafetensorsWriter::WriteFile(Env& env,
+                                          const std::string& path) const {
+  return WriteFileAtomically(env, path, Serialize());
 }
 
 std::string SafetensorsWriter::Serialize() const {

@@ -1,6 +1,6 @@
 // Builds a safetensors file in memory and writes it atomically (to a
-// temporary file in the same directory, fsync, rename), so a reader never
-// sees a half-written file.
+// temporary file in the same directory, fsync, rename: WriteFileAtomically
+// in common/env.h), so a reader never sees a half-written file.
 //
 // Tensors are laid out as the reference (Rust) writer does: ordered by
 // (dtype size descending, name), contiguous, header JSON padded with spaces
@@ -20,6 +20,7 @@
 #include "absl/status/status.h"
 #include "absl/types/span.h"
 #include "common/dtype.h"
+#include "common/env.h"
 
 namespace fnprobe {
 
@@ -43,8 +44,11 @@ class SafetensorsWriter {
   // or value is written as U+FFFD.
   void SetMetadata(std::string key, std::string value);
 
-  // Writes the file atomically. On failure nothing is left at `path` (an
-  // existing file there is untouched) and the error names the path.
+  // Writes the file atomically through `env` (WriteFileAtomically in
+  // common/env.h). On failure nothing is left at `path` (an existing file
+  // there is untouched) and the error names the path.
+  absl::Status WriteFile(Env& env, const std::string& path) const;
+  // The same through a PosixEnv.
   absl::Status WriteFile(const std::string& path) const;
 
   // The serialized file, for tests and in-memory use.

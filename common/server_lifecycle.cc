@@ -2,10 +2,8 @@
 
 #include <pthread.h>
 
-#include <cstdio>
-#include <fstream>
-
 #include "absl/strings/str_cat.h"
+#include "common/env.h"
 
 namespace fnprobe {
 
@@ -24,22 +22,20 @@ int WaitForStopSignal(const sigset_t& set) {
   return signal_number;
 }
 
-absl::Status WritePortFile(const std::string& path, int port) {
+absl::Status WritePortFile(Env& env, const std::string& path, int port) {
   if (path.empty()) return absl::OkStatus();
-  const std::string temp = path + ".tmp";
-  {
-    std::ofstream out(temp);
-    out << port << "\n";
-    if (!out.flush()) {
-      return absl::PermissionDeniedError(
-          absl::StrCat("--port-file: cannot write '", temp, "'"));
-    }
-  }
-  if (std::rename(temp.c_str(), path.c_str()) != 0) {
+  const absl::Status status =
+      WriteFileAtomically(env, path, absl::StrCat(port, "\n"));
+  if (!status.ok()) {
     return absl::PermissionDeniedError(absl::StrCat(
-        "--port-file: cannot rename '", temp, "' to '", path, "'"));
+        "--port-file: cannot write '", path, "': ", status.message()));
   }
   return absl::OkStatus();
+}
+
+absl::Status WritePortFile(const std::string& path, int port) {
+  PosixEnv env;
+  return WritePortFile(env, path, port);
 }
 
 }  // namespace fnprobe

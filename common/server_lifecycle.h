@@ -11,6 +11,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "common/env.h"
 
 namespace fnprobe {
 
@@ -21,8 +22,11 @@ sigset_t BlockStopSignals();
 // Waits for one of the signals in `set`; returns its number.
 int WaitForStopSignal(const sigset_t& set);
 
-// Writes "<port>\n" to `path` atomically (temporary file, then rename), so a
-// reader never sees a partial number. Does nothing for an empty path.
+// Writes "<port>\n" to `path` atomically through `env` (WriteFileAtomically
+// in common/env.h), so a reader never sees a partial number. Does nothing
+// for an empty path. Errors are PERMISSION_DENIED naming --port-file.
+absl::Status WritePortFile(Env& env, const std::string& path, int port);
+// The same through a PosixEnv.
 absl::Status WritePortFile(const std::string& path, int port);
 
 }  // namespace fnprobe

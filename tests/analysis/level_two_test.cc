@@ -20,12 +20,14 @@
 #include "server/analysis/network_threshold.h"
 #include "server/analysis/p_values.h"
 #include "server/analysis/prompt_accumulator.h"
+#include "tests/support/ks_distance.h"
 #include "tests/support/status_matchers.h"
 
 namespace fnprobe::analysis {
 namespace {
 
 using ::fnprobe::testing::IsOk;
+using ::fnprobe::testing::KsDistance;
 using ::fnprobe::testing::StatusIs;
 using Json = nlohmann::json;
 
@@ -106,17 +108,6 @@ PromptSample Simulate(std::mt19937_64& rng, int runs, int task_per_run,
     }
   }
   return s;
-}
-
-// Kolmogorov-Smirnov distance of p from Uniform(0, 1).
-double KsDistance(std::vector<double> p) {
-  std::sort(p.begin(), p.end());
-  double d = 0;
-  const double n = static_cast<double>(p.size());
-  for (size_t i = 0; i < p.size(); ++i) {
-    d = std::max({d, (i + 1) / n - p[i], p[i] - i / n});
-  }
-  return d;
 }
 
 TEST(LevelTwoNullTest, PValuesUniformAndFdrAtNominalRate) {

@@ -36,7 +36,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "server/inference/tools/model_maker.h"
-#include "tests/e2e/worker_cluster.h"
+#include "tests/e2e/cli_e2e_cluster.h"
 #include "tests/support/command_runner.h"
 #include "tests/support/reference_data.h"
 #include "tests/support/status_matchers.h"
@@ -44,18 +44,17 @@
 namespace fnprobe {
 namespace {
 
+using ::fnprobe::testing::CliE2eCluster;
 using ::fnprobe::testing::CommandResult;
 using ::fnprobe::testing::MakeTempDir;
 using ::fnprobe::testing::ReadAll;
 using ::fnprobe::testing::RunCommand;
 using ::fnprobe::testing::UnusedLoopbackPort;
-using ::fnprobe::testing::WorkerCluster;
-using ::fnprobe::testing::WorkerClusterOptions;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-constexpr char kAlice[] = "alice-token-0123456789abcdef";
-constexpr char kBob[] = "bob-token-0123456789abcdefgh";
+constexpr const char* kAlice = ::fnprobe::testing::kAliceToken;
+constexpr const char* kBob = ::fnprobe::testing::kBobToken;
 constexpr char kModel[] = "tiny";  // the model directory's basename
 
 // 2 conditions x 2 repeats of baseline/task/baseline, 3 prompts per block of
@@ -166,32 +165,22 @@ std::set<int64_t> UnitSet(const nlohmann::json& network) {
 class CliE2eTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    root_ = new std::string(MakeTempDir("cli_e2e"));
     MakeModelOptions make;
     make.shape = "tiny";
-    make.out_dir = *root_ + "/" + kModel;
-    ASSERT_OK(MakeModel(make));
-    WorkerClusterOptions o;
-    o.dir = *root_ + "/cluster";
-    std::filesystem::create_directories(o.dir);
-    o.model_dir = make.out_dir;
-    o.tokens = {absl::StrCat(kAlice, " alice"), absl::StrCat(kBob, " bob")};
-    auto cluster = WorkerCluster::Start(o);
-    ASSERT_OK(cluster);
-    cluster_ = cluster->release();
+    auto e2e = CliE2eCluster::Start("cli_e2e", kModel, make);
+    ASSERT_OK(e2e);
+    e2e_ = e2e->release();
   }
 
   static void TearDownTestSuite() {
-    delete cluster_;
-    cluster_ = nullptr;
-    delete root_;
-    root_ = nullptr;
+    delete e2e_;
+    e2e_ = nullptr;
     delete submitted_;
     submitted_ = nullptr;
   }
 
   void SetUp() override {
-    ASSERT_NE(cluster_, nullptr) << "the cluster did not start";
+    ASSERT_NE(e2e_, nullptr) << "the cluster did not start";
   }
 
   // fnprobe with only `args`, HOME without a config file.
@@ -202,9 +191,9 @@ class CliE2eTest : public ::testing::Test {
 
   // fnprobe --server WORKER --token TOKEN args...
   CliResult As(const std::string& token, std::vector<std::string> args) {
-    args.insert(args.begin(), {"--server", cluster_->worker_address(),
-                               "--token", token, "--connect-timeout", "5"});
-    return Bare(args);
+    return e2e_->RunAs(token, std::move(args),
+                       {{"HOME", home_.path()}, {"PATH", "/usr/bin:/bin"}},
+                       io_.path());
   }
   CliResult Alice(std::vector<std::string> args) {
     return As(kAlice, std::move(args));
@@ -256,16 +245,14 @@ class CliE2eTest : public ::testing::Test {
     return std::stoll(experiment["layout"]["width"].get<std::string>());
   }
 
-  static std::string* root_;
-  static WorkerCluster* cluster_;
+  static CliE2eCluster* e2e_;
   static Submitted* submitted_;
   ::fnprobe::testing::ScopedTempDir home_{"fnprobe_cli_e2e_home_"};
   ::fnprobe::testing::ScopedTempDir io_{"fnprobe_cli_e2e_io_"};
   ::fnprobe::testing::ScopedTempDir files_{"fnprobe_cli_e2e_files_"};
 };
 
-std::string* CliE2eTest::root_ = nullptr;
-WorkerCluster* CliE2eTest::cluster_ = nullptr;
+CliE2eCluster* CliE2eTest::e2e_ = nullptr;
 CliE2eTest::Submitted* CliE2eTest::submitted_ = nullptr;
 
 // --- submit --watch ---
@@ -797,13 +784,13 @@ TEST_F(CliE2eTest, WrongTokenExitsFive) {
   CliResult r = As("wrong-token-0123456789abcdef", {"list"});
   EXPECT_EQ(r.exit_code, 5) << r;
   EXPECT_THAT(r.err, HasSubstr(absl::StrCat("fnprobe: fnprobe-worker at ",
-                                            cluster_->worker_address(),
+                                            e2e_->worker_address(),
                                             " refused the credentials: "
                                             "unknown bearer token")));
   EXPECT_THAT(r.err, HasSubstr("hint: check --token"));
   EXPECT_EQ(r.out, "");
   // No token at all is refused the same way.
-  CliResult none = Bare({"--server", cluster_->worker_address(), "list"});
+  CliResult none = Bare({"--server", e2e_->worker_address(), "list"});
   EXPECT_EQ(none.exit_code, 5) << none;
   EXPECT_THAT(none.err, HasSubstr("refused the credentials"));
   // Submitting with a wrong token stores nothing.

@@ -29,7 +29,7 @@
 #include "nlohmann/json.hpp"
 #include "server/inference/tools/model_maker.h"
 #include "server/inference/tools/planted_spec.h"
-#include "tests/e2e/worker_cluster.h"
+#include "tests/e2e/cli_e2e_cluster.h"
 #include "tests/support/command_runner.h"
 #include "tests/support/reference_data.h"
 #include "tests/support/status_matchers.h"
@@ -37,15 +37,12 @@
 namespace fnprobe {
 namespace {
 
+using ::fnprobe::testing::CliE2eCluster;
 using ::fnprobe::testing::CommandResult;
-using ::fnprobe::testing::MakeTempDir;
-using ::fnprobe::testing::RunCommand;
-using ::fnprobe::testing::WorkerCluster;
-using ::fnprobe::testing::WorkerClusterOptions;
 using ::testing::HasSubstr;
 
-constexpr char kAlice[] = "alice-token-0123456789abcdef";
-constexpr char kBob[] = "bob-token-0123456789abcdefgh";
+constexpr const char* kAlice = ::fnprobe::testing::kAliceToken;
+constexpr const char* kBob = ::fnprobe::testing::kBobToken;
 constexpr char kModel[] = "planted";
 constexpr int kGroups = 10;
 
@@ -116,38 +113,29 @@ double Iou(const std::set<std::string>& a, const std::set<std::string>& b) {
 class IcaE2eTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    root_ = new std::string(MakeTempDir("ica_e2e"));
     absl::StatusOr<PlantSpec> plant = ParsePlantSpec(kPlantJson, "test");
     ASSERT_OK(plant);
     MakeModelOptions make;
     make.shape = "tiny";
-    make.out_dir = *root_ + "/" + kModel;
     make.planted = *plant;
-    ASSERT_OK(MakeModel(make));
-    WorkerClusterOptions o;
-    o.dir = *root_ + "/cluster";
-    std::filesystem::create_directories(o.dir);
-    o.model_dir = make.out_dir;
-    o.tokens = {absl::StrCat(kAlice, " alice"), absl::StrCat(kBob, " bob")};
-    auto cluster = WorkerCluster::Start(o);
-    ASSERT_OK(cluster);
-    cluster_ = cluster->release();
+    auto e2e = CliE2eCluster::Start("ica_e2e", kModel, make);
+    ASSERT_OK(e2e);
+    e2e_ = e2e->release();
   }
 
   static void TearDownTestSuite() {
-    delete cluster_;
-    cluster_ = nullptr;
-    delete root_;
-    root_ = nullptr;
+    delete e2e_;
+    e2e_ = nullptr;
   }
 
-  void SetUp() override { ASSERT_NE(cluster_, nullptr); }
+  void SetUp() override { ASSERT_NE(e2e_, nullptr); }
+
+  // The suite's temporary root: the model, the cluster, HOME, spec files.
+  static const std::string& Root() { return e2e_->root(); }
 
   CommandResult As(const std::string& token, std::vector<std::string> args) {
-    args.insert(args.begin(), {"--server", cluster_->worker_address(),
-                               "--token", token, "--connect-timeout", "5"});
-    return RunCommand(FNPROBE_CLI_BINARY, args,
-                      {{"HOME", *root_}, {"PATH", "/usr/bin:/bin"}}, *root_);
+    return e2e_->RunAs(token, std::move(args),
+                       {{"HOME", Root()}, {"PATH", "/usr/bin:/bin"}}, Root());
   }
   CommandResult Alice(std::vector<std::string> args) {
     return As(kAlice, std::move(args));
@@ -155,7 +143,7 @@ class IcaE2eTest : public ::testing::Test {
 
   // Submits `spec` with --watch; its id, or "" after a failed test.
   std::string Submit(const nlohmann::json& spec, const std::string& name) {
-    const std::string path = *root_ + "/" + name + ".json";
+    const std::string path = Root() + "/" + name + ".json";
     std::ofstream(path) << spec.dump();
     CommandResult r = Alice({"submit", path, "--watch"});
     EXPECT_EQ(r.exit_code, 0) << r;
@@ -176,7 +164,7 @@ class IcaE2eTest : public ::testing::Test {
 
   // Each condition's planted neurons (planted.json) as unit names.
   static std::map<std::string, std::set<std::string>> PlantedNeurons() {
-    std::ifstream in(*root_ + "/" + kModel + "/planted.json");
+    std::ifstream in(Root() + "/" + kModel + "/planted.json");
     const nlohmann::json planted = nlohmann::json::parse(in);
     std::map<std::string, std::set<std::string>> out;
     for (const auto& c : planted.at("conditions")) {
@@ -190,7 +178,7 @@ class IcaE2eTest : public ::testing::Test {
 
   // Every unit planted.json names (any hook), for the key-neuron null.
   static std::set<std::string> AllPlantedUnits() {
-    std::ifstream in(*root_ + "/" + kModel + "/planted.json");
+    std::ifstream in(Root() + "/" + kModel + "/planted.json");
     const nlohmann::json planted = nlohmann::json::parse(in);
     std::set<std::string> out;
     for (const auto& c : planted.at("conditions")) {
@@ -204,13 +192,11 @@ class IcaE2eTest : public ::testing::Test {
     return nlohmann::json::parse(r.out, nullptr, false);
   }
 
-  static std::string* root_;
-  static WorkerCluster* cluster_;
+  static CliE2eCluster* e2e_;
   static std::string* corpus_id_;
 };
 
-std::string* IcaE2eTest::root_ = nullptr;
-WorkerCluster* IcaE2eTest::cluster_ = nullptr;
+CliE2eCluster* IcaE2eTest::e2e_ = nullptr;
 std::string* IcaE2eTest::corpus_id_ = new std::string;
 
 TEST_F(IcaE2eTest, PlantedNeuronsFormAComponentInNearlyEveryGroup) {
@@ -358,7 +344,7 @@ TEST_F(IcaE2eTest, NetworksAndUnitSeeIcaNetworksLikeGlmOnes) {
 TEST_F(IcaE2eTest, ExportWritesTheIcaNetworks) {
   const std::string id = CorpusId();
   ASSERT_FALSE(id.empty());
-  const std::string out = *root_ + "/export";
+  const std::string out = Root() + "/export";
   CommandResult r = Alice({"export", id, "--out", out, "--runs"});
   ASSERT_EQ(r.exit_code, 0) << r;
   std::ifstream in(out + "/ica_networks.csv");
@@ -401,7 +387,7 @@ TEST_F(IcaE2eTest, ACorpusBesideABlockDesignIsRefusedNamingTexts) {
   spec["conditions"] = {{{"name", "a"}, {"prompts", {"one", "two"}}}};
   spec["ica"]["components"] = 0;
   spec["texts"]["groups"] = 0;
-  const std::string path = *root_ + "/bad.json";
+  const std::string path = Root() + "/bad.json";
   std::ofstream(path) << spec.dump();
   CommandResult r = Alice({"submit", path});
   EXPECT_EQ(r.exit_code, 3) << r;

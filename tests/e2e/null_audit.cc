@@ -11,6 +11,7 @@
 #include "common/grpc_status.h"
 #include "common/status_util.h"
 #include "tests/e2e/worker_cluster.h"
+#include "tests/support/ks_distance.h"
 
 namespace fnprobe::testing {
 namespace {
@@ -22,16 +23,6 @@ struct Observation {
   std::vector<double> p_all, p_one;
   int held_out = 0, correct = 0;
 };
-
-double KsDistance(std::vector<double> p) {
-  std::sort(p.begin(), p.end());
-  const double n = static_cast<double>(p.size());
-  double d = 0;
-  for (size_t i = 0; i < p.size(); ++i) {
-    d = std::max({d, (i + 1) / n - p[i], p[i] - i / n});
-  }
-  return d;
-}
 
 absl::StatusOr<v1::Experiment> Wait(v1::ExperimentService::Stub* stub,
                                     const NullAuditOptions& o, int64_t id) {

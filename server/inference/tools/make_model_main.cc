@@ -19,6 +19,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_join.h"
 #include "common/dtype.h"
+#include "common/env.h"
 #include "server/inference/tools/model_maker.h"
 #include "server/inference/tools/planted_spec.h"
 
@@ -147,6 +148,8 @@ int main(int argc, char** argv) {
   }
 
   const auto start = std::chrono::steady_clock::now();
+  fnprobe::PosixEnv env;
+  options.env = &env;
   absl::StatusOr<fnprobe::MadeModel> made = fnprobe::MakeModel(options);
   if (!made.ok()) {
     std::cerr << kTool << ": " << made.status().message() << "\n";

@@ -1,12 +1,6 @@
 #include "server/inference/tools/model_maker.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -15,11 +9,13 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/env.h"
 #include "common/status_util.h"
 #include "nlohmann/json.hpp"
 #include "server/inference/tokenizer/tokenizer.h"
 #include "server/inference/tools/bpe_trainer.h"
 #include "server/inference/tools/random_weights.h"
+#include "server/inference/tools/staging_directory.h"
 
 namespace fnprobe {
 namespace {
@@ -407,167 +403,21 @@ Json TokenizerConfigJson(int64_t special_id, int64_t max_positions,
 }
 
 // ---------------------------------------------------------------------------
-// Files and directories
-
-absl::Status ErrnoError(int error_number, const std::string& path,
-                        absl::string_view what) {
-  // ErrnoToStatus appends strerror(error_number).
-  return absl::ErrnoToStatus(error_number, absl::StrCat(path, ": ", what));
-}
+// Files (the directory around them: staging_directory.h)
 
 absl::Status FsError(const std::error_code& ec, const std::string& path,
                      absl::string_view what) {
-  return ErrnoError(ec.value(), path, what);
+  return ErrnoStatus(path, what, ec.value());
 }
 
-// Creates `path` (which must not exist), writes `contents` and syncs it.
-absl::Status WriteNewFile(const std::string& path, absl::string_view contents) {
-  const int fd =
-      ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return ErrnoError(errno, path, "cannot create");
-  absl::Status status;
-  while (!contents.empty() && status.ok()) {
-    const ssize_t n = ::write(fd, contents.data(), contents.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      status = ErrnoError(errno, path, "cannot write");
-    } else {
-      contents.remove_prefix(static_cast<size_t>(n));
-    }
-  }
-  if (status.ok() && ::fsync(fd) != 0) {
-    status = ErrnoError(errno, path, "cannot fsync");
-  }
-  if (::close(fd) != 0 && status.ok()) {
-    status = ErrnoError(errno, path, "cannot close");
-  }
-  return status;
-}
-
-// Best effort: makes renames inside `dir` durable.
-void SyncDir(const std::string& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return;
-  (void)::fsync(fd);
-  ::close(fd);
-}
-
-// Where the checkpoint goes and what is there now.
-struct Destination {
-  std::string path;    // out_dir without trailing slashes
-  std::string parent;  // its parent directory ("." if none)
-  std::string base;    // its last component
-  bool exists = false;
-  bool empty = true;
-};
-
-absl::StatusOr<Destination> InspectDestination(const std::string& out_dir) {
-  if (out_dir.empty()) {
-    return absl::InvalidArgumentError("no output directory given");
-  }
-  Destination d;
-  d.path = out_dir;
-  while (d.path.size() > 1 && d.path.back() == '/') d.path.pop_back();
-  const fs::path p(d.path);
-  d.base = p.filename().string();
-  d.parent = p.has_parent_path() ? p.parent_path().string() : ".";
-  if (d.base.empty() || d.base == "." || d.base == "..") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        out_dir, ": name a directory to create, not '", d.base, "'"));
-  }
-  std::error_code ec;
-  const fs::file_status st = fs::symlink_status(d.path, ec);
-  if (st.type() == fs::file_type::not_found) return d;
-  if (ec) return FsError(ec, d.path, "cannot inspect");
-  if (st.type() == fs::file_type::symlink) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        d.path, ": is a symbolic link; name the directory itself"));
-  }
-  if (st.type() != fs::file_type::directory) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(d.path, ": exists and is not a directory"));
-  }
-  d.exists = true;
-  d.empty = fs::is_empty(d.path, ec);
-  if (ec) return FsError(ec, d.path, "cannot list");
-  return d;
-}
-
-// A temporary directory that is removed (with its contents) unless
-// Release()d.
-class TempDir {
- public:
-  TempDir() = default;
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    if (!path_.empty()) {
-      std::error_code ec;
-      fs::remove_all(path_, ec);
-    }
-  }
-
-  // Creates "<parent>/.<base>.tmp-XXXXXX".
-  absl::Status Create(const std::string& parent, const std::string& base) {
-    std::string pattern = absl::StrCat(parent, "/.", base, ".tmp-XXXXXX");
-    if (::mkdtemp(pattern.data()) == nullptr) {
-      return ErrnoError(errno, pattern, "cannot create temporary directory");
-    }
-    path_ = pattern;
-    if (::chmod(path_.c_str(), 0755) != 0) {
-      return ErrnoError(errno, path_, "cannot chmod temporary directory");
-    }
-    return absl::OkStatus();
-  }
-
-  const std::string& path() const { return path_; }
-  void Release() { path_.clear(); }
-
- private:
-  std::string path_;
-};
-
-// Moves the finished `tmp` directory to `dest`. An absent or empty
-// destination is replaced by rename(2); a non-empty one (force) is swapped
-// atomically with renameat2(RENAME_EXCHANGE) where the file system allows,
-// else moved aside first and restored if the second rename fails.
-absl::Status Commit(TempDir& tmp, const Destination& dest) {
-  if (!dest.exists || dest.empty) {
-    if (::rename(tmp.path().c_str(), dest.path.c_str()) != 0) {
-      const int err = errno;
-      if (err == ENOTEMPTY || err == EEXIST) {
-        return absl::AlreadyExistsError(absl::StrCat(
-            dest.path, ": was filled by someone else while writing"));
-      }
-      return ErrnoError(err, dest.path, "cannot move the new checkpoint here");
-    }
-    tmp.Release();
-    SyncDir(dest.parent);
-    return absl::OkStatus();
-  }
-  if (::renameat2(AT_FDCWD, tmp.path().c_str(), AT_FDCWD, dest.path.c_str(),
-                  RENAME_EXCHANGE) == 0) {
-    // tmp now holds the old checkpoint; ~TempDir removes it.
-    SyncDir(dest.parent);
-    return absl::OkStatus();
-  }
-  if (errno != EINVAL && errno != ENOSYS) {
-    return ErrnoError(errno, dest.path, "cannot replace with new checkpoint");
-  }
-  TempDir old;
-  FNPROBE_RETURN_IF_ERROR(old.Create(dest.parent, dest.base + ".old"));
-  if (::rename(dest.path.c_str(), old.path().c_str()) != 0) {
-    // ~TempDir removes the still empty `old`.
-    return ErrnoError(errno, dest.path, "cannot move the old checkpoint aside");
-  }
-  if (::rename(tmp.path().c_str(), dest.path.c_str()) != 0) {
-    const int err = errno;
-    if (::rename(old.path().c_str(), dest.path.c_str()) == 0) old.Release();
-    return ErrnoError(err, dest.path, "cannot move the new checkpoint here");
-  }
-  tmp.Release();
-  SyncDir(dest.parent);
-  return absl::OkStatus();  // ~TempDir removes the old checkpoint
+// Creates `path` in a fresh directory, writes `contents` and syncs it.
+absl::Status WriteNewFile(Env& env, const std::string& path,
+                          absl::string_view contents) {
+  FNPROBE_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file,
+                           env.NewWritableFile(path));
+  FNPROBE_RETURN_IF_ERROR(file->Append(contents));
+  FNPROBE_RETURN_IF_ERROR(file->Sync());
+  return file->Close();
 }
 
 absl::StatusOr<int64_t> FileSize(const std::string& path) {
@@ -664,15 +514,16 @@ absl::Status PlanPlanted(const MakeModelOptions& options,
 }
 
 // Writes every file of the checkpoint into `dir`.
-absl::Status WriteCheckpoint(const std::string& dir, const ModelPlan& plan,
+absl::Status WriteCheckpoint(Env& env, const std::string& dir,
+                             const ModelPlan& plan,
                              const MakeModelOptions& options, MadeModel& made) {
   for (const auto& [name, contents] : plan.json_files) {
-    FNPROBE_RETURN_IF_ERROR(WriteNewFile(dir + "/" + name, contents));
+    FNPROBE_RETURN_IF_ERROR(WriteNewFile(env, dir + "/" + name, contents));
   }
   const std::string weights_path = dir + "/model.safetensors";
   FNPROBE_ASSIGN_OR_RETURN(
       RandomWeightsFile weights,
-      WriteRandomWeights(weights_path, CheckpointTensors(plan.config),
+      WriteRandomWeights(env, weights_path, CheckpointTensors(plan.config),
                          options.seed, options.dtype));
   if (plan.planted.has_value()) {
     // The random weights are the starting point: the planted construction
@@ -682,7 +533,8 @@ absl::Status WriteCheckpoint(const std::string& dir, const ModelPlan& plan,
   }
   made.num_tensors = weights.num_tensors;
   made.num_parameters = weights.num_parameters;
-  SyncDir(dir);
+  // Best effort, as for the parent in CommitStagingDirectory.
+  env.SyncDirectory(dir).IgnoreError();
   return absl::OkStatus();
 }
 
@@ -766,9 +618,10 @@ absl::StatusOr<ModelPlan> PlanModel(const MakeModelOptions& options) {
 }
 
 absl::StatusOr<MadeModel> MakeModel(const MakeModelOptions& options) {
+  Env& env = options.env != nullptr ? *options.env : *Env::Default();
   MadeModel made;
   FNPROBE_ASSIGN_OR_RETURN(made.plan, PlanModel(options));
-  FNPROBE_ASSIGN_OR_RETURN(Destination dest,
+  FNPROBE_ASSIGN_OR_RETURN(CheckpointDestination dest,
                            InspectDestination(options.out_dir));
   if (dest.exists && !dest.empty && !options.force) {
     return absl::AlreadyExistsError(
@@ -776,16 +629,12 @@ absl::StatusOr<MadeModel> MakeModel(const MakeModelOptions& options) {
                      ": directory exists and is not empty (pass --force to "
                      "replace it)"));
   }
-  if (!dest.exists) {
-    std::error_code ec;
-    fs::create_directories(dest.parent, ec);
-    if (ec) return FsError(ec, dest.parent, "cannot create directory");
-  }
+  if (!dest.exists) FNPROBE_RETURN_IF_ERROR(env.CreateDirectories(dest.parent));
 
-  TempDir tmp;
+  StagingDirectory tmp(env);
   FNPROBE_RETURN_IF_ERROR(tmp.Create(dest.parent, dest.base));
   FNPROBE_RETURN_IF_ERROR(
-      WriteCheckpoint(tmp.path(), made.plan, options, made));
+      WriteCheckpoint(env, tmp.path(), made.plan, options, made));
   std::error_code ec;
   for (fs::directory_iterator it(tmp.path(), ec), end; !ec && it != end;
        it.increment(ec)) {
@@ -794,7 +643,7 @@ absl::StatusOr<MadeModel> MakeModel(const MakeModelOptions& options) {
   }
   if (ec) return FsError(ec, tmp.path(), "cannot list");
   std::sort(made.files.begin(), made.files.end());
-  FNPROBE_RETURN_IF_ERROR(Commit(tmp, dest));
+  FNPROBE_RETURN_IF_ERROR(CommitStagingDirectory(env, tmp, dest));
   made.directory = dest.path;
   return made;
 }

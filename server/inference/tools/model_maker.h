@@ -27,8 +27,8 @@
 // neither thread count nor tensor order (random_weights.h).
 //
 // Atomicity: MakeModel builds everything in a temporary sibling directory
-// and renames it into place; on failure nothing is left behind and an
-// existing output directory is untouched.
+// and renames it into place, all through options.env; on failure nothing is
+// left behind and an existing output directory is untouched.
 //
 // Torch-free: this file and its .cc include no torch headers.
 //
@@ -47,6 +47,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "common/dtype.h"
+#include "common/env.h"
 #include "server/inference/model/model_config.h"
 #include "server/inference/tools/planted_model.h"
 #include "server/inference/tools/planted_spec.h"
@@ -80,6 +81,9 @@ struct MakeModelOptions {
   bool force = false;
   // Planted mode when set: families opt and gpt2 only, dtype F32 only.
   std::optional<PlantSpec> planted;
+  // Every file and directory is written through this Env (common/env.h);
+  // nullptr means Env::Default(). Not owned.
+  Env* env = nullptr;
 };
 
 // Everything MakeModel writes except the weights, resolved from the options

@@ -1,12 +1,9 @@
 #include "server/inference/tools/random_weights.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
 #include <cmath>
+#include <memory>
 #include <thread>
 #include <utility>
 
@@ -279,58 +276,6 @@ std::string Header(const std::vector<WeightSpec>& specs, DType dtype) {
   return header + json;
 }
 
-absl::Status ErrnoError(int error_number, const std::string& path,
-                        absl::string_view what) {
-  // ErrnoToStatus appends strerror(error_number).
-  return absl::ErrnoToStatus(error_number, absl::StrCat(path, ": ", what));
-}
-
-// A file being written; closed (not removed) on destruction.
-class OutputFile {
- public:
-  OutputFile() = default;
-  OutputFile(const OutputFile&) = delete;
-  OutputFile& operator=(const OutputFile&) = delete;
-  ~OutputFile() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-
-  absl::Status Create(const std::string& path) {
-    path_ = path;
-    fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd_ < 0) return ErrnoError(errno, path_, "cannot create");
-    return absl::OkStatus();
-  }
-
-  absl::Status Write(const void* data, size_t size) {
-    const char* p = static_cast<const char*>(data);
-    while (size > 0) {
-      const ssize_t n = ::write(fd_, p, size);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return ErrnoError(errno, path_, "cannot write");
-      p += n;
-      size -= static_cast<size_t>(n);
-    }
-    return absl::OkStatus();
-  }
-
-  absl::Status SyncAndClose() {
-    const int fd = fd_;
-    fd_ = -1;
-    if (::fsync(fd) != 0) {
-      const int err = errno;
-      ::close(fd);
-      return ErrnoError(err, path_, "cannot fsync");
-    }
-    if (::close(fd) != 0) return ErrnoError(errno, path_, "cannot close");
-    return absl::OkStatus();
-  }
-
- private:
-  std::string path_;
-  int fd_ = -1;
-};
-
 // Draws items [begin, end) into buffers [0, end - begin) on `threads`
 // threads.
 void DrawWindow(const std::vector<WeightSpec>& specs,
@@ -381,8 +326,8 @@ std::vector<WeightSpec> CheckpointTensors(const ModelConfig& c) {
 }
 
 absl::StatusOr<RandomWeightsFile> WriteRandomWeights(
-    const std::string& path, std::vector<WeightSpec> specs, uint64_t seed,
-    DType dtype) {
+    Env& env, const std::string& path, std::vector<WeightSpec> specs,
+    uint64_t seed, DType dtype) {
   if (dtype != DType::kF32 && dtype != DType::kF16 && dtype != DType::kBF16) {
     return absl::InvalidArgumentError(
         absl::StrCat(path, ": dtype ", DTypeName(dtype),
@@ -405,10 +350,10 @@ absl::StatusOr<RandomWeightsFile> WriteRandomWeights(
   }
   file.num_tensors = static_cast<int64_t>(specs.size());
 
-  OutputFile out;
-  FNPROBE_RETURN_IF_ERROR(out.Create(path));
+  FNPROBE_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> out,
+                           env.NewWritableFile(path));
   const std::string header = Header(specs, dtype);
-  FNPROBE_RETURN_IF_ERROR(out.Write(header.data(), header.size()));
+  FNPROBE_RETURN_IF_ERROR(out->Append(header));
   file.bytes = static_cast<int64_t>(header.size());
 
   // Windows of chunks: one is drawn in parallel while the previous one is
@@ -437,13 +382,15 @@ absl::StatusOr<RandomWeightsFile> WriteRandomWeights(
     absl::Status status;
     for (size_t k = begin; k < window_end(begin) && status.ok(); ++k) {
       const ChunkBuffer& buffer = buffers[w % 2][k - begin];
-      status = out.Write(buffer.data(dtype), buffer.size(dtype));
+      status = out->Append(absl::string_view(
+          static_cast<const char*>(buffer.data(dtype)), buffer.size(dtype)));
       file.bytes += static_cast<int64_t>(buffer.size(dtype));
     }
     if (ahead.joinable()) ahead.join();
     FNPROBE_RETURN_IF_ERROR(status);
   }
-  FNPROBE_RETURN_IF_ERROR(out.SyncAndClose());
+  FNPROBE_RETURN_IF_ERROR(out->Sync());
+  FNPROBE_RETURN_IF_ERROR(out->Close());
   return file;
 }
 

@@ -26,6 +26,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/dtype.h"
+#include "common/env.h"
 #include "server/inference/model/model_config.h"
 
 namespace fnprobe {
@@ -62,13 +63,14 @@ struct RandomWeightsFile {
 };
 
 // Writes `specs` with values drawn from `seed`, stored as `dtype` (F32, F16
-// or BF16), to a new file at `path`, and syncs it. INVALID_ARGUMENT for
+// or BF16), to a file created (truncating) at `path` through `env`, and
+// syncs it. INVALID_ARGUMENT for
 // another dtype or duplicate names; file-system errors name the path. On
 // error a partial file may remain at `path`: write into a directory that is
 // discarded on failure.
 absl::StatusOr<RandomWeightsFile> WriteRandomWeights(
-    const std::string& path, std::vector<WeightSpec> specs, uint64_t seed,
-    DType dtype);
+    Env& env, const std::string& path, std::vector<WeightSpec> specs,
+    uint64_t seed, DType dtype);
 
 }  // namespace fnprobe
 

@@ -14,47 +14,22 @@
 #include "gtest/gtest.h"
 #include "server/analysis/storage/activation_store.h"
 #include "server/analysis/storage/crc32c.h"
+#include "tests/analysis/storage/activation_test_util.h"
 #include "tests/support/reference_data.h"
 
 namespace fnprobe {
 namespace {
 
 namespace fs = std::filesystem;
+using ::fnprobe::testing::Frames;
+using ::fnprobe::testing::GetAt;
+using ::fnprobe::testing::PutAt;
+using ::fnprobe::testing::ReadAll;
+using ::fnprobe::testing::WriteAll;
+using ::fnprobe::testing::WriteFrames;
+using TempDir = ::fnprobe::testing::ActivationTempDir;
 using ::testing::AnyOf;
 using ::testing::HasSubstr;
-
-class TempDir : public ::fnprobe::testing::ScopedTempDir {
- public:
-  TempDir() : ScopedTempDir("fnprobe_compression_") {}
-};
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void WriteAll(const std::string& path, const std::string& data) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(data.data(), static_cast<std::streamsize>(data.size()));
-}
-
-template <typename T>
-T GetAt(const std::string& data, size_t offset) {
-  T value;
-  std::memcpy(&value, data.data() + offset, sizeof(value));
-  return value;
-}
-
-template <typename T>
-void PutAt(std::string* data, size_t offset, T value) {
-  std::memcpy(&(*data)[offset], &value, sizeof(value));
-}
-
-struct Frames {
-  int64_t width = 0;
-  std::vector<int64_t> time_points;
-  std::vector<float> values;
-};
 
 // Activation-like rows: per-unit scales, values on a grid of 1/steps (4
 // makes every dtype compress well below kMaxCompressedFraction; finer grids
@@ -92,19 +67,6 @@ Frames RandomBitFrames(int64_t rows, int64_t width, uint32_t seed) {
     }
   }
   return f;
-}
-
-absl::StatusOr<ActivationFileInfo> WriteFrames(
-    const std::string& path, const Frames& f,
-    const ActivationWriterOptions& options) {
-  auto writer = ActivationWriter::Create(path, f.width, options);
-  if (!writer.ok()) return writer.status();
-  for (size_t r = 0; r < f.time_points.size(); ++r) {
-    absl::Status s =
-        (*writer)->Append(f.time_points[r], f.values.data() + r * f.width);
-    if (!s.ok()) return s;
-  }
-  return (*writer)->Finish();
 }
 
 // Every row and time point of `path`, read both ways (ReadRows and

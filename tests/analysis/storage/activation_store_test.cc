@@ -21,36 +21,21 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/analysis/storage/crc32c.h"
+#include "tests/analysis/storage/activation_test_util.h"
+#include "tests/support/fault_injection_env.h"
 #include "tests/support/reference_data.h"
 
 namespace fnprobe {
 namespace {
 
 namespace fs = std::filesystem;
+using ::fnprobe::testing::FaultInjectionEnv;
+using ::fnprobe::testing::Frames;
+using ::fnprobe::testing::ReadAll;
+using ::fnprobe::testing::WriteAll;
+using ::fnprobe::testing::WriteFrames;
+using TempDir = ::fnprobe::testing::ActivationTempDir;
 using ::testing::HasSubstr;
-
-// A fresh directory under the system temp dir, removed when destroyed.
-class TempDir : public ::fnprobe::testing::ScopedTempDir {
- public:
-  TempDir() : ScopedTempDir("fnprobe_activations_") {}
-};
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void WriteAll(const std::string& path, const std::string& data) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(data.data(), static_cast<std::streamsize>(data.size()));
-}
-
-// Rows of random values; row r has time point time_points[r].
-struct Frames {
-  int64_t width = 0;
-  std::vector<int64_t> time_points;
-  std::vector<float> values;
-};
 
 Frames MakeFrames(int64_t rows, int64_t width, uint32_t seed) {
   Frames f;
@@ -65,93 +50,6 @@ Frames MakeFrames(int64_t rows, int64_t width, uint32_t seed) {
   for (float& v : f.values) v = normal(rng);
   return f;
 }
-
-absl::StatusOr<ActivationFileInfo> WriteFrames(
-    const std::string& path, const Frames& f,
-    const ActivationWriterOptions& options) {
-  auto writer = ActivationWriter::Create(path, f.width, options);
-  if (!writer.ok()) return writer.status();
-  for (size_t r = 0; r < f.time_points.size(); ++r) {
-    absl::Status s =
-        (*writer)->Append(f.time_points[r], f.values.data() + r * f.width);
-    if (!s.ok()) return s;
-  }
-  return (*writer)->Finish();
-}
-
-// A file system that fails chosen operations, for fault injection.
-class FaultInjectionFileSystem : public ActivationFileSystem {
- public:
-  // The Nth Append (1-based) over all files fails; with `short_write` it
-  // first writes half of the data, as a full disk does.
-  int fail_append_at = 0;
-  bool short_write = false;
-  bool fail_sync = false;
-  bool fail_rename = false;
-  bool fail_sync_directory = false;
-  int appends = 0;
-
-  absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(
-      const std::string& path) override {
-    auto file = base_->NewWritableFile(path);
-    if (!file.ok()) return file.status();
-    return std::unique_ptr<WritableFile>(
-        new FaultyFile(this, std::move(file).value()));
-  }
-  absl::StatusOr<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(
-      const std::string& path) override {
-    return base_->NewRandomAccessFile(path);
-  }
-  absl::Status RenameFile(const std::string& from,
-                          const std::string& to) override {
-    if (fail_rename) return absl::InternalError("injected rename failure");
-    return base_->RenameFile(from, to);
-  }
-  absl::Status DeleteFile(const std::string& path) override {
-    return base_->DeleteFile(path);
-  }
-  bool FileExists(const std::string& path) override {
-    return base_->FileExists(path);
-  }
-  absl::StatusOr<std::vector<std::string>> ListDirectory(
-      const std::string& dir) override {
-    return base_->ListDirectory(dir);
-  }
-  absl::Status SyncDirectory(const std::string& dir) override {
-    if (fail_sync_directory) {
-      return absl::DataLossError("injected directory fsync failure");
-    }
-    return base_->SyncDirectory(dir);
-  }
-
- private:
-  class FaultyFile : public WritableFile {
-   public:
-    FaultyFile(FaultInjectionFileSystem* fs, std::unique_ptr<WritableFile> f)
-        : fs_(fs), file_(std::move(f)) {}
-    absl::Status Append(absl::string_view data) override {
-      if (++fs_->appends == fs_->fail_append_at) {
-        if (fs_->short_write) {
-          file_->Append(data.substr(0, data.size() / 2)).IgnoreError();
-        }
-        return absl::ResourceExhaustedError(
-            "injected: No space left on device");
-      }
-      return file_->Append(data);
-    }
-    absl::Status Sync() override {
-      if (fs_->fail_sync) return absl::DataLossError("injected fsync failure");
-      return file_->Sync();
-    }
-    absl::Status Close() override { return file_->Close(); }
-
-   private:
-    FaultInjectionFileSystem* fs_;
-    std::unique_ptr<WritableFile> file_;
-  };
-
-  ActivationFileSystem* base_ = ActivationFileSystem::Default();
-};
 
 class ActivationStoreRoundTripTest : public ::testing::TestWithParam<DType> {};
 
@@ -479,7 +377,7 @@ TEST(ActivationStoreTest, InjectedWriteFailureLeavesNoFile) {
                    << "fail_at " << fail_at << " short " << short_write);
       TempDir dir;
       const std::string path = dir.path() + "/run.fnpact";
-      FaultInjectionFileSystem faulty;
+      FaultInjectionEnv faulty;
       faulty.fail_append_at = fail_at;
       faulty.short_write = short_write;
       ActivationWriterOptions options;
@@ -501,7 +399,7 @@ TEST(ActivationStoreTest, FailedSyncOrRenameLeavesNoFile) {
   for (int which = 0; which < 3; ++which) {
     TempDir dir;
     const std::string path = dir.path() + "/run.fnpact";
-    FaultInjectionFileSystem faulty;
+    FaultInjectionEnv faulty;
     faulty.fail_sync = which == 0;
     faulty.fail_rename = which == 1;
     faulty.fail_sync_directory = which == 2;

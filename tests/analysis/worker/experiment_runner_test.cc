@@ -24,6 +24,7 @@
 #include "server/analysis/storage/activation_file_system.h"
 #include "server/analysis/worker/experiment_phase.h"
 #include "tests/analysis/worker/fake_inference_server.h"
+#include "tests/support/fault_injection_env.h"
 #include "tests/support/reference_data.h"
 #include "tests/support/status_matchers.h"
 
@@ -62,67 +63,6 @@ v1::ExperimentSpec SmallSpec(int repeats = 3) {
   EXPECT_OK(ValidateSpec(spec));
   return WithDefaults(spec);
 }
-
-// The real file system, but every write fails as on a full disk (ENOSPC,
-// which the activation store reports as RESOURCE_EXHAUSTED naming the
-// file) while `full` is set.
-class FullDiskFileSystem : public ActivationFileSystem {
- public:
-  std::atomic<bool> full{true};
-
-  absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(
-      const std::string& path) override {
-    auto file = base_->NewWritableFile(path);
-    if (!file.ok()) return file.status();
-    return std::unique_ptr<WritableFile>(
-        new File(this, path, *std::move(file)));
-  }
-  absl::StatusOr<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(
-      const std::string& path) override {
-    return base_->NewRandomAccessFile(path);
-  }
-  absl::Status RenameFile(const std::string& from,
-                          const std::string& to) override {
-    return base_->RenameFile(from, to);
-  }
-  absl::Status DeleteFile(const std::string& path) override {
-    return base_->DeleteFile(path);
-  }
-  bool FileExists(const std::string& path) override {
-    return base_->FileExists(path);
-  }
-  absl::StatusOr<std::vector<std::string>> ListDirectory(
-      const std::string& dir) override {
-    return base_->ListDirectory(dir);
-  }
-  absl::Status SyncDirectory(const std::string& dir) override {
-    return base_->SyncDirectory(dir);
-  }
-
- private:
-  class File : public WritableFile {
-   public:
-    File(FullDiskFileSystem* fs, std::string path,
-         std::unique_ptr<WritableFile> base)
-        : fs_(fs), path_(std::move(path)), base_(std::move(base)) {}
-    absl::Status Append(absl::string_view data) override {
-      if (fs_->full) {
-        return absl::ResourceExhaustedError(
-            absl::StrCat(path_, ": write: No space left on device"));
-      }
-      return base_->Append(data);
-    }
-    absl::Status Sync() override { return base_->Sync(); }
-    absl::Status Close() override { return base_->Close(); }
-
-   private:
-    FullDiskFileSystem* const fs_;
-    const std::string path_;
-    std::unique_ptr<WritableFile> base_;
-  };
-
-  ActivationFileSystem* const base_ = ActivationFileSystem::Default();
-};
 
 std::vector<std::string> FilesUnder(const std::string& dir) {
   std::vector<std::string> files;
@@ -450,7 +390,10 @@ TEST_F(ExperimentRunnerTest, StopCancelsRunsPastTheGracePeriod) {
 }
 
 TEST_F(ExperimentRunnerTest, FullDiskFailsTheExperimentAndTheNextOneRuns) {
-  FullDiskFileSystem fs;
+  // Every write fails as on a full disk (ENOSPC, which the activation store
+  // reports as RESOURCE_EXHAUSTED naming the file) until disk_full is reset.
+  ::fnprobe::testing::FaultInjectionEnv fs;
+  fs.disk_full = true;
   options_.file_system = &fs;
   StartRunner();
   const int64_t id = Submit(2);
@@ -462,7 +405,7 @@ TEST_F(ExperimentRunnerTest, FullDiskFailsTheExperimentAndTheNextOneRuns) {
   EXPECT_THAT(FilesUnder(dir_.path() + "/activations"), ::testing::IsEmpty());
   EXPECT_EQ(fake_->generate_calls(), 1);
   // The runner stays up: with space again, the next experiment completes.
-  fs.full = false;
+  fs.disk_full = false;
   const int64_t next = Submit(2);
   EXPECT_EQ(WaitFinished(next).phase, ExperimentPhase::kDone);
 }
