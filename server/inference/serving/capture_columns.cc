@@ -1,6 +1,7 @@
 #include "server/inference/serving/capture_columns.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "server/inference/model/hook_points.h"
 
@@ -37,19 +38,19 @@ bool CaptureColumns::Update(const std::vector<const Layout*>& layouts) {
   return true;
 }
 
-const ColumnRuns& CaptureColumns::Columns(const Layout& layout,
-                                          ColumnCache* cache) const {
-  if (cache->version == version_) return cache->runs;
-  cache->runs.clear();
+const std::shared_ptr<const ColumnRuns>& CaptureColumns::Columns(
+    const Layout& layout, ColumnCache* cache) const {
+  if (cache->version == version_ && cache->runs != nullptr) return cache->runs;
+  auto runs = std::make_shared<ColumnRuns>();
   for (const HookSpec& h : layout.hooks()) {
     const int64_t begin = capture_.offset(*capture_.IndexOf(h.name));
-    if (!cache->runs.empty() &&
-        cache->runs.back().first + cache->runs.back().second == begin) {
-      cache->runs.back().second += h.width;
+    if (!runs->empty() && runs->back().first + runs->back().second == begin) {
+      runs->back().second += h.width;
     } else {
-      cache->runs.push_back({begin, h.width});
+      runs->push_back({begin, h.width});
     }
   }
+  cache->runs = std::move(runs);
   cache->version = version_;
   return cache->runs;
 }
@@ -60,7 +61,7 @@ std::vector<float> CaptureColumns::CutRow(const float* values, int64_t row,
   std::vector<float> out;
   out.reserve(layout.width());
   const float* base = values + row * capture_.width();
-  for (const auto& [begin, width] : Columns(layout, cache)) {
+  for (const auto& [begin, width] : *Columns(layout, cache)) {
     out.insert(out.end(), base + begin, base + begin + width);
   }
   return out;

@@ -9,6 +9,7 @@
 #define FNPROBE_SERVER_INFERENCE_SERVING_CAPTURE_COLUMNS_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -22,9 +23,10 @@ namespace fnprobe {
 // (offset, width) runs of columns, in order; adjacent hooks are merged.
 using ColumnRuns = std::vector<std::pair<int64_t, int64_t>>;
 
-// A request's runs within the capture layout of version `version`.
+// A request's runs within the capture layout of version `version`; shared
+// with the frames cut by them, which may outlive a capture change.
 struct ColumnCache {
-  ColumnRuns runs;
+  std::shared_ptr<const ColumnRuns> runs;
   uint64_t version = 0;  // 0: never computed
 };
 
@@ -38,7 +40,8 @@ class CaptureColumns {
   const Layout& capture() const { return capture_; }
 
   // Where `layout` (a member of the union) lies in the capture layout.
-  const ColumnRuns& Columns(const Layout& layout, ColumnCache* cache) const;
+  const std::shared_ptr<const ColumnRuns>& Columns(const Layout& layout,
+                                                   ColumnCache* cache) const;
 
   // Row `row` of `values` ([rows, capture().width()]), cut down to `layout`.
   std::vector<float> CutRow(const float* values, int64_t row,

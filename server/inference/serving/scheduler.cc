@@ -13,6 +13,7 @@
 #include "server/inference/serving/capture_columns.h"
 #include "server/inference/serving/request_checker.h"
 #include "server/inference/serving/sequence_slot.h"
+#include "server/inference/serving/step_values_pool.h"
 
 namespace fnprobe {
 namespace {
@@ -49,7 +50,7 @@ struct Scheduler::Rep {
   bool TakeWaiting(WaitingSequence* out);
   void PickBatch();
   void UpdateCapture();
-  std::vector<float> CutRow(RequestState* r, int64_t row);
+  FrameValues RowValues(RequestState* r, int64_t row);
   absl::Status CheckResult() const;
   void RemoveFinished();
   void EndRequest(RequestState* r, absl::Status status);
@@ -75,6 +76,11 @@ struct Scheduler::Rep {
   CaptureColumns capture;  // this step's capture layout (the union)
   StepRequest step_request;
   StepResult step_result;
+  // The last step's values, shared by its frames; the buffers come back to
+  // `buffers` for the engine once every frame lets go.
+  StepValuesPool buffers{8};
+  std::shared_ptr<const std::vector<float>> step_values;
+  int64_t steps = 0;     // steps distributed
   int64_t dequeued = 0;  // left the queue since the last Publish
   // Streams of ended requests, finished after the next Publish so that a
   // reader who sees its stream done also sees Stats without it.
@@ -238,10 +244,21 @@ void Scheduler::Rep::UpdateCapture() {
   if (capture.Update(layouts)) step_request.capture = capture.capture();
 }
 
-// Row `row` of the step's values, cut down to r's layout.
-std::vector<float> Scheduler::Rep::CutRow(RequestState* r, int64_t row) {
-  return capture.CutRow(step_result.values.data(), row, r->request.layout,
-                        &r->columns);
+// Row `row` of the step's values, cut down to r's layout: the shared row
+// while r's reader keeps up, else a copy (see RequestState::share).
+FrameValues Scheduler::Rep::RowValues(RequestState* r, int64_t row) {
+  const Layout& layout = r->request.layout;
+  if (layout.empty()) return FrameValues();
+  if (r->share_decided_at != steps) {
+    r->share_decided_at = steps;
+    r->share = r->stream->buffered() == 0;
+  }
+  if (r->share) {
+    return FrameValues(step_values, row * capture.capture().width(),
+                       capture.Columns(layout, &r->columns));
+  }
+  return FrameValues(
+      capture.CutRow(step_values->data(), row, layout, &r->columns));
 }
 
 // Guards against an engine whose result does not match the request, which
@@ -293,6 +310,11 @@ void Scheduler::Rep::Distribute(const absl::Status& status) {
     Publish(/*stepped=*/true);
     return;
   }
+  // Hand the step's values to its frames without a copy; the engine gets
+  // a recycled buffer for the next step.
+  ++steps;
+  step_values = buffers.Share(std::move(step_result.values));
+  step_result.values = buffers.Take();
   const int32_t batch_sequences =
       static_cast<int32_t>(step_result.batch_sequences);
   const int32_t batch_tokens = static_cast<int32_t>(step_result.batch_tokens);
@@ -314,7 +336,7 @@ void Scheduler::Rep::Distribute(const absl::Status& status) {
       for (size_t p = 0; p < prompt.size(); ++p) {
         ActivationRecord record{
             s.prompt,        static_cast<int32_t>(p),
-            prompt[p],       CutRow(r, row + static_cast<int64_t>(p)),
+            prompt[p],       RowValues(r, row + static_cast<int64_t>(p)),
             batch_sequences, batch_tokens};
         if (req.score) {
           record.scored = true;
@@ -333,7 +355,7 @@ void Scheduler::Rep::Distribute(const absl::Status& status) {
           req.stop_at_eos ? absl::Span<const int64_t>() : absl::MakeSpan(eos);
       const int64_t token = s.sampler.Next(logits, banned);
       r->stream->Push({s.prompt, static_cast<int32_t>(s.generated), token,
-                       CutRow(r, row), batch_sequences, batch_tokens});
+                       RowValues(r, row), batch_sequences, batch_tokens});
       ++s.generated;
       s.next_token = token;
       s.done = s.generated >= req.tokens_per_prompt ||
@@ -343,6 +365,7 @@ void Scheduler::Rep::Distribute(const absl::Status& status) {
     s.skipped = false;
   }
   batch.clear();
+  step_values.reset();
   RemoveFinished();
   Publish(/*stepped=*/true);
 }

@@ -10,13 +10,16 @@
 //             max_batch_sequences and max_batch_tokens;
 //   Step      one Engine::Step over all of them, capturing the union of the
 //             requests' layouts;
-//   Distribute sample each sequence's next token, push its frame (values cut
-//             down to its request's layout) to its RequestStream, finish
-//             sequences and requests that are done.
+//   Distribute sample each sequence's next token, push its frame to its
+//             RequestStream, finish sequences and requests that are done.
+//             A frame's values are its row of the step's values, shared
+//             and cut lazily (frame_values.h): the loop copies nothing for
+//             readers that keep up, and never gathers, encodes or writes;
+//             the streams' consumers do that on their own threads.
 // A sequence holds a slot (and its KV cache) from its first step to its
 // last. A request whose stream is full is paused (its sequences skip steps)
-// until its reader drains it. A cancelled request's sequences leave at the
-// next step.
+// until its reader drains it; the loop never waits on a reader. A
+// cancelled request's sequences leave at the next step.
 //
 // The parts live in their own files, after llama.cpp's server: the request
 // queue (request_queue.h), the request and its checks (scheduled_request.h,

@@ -27,6 +27,12 @@ struct RequestState {
   int64_t open_sequences = 0;  // waiting or holding a slot
   bool paused = false;         // stream full at this iteration's start
   ColumnCache columns;         // its layout within the step's capture
+  // Whether this step's frames share the step's values (the reader had
+  // taken every earlier frame) or get copies (it lags), decided once per
+  // step: shared rows pin a whole step buffer, so a lagging stream pins at
+  // most one and then holds only its own rows, as a bounded queue should.
+  int64_t share_decided_at = -1;  // the step it was decided for
+  bool share = false;
 };
 
 // One prompt of a request that holds a slot: an engine sequence and its

@@ -38,10 +38,10 @@ TEST(CaptureColumnsTest, UnionIsInModelOrderAndCutsEachLayoutBack) {
   }
   ColumnCache cache_a, cache_b;
   const int64_t w0 = p[0].width, w1 = p[1].width, w2 = p[2].width;
-  EXPECT_THAT(columns.Columns(a, &cache_a),
+  EXPECT_THAT(*columns.Columns(a, &cache_a),
               ElementsAre(Pair(0, w0), Pair(w0 + w1, w2)));
   // b's hook points are adjacent in the capture: one run.
-  EXPECT_THAT(columns.Columns(b, &cache_b),
+  EXPECT_THAT(*columns.Columns(b, &cache_b),
               ElementsAre(Pair(w0, w1 + w2 + p[3].width)));
   const std::vector<float> row = columns.CutRow(values.data(), 1, a, &cache_a);
   ASSERT_EQ(static_cast<int64_t>(row.size()), a.width());
@@ -57,14 +57,14 @@ TEST(CaptureColumnsTest, CacheIsRecomputedOnlyWhenTheCaptureChanges) {
   CaptureColumns columns(FakeEngine::TinyConfig());
   ColumnCache cache;
   ASSERT_TRUE(columns.Update({&a}));
-  EXPECT_THAT(columns.Columns(a, &cache), ElementsAre(Pair(0, p[2].width)));
+  EXPECT_THAT(*columns.Columns(a, &cache), ElementsAre(Pair(0, p[2].width)));
   EXPECT_FALSE(columns.Update({&a, &a}));  // same union: cache kept
   const uint64_t version = cache.version;
   columns.Columns(a, &cache);
   EXPECT_EQ(cache.version, version);
   // b joins: a's hook point now lies after b's.
   EXPECT_TRUE(columns.Update({&a, &b}));
-  EXPECT_THAT(columns.Columns(a, &cache),
+  EXPECT_THAT(*columns.Columns(a, &cache),
               ElementsAre(Pair(p[0].width, p[2].width)));
   EXPECT_NE(cache.version, version);
 }
