@@ -67,6 +67,7 @@ void RequestQueue::Publish(int64_t dequeued, bool stepped,
   if (stepped) {
     ++stats_.steps;
     stats_.last_batch_sequences = loop.last_batch_sequences;
+    stats_.batched_sequences += loop.last_batch_sequences;
   }
   stats_.active_sequences = loop.active_sequences;
   stats_.active_requests = loop.active_requests;

@@ -30,6 +30,9 @@ struct SchedulerStats {
   int64_t queued_sequences = 0;  // waiting for one
   int64_t active_requests = 0;
   int64_t last_batch_sequences = 0;
+  // Sum of every step's batch: over an interval, its growth divided by the
+  // steps' is the mean batch the engine ran at.
+  int64_t batched_sequences = 0;
 };
 
 class RequestQueue {

@@ -41,10 +41,14 @@ TEST(RequestQueueTest, BoundsQueuedSequencesUntilTheLoopTakesSlots) {
               StatusIs(absl::StatusCode::kResourceExhausted));
   SchedulerStats loop;
   loop.active_sequences = 4;
+  loop.last_batch_sequences = 3;
   queue.Publish(/*dequeued=*/4, /*stepped=*/true, loop);
+  queue.Publish(/*dequeued=*/0, /*stepped=*/true, loop);
+  queue.Publish(/*dequeued=*/0, /*stepped=*/false, loop);
+  EXPECT_EQ(queue.Stats().batched_sequences, 6);
   EXPECT_EQ(queue.Stats().queued_sequences, 1);
   EXPECT_EQ(queue.Stats().active_sequences, 4);
-  EXPECT_EQ(queue.Stats().steps, 1);
+  EXPECT_EQ(queue.Stats().steps, 2);
   EXPECT_THAT(queue.Push(Request(4)), IsOk());
 }
 
