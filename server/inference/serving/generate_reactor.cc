@@ -7,10 +7,12 @@ namespace fnprobe {
 
 GenerateReactor::GenerateReactor(Scheduler* scheduler,
                                  const Tokenizer* tokenizer,
+                                 ReactorExecutor* executor,
                                  std::shared_ptr<RequestStream> stream,
                                  v1::StreamHeader header)
     : scheduler_(scheduler),
       tokenizer_(tokenizer),
+      executor_(executor),
       stream_(std::move(stream)),
       encoding_(*ResolveEncoding(header.encoding())) {
   {
@@ -19,7 +21,7 @@ GenerateReactor::GenerateReactor(Scheduler* scheduler,
     response_.mutable_header()->set_encoding(encoding_);
     writing_ = true;
   }
-  stream_->SetListener([this] { Pump(); });
+  stream_->SetListener([this] { Kick(); });
   StartWrite(&response_);
 }
 
@@ -40,8 +42,26 @@ void GenerateReactor::OnWriteDone(bool ok) {
 void GenerateReactor::OnCancel() { scheduler_->Cancel(stream_.get()); }
 
 void GenerateReactor::OnDone() {
-  stream_->SetListener(nullptr);  // waits for an in-flight listener call
-  delete this;
+  // Waits for an in-flight listener call, so no Kick follows this.
+  stream_->SetListener(nullptr);
+  Unref();
+}
+
+void GenerateReactor::Kick() {
+  // One posted task per burst of frames: it pops everything there is, and
+  // later writes are started by OnWriteDone.
+  if (kick_posted_.exchange(true)) return;
+  refs_.fetch_add(1);
+  executor_->Schedule([this] {
+    // Cleared first, so that a frame pushed during this Pump posts again.
+    kick_posted_.store(false);
+    Pump();
+    Unref();
+  });
+}
+
+void GenerateReactor::Unref() {
+  if (refs_.fetch_sub(1) == 1) delete this;
 }
 
 void GenerateReactor::EncodeFrame(const ActivationRecord& record) {
@@ -52,7 +72,8 @@ void GenerateReactor::EncodeFrame(const ActivationRecord& record) {
   frame->set_token_text(tokenizer_->Decode({record.token}));
   frame->set_batch_size(record.batch_sequences);
   frame->set_batch_tokens(record.batch_tokens);
-  EncodedValues encoded = *EncodeFrameValues(record.values, encoding_);
+  EncodedValues encoded =
+      *EncodeFrameValues(record.values.Contiguous(&scratch_), encoding_);
   frame->set_values(std::move(encoded.bytes));
   frame->set_overflow_count(static_cast<int32_t>(encoded.overflow_count));
   if (record.scored) {

@@ -7,8 +7,11 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <thread>
 
 #include "CLI/CLI.hpp"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 #include "common/dtype.h"
 #include "common/server_lifecycle.h"
 #include "server/inference/serving/inference_server.h"
@@ -18,6 +21,7 @@ int main(int argc, char** argv) {
   std::string dtype = "f32";
   std::string port_file;
   double grace_seconds = 10;
+  double stats_seconds = 0;
   CLI::App app{
       "fnprobe-inference: load one Hugging Face checkpoint and serve "
       "generation with per-token activation capture to many clients "
@@ -82,6 +86,10 @@ int main(int argc, char** argv) {
   app.add_option("--shutdown-grace", grace_seconds,
                  "Seconds in-flight streams get at shutdown")
       ->capture_default_str();
+  app.add_option("--log-stats-every", stats_seconds,
+                 "Seconds between scheduler statistics lines (steps, summed "
+                 "batch sizes, slots, queue) on stdout; 0: none")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   o.model.dtype = *fnprobe::ParseFloatDTypeFlag(dtype);  // IsMember
 
@@ -101,7 +109,25 @@ int main(int argc, char** argv) {
     std::cerr << "fnprobe-inference: " << s.message() << "\n";
     return 1;
   }
+  // Cumulative counts, so that a reader can take the mean batch over any
+  // interval: (batched_sequences growth) / (steps growth).
+  absl::Notification stop_stats;
+  std::thread stats_thread;
+  if (stats_seconds > 0) {
+    stats_thread = std::thread([&] {
+      while (!stop_stats.WaitForNotificationWithTimeout(
+          absl::Seconds(stats_seconds))) {
+        const fnprobe::SchedulerStats s = (*server)->stats();
+        std::cout << "fnprobe-inference: stats steps " << s.steps
+                  << " batched_sequences " << s.batched_sequences
+                  << " active_sequences " << s.active_sequences
+                  << " queued_sequences " << s.queued_sequences << std::endl;
+      }
+    });
+  }
   const int signal_number = fnprobe::WaitForStopSignal(stop_signals);
+  stop_stats.Notify();
+  if (stats_thread.joinable()) stats_thread.join();
   std::cout << "fnprobe-inference: signal " << signal_number
             << ", shutting down" << std::endl;
   (*server)->Shutdown(absl::Seconds(grace_seconds));

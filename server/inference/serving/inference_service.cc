@@ -36,7 +36,8 @@ InferenceServiceImpl::InferenceServiceImpl(std::shared_ptr<const Model> model,
       scheduler_(scheduler),
       authenticator_(authenticator),
       limits_(limits),
-      scheduling_(scheduling) {}
+      scheduling_(scheduling),
+      executor_(/*threads=*/0) {}
 
 grpc::ServerWriteReactor<v1::GenerateResponse>* InferenceServiceImpl::Generate(
     grpc::CallbackServerContext* context, const v1::GenerateRequest* request) {
@@ -69,8 +70,8 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* InferenceServiceImpl::Stream(
   absl::StatusOr<std::shared_ptr<RequestStream>> stream =
       scheduler_->Submit(*std::move(request));
   if (!stream.ok()) return new FailedStream(stream.status());
-  return new GenerateReactor(scheduler_, &model_->tokenizer(), *stream,
-                             std::move(header));
+  return new GenerateReactor(scheduler_, &model_->tokenizer(), &executor_,
+                             *stream, std::move(header));
 }
 
 grpc::ServerUnaryReactor* InferenceServiceImpl::GetModelInfo(

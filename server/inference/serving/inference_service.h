@@ -12,6 +12,7 @@
 #include "common/auth.h"
 #include "fnprobe/v1/inference.grpc.pb.h"
 #include "server/inference/model/model.h"
+#include "server/inference/serving/reactor_executor.h"
 #include "server/inference/serving/request_builder.h"
 #include "server/inference/serving/scheduler.h"
 
@@ -49,6 +50,9 @@ class InferenceServiceImpl final
   const Authenticator* const authenticator_;
   const RequestLimits limits_;
   const SchedulerOptions scheduling_;
+  // Pumps the Generate streams off the scheduler's thread. Declared last:
+  // destroyed first, running what is posted while the model still lives.
+  ReactorExecutor executor_;
 };
 
 }  // namespace fnprobe

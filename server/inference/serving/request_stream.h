@@ -2,8 +2,11 @@
 // scheduler (producer, one thread) and the gRPC stream writing them to the
 // client (consumer). It decouples a slow reader from everyone else: when a
 // stream holds `capacity` frames the scheduler stops stepping that
-// request's sequences until the consumer drains it, so memory per stream is
-// bounded and other requests keep their pace.
+// request's sequences (they keep their slots) until the consumer drains
+// it, so memory per stream is bounded, the step loop never waits on a
+// client, and other requests keep their pace. A client that never reads
+// holds its slots until gRPC ends the call (deadline, disconnect,
+// shutdown), which cancels the request.
 //
 // Thread-safe.
 #ifndef FNPROBE_SERVER_INFERENCE_SERVING_REQUEST_STREAM_H_
@@ -19,6 +22,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "server/inference/serving/frame_values.h"
 
 namespace fnprobe {
 
@@ -28,7 +32,7 @@ struct ActivationRecord {
   int32_t prompt = 0;
   int32_t step = 0;
   int64_t token = 0;
-  std::vector<float> values;  // the request's layout width
+  FrameValues values;  // the request's layout width
   int32_t batch_sequences = 0;
   int32_t batch_tokens = 0;
   // Scored Forward only (next_token_scores.h): NaN and false at a prompt's

@@ -6,79 +6,17 @@
 #include <thread>
 #include <utility>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
 #include "common/status_util.h"
-#include "server/inference/model/hook_points.h"
 #include "server/inference/model/next_token_scores.h"
+#include "server/inference/serving/capture_columns.h"
+#include "server/inference/serving/request_checker.h"
+#include "server/inference/serving/sequence_slot.h"
+#include "server/inference/serving/step_values_pool.h"
 
 namespace fnprobe {
 namespace {
-
-struct RequestState;
-
-// One prompt of a request that holds a slot: an engine sequence and its
-// sampler. Owned by Scheduler::Rep::active; loop thread only.
-struct SequenceState {
-  SequenceState(RequestState* r, int32_t k, SequenceId s,
-                const SamplingOptions& sampling)
-      : request(r), prompt(k), id(s), sampler(sampling, k) {}
-
-  RequestState* const request;
-  const int32_t prompt;  // index into the request's prompts
-  const SequenceId id;   // the engine's sequence
-  bool prefilled = false;
-  // Its prefill was left out of a step for want of token budget; it goes
-  // first in the next step, so that decodes cannot starve it.
-  bool skipped = false;
-  bool done = false;
-  int64_t generated = 0;
-  int64_t next_token = 0;  // fed at the next decode
-  TokenSampler sampler;
-};
-
-// A submitted request, from Submit until its stream finishes. Owned by the
-// inbox, then by Scheduler::Rep::requests; loop thread only once admitted.
-struct RequestState {
-  ScheduledRequest request;
-  std::shared_ptr<RequestStream> stream;
-  int64_t open_sequences = 0;  // waiting or holding a slot
-  bool paused = false;         // stream full at this iteration's start
-  // The request's layout as (offset, width) runs of the step's capture
-  // layout, valid while columns_version matches the capture's version.
-  std::vector<std::pair<int64_t, int64_t>> columns;
-  uint64_t columns_version = 0;
-};
-
-// A prompt waiting for a slot.
-struct WaitingSequence {
-  RequestState* request;
-  int32_t prompt;
-};
-
-// State shared by the scheduler's thread, its callers and the streams'
-// drain callbacks. Drain callbacks hold it weakly, since a stream may
-// outlive the scheduler.
-struct SharedState {
-  absl::Mutex mu;
-  bool shutdown ABSL_GUARDED_BY(mu) = false;
-  // A paused request's reader made room since the loop last looked.
-  bool drained ABSL_GUARDED_BY(mu) = false;
-  std::vector<std::unique_ptr<RequestState>> inbox ABSL_GUARDED_BY(mu);
-  std::vector<const RequestStream*> cancelled ABSL_GUARDED_BY(mu);
-  // Sequences submitted and not yet given a slot (inbox and waiting).
-  int64_t queued ABSL_GUARDED_BY(mu) = 0;
-  // Published by the loop; queued_sequences and inbox requests are added
-  // by Stats().
-  SchedulerStats stats ABSL_GUARDED_BY(mu);
-
-  bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    return shutdown || drained || !inbox.empty() || !cancelled.empty();
-  }
-};
 
 // Limits below 1 would never let anything run.
 SchedulerOptions Normalized(SchedulerOptions o) {
@@ -112,25 +50,20 @@ struct Scheduler::Rep {
   bool TakeWaiting(WaitingSequence* out);
   void PickBatch();
   void UpdateCapture();
-  const std::vector<std::pair<int64_t, int64_t>>& Columns(RequestState* r);
-  std::vector<float> CutRow(RequestState* r, int64_t row);
+  FrameValues RowValues(RequestState* r, int64_t row);
   absl::Status CheckResult() const;
   void RemoveFinished();
   void EndRequest(RequestState* r, absl::Status status);
   void Publish(bool stepped);
   void FinishStreams();
 
-  absl::Status CheckRequest(const ScheduledRequest& request) const;
-
   // --- constant after construction ---
   Engine* const engine;
   const SchedulerOptions options;
   const int64_t vocab_size;
-  const int64_t max_positions;
   const std::vector<int64_t> eos;
-  // The model's hook points: canonical rank and width by name.
-  absl::flat_hash_map<std::string, std::pair<size_t, int64_t>> hooks;
-  const std::shared_ptr<SharedState> shared;
+  const RequestChecker checker;
+  const std::shared_ptr<RequestQueue> queue;
 
   // --- loop thread only ---
   std::vector<std::unique_ptr<RequestState>> requests;  // admitted, live
@@ -138,12 +71,16 @@ struct Scheduler::Rep {
   // Waiting prompts, FIFO per user; slots go round-robin across users.
   std::map<std::string, std::deque<WaitingSequence>> waiting;
   std::string last_user;  // the user who got the last slot
-  std::vector<std::unique_ptr<SequenceState>> active;  // slot holders
-  std::vector<SequenceState*> batch;                   // this step's items
-  Layout capture;  // this step's capture layout (the union)
-  uint64_t capture_version = 0;
+  std::vector<std::unique_ptr<SequenceSlot>> active;  // slot holders
+  std::vector<SequenceSlot*> batch;                   // this step's items
+  CaptureColumns capture;  // this step's capture layout (the union)
   StepRequest step_request;
   StepResult step_result;
+  // The last step's values, shared by its frames; the buffers come back to
+  // `buffers` for the engine once every frame lets go.
+  StepValuesPool buffers{8};
+  std::shared_ptr<const std::vector<float>> step_values;
+  int64_t steps = 0;     // steps distributed
   int64_t dequeued = 0;  // left the queue since the last Publish
   // Streams of ended requests, finished after the next Publish so that a
   // reader who sees its stream done also sees Stats without it.
@@ -157,13 +94,10 @@ Scheduler::Rep::Rep(Engine* e, SchedulerOptions o)
     : engine(e),
       options(Normalized(o)),
       vocab_size(e->config().vocab_size),
-      max_positions(e->config().max_positions),
       eos(e->config().eos_token_ids),
-      shared(std::make_shared<SharedState>()) {
-  const std::vector<HookSpec> points = ModelHookPoints(e->config());
-  for (size_t i = 0; i < points.size(); ++i) {
-    hooks[points[i].name] = {i, points[i].width};
-  }
+      checker(e->config()),
+      queue(std::make_shared<RequestQueue>(options.max_queued_sequences)),
+      capture(e->config()) {
   thread = std::thread([this] { Run(); });
 }
 
@@ -180,13 +114,7 @@ void Scheduler::Rep::Run() {
 
 bool Scheduler::Rep::Admit() {
   std::vector<std::unique_ptr<RequestState>> incoming;
-  {
-    absl::MutexLock lock(&shared->mu);
-    if (shared->shutdown) return false;
-    incoming.swap(shared->inbox);
-    cancels.swap(shared->cancelled);
-    shared->drained = false;
-  }
+  if (!queue->Take(&incoming, &cancels)) return false;
   for (std::unique_ptr<RequestState>& r : incoming) {
     std::deque<WaitingSequence>& queue = waiting[r->request.user];
     for (size_t k = 0; k < r->request.prompts.size(); ++k) {
@@ -222,7 +150,7 @@ void Scheduler::Rep::FillSlots() {
   while (active.size() < static_cast<size_t>(options.max_batch_sequences) &&
          TakeWaiting(&w)) {
     const SequenceId id = engine->StartSequence();
-    active.push_back(std::make_unique<SequenceState>(
+    active.push_back(std::make_unique<SequenceSlot>(
         w.request, w.prompt, id, w.request->request.sampling));
     ++dequeued;
   }
@@ -258,13 +186,10 @@ void Scheduler::Rep::PickBatch() {
   batch.clear();
   const int64_t budget = options.max_batch_tokens;
   int64_t tokens = 0;
-  auto prompt_size = [](const SequenceState& s) {
-    return static_cast<int64_t>(s.request->request.prompts[s.prompt].size());
-  };
   for (const auto& s : active) {
     if (!s->prefilled && s->skipped && !s->request->paused) {
       batch.push_back(s.get());
-      tokens += prompt_size(*s);
+      tokens += s->prompt_size();
       break;
     }
   }
@@ -278,7 +203,7 @@ void Scheduler::Rep::PickBatch() {
   for (const auto& s : active) {
     if (s->prefilled || s->request->paused) continue;
     if (!batch.empty() && batch.front() == s.get()) continue;
-    const int64_t n = prompt_size(*s);
+    const int64_t n = s->prompt_size();
     if (batch.empty() || tokens + n <= budget) {
       batch.push_back(s.get());
       tokens += n;
@@ -292,7 +217,7 @@ absl::Status Scheduler::Rep::Step() {
   UpdateCapture();
   step_request.items.resize(batch.size());
   for (size_t i = 0; i < batch.size(); ++i) {
-    const SequenceState& s = *batch[i];
+    const SequenceSlot& s = *batch[i];
     const ScheduledRequest& r = s.request->request;
     StepItem& item = step_request.items[i];
     item.sequence = s.id;
@@ -311,58 +236,29 @@ absl::Status Scheduler::Rep::Step() {
 
 // The union of the batch's request layouts, in the model's hook order.
 void Scheduler::Rep::UpdateCapture() {
-  std::vector<std::pair<size_t, const HookSpec*>> ranked;
-  for (const SequenceState* s : batch) {
-    for (const HookSpec& h : s->request->request.layout.hooks()) {
-      // Submit checked that every hook point is the model's.
-      const size_t rank = hooks.at(h.name).first;
-      if (std::none_of(ranked.begin(), ranked.end(),
-                       [rank](const auto& p) { return p.first == rank; })) {
-        ranked.push_back({rank, &h});
-      }
-    }
+  std::vector<const Layout*> layouts;
+  layouts.reserve(batch.size());
+  for (const SequenceSlot* s : batch) {
+    layouts.push_back(&s->request->request.layout);
   }
-  std::sort(ranked.begin(), ranked.end(),
-            [](const auto& a, const auto& b) { return a.first < b.first; });
-  const std::vector<HookSpec>& current = capture.hooks();
-  bool same = current.size() == ranked.size();
-  for (size_t i = 0; same && i < ranked.size(); ++i) {
-    same = current[i] == *ranked[i].second;
-  }
-  if (same && capture_version != 0) return;
-  std::vector<HookSpec> specs;
-  for (const auto& p : ranked) specs.push_back(*p.second);
-  capture = Layout(std::move(specs));
-  step_request.capture = capture;
-  ++capture_version;
+  if (capture.Update(layouts)) step_request.capture = capture.capture();
 }
 
-const std::vector<std::pair<int64_t, int64_t>>& Scheduler::Rep::Columns(
-    RequestState* r) {
-  if (r->columns_version == capture_version) return r->columns;
-  r->columns.clear();
-  for (const HookSpec& h : r->request.layout.hooks()) {
-    const int64_t begin = capture.offset(*capture.IndexOf(h.name));
-    if (!r->columns.empty() &&
-        r->columns.back().first + r->columns.back().second == begin) {
-      r->columns.back().second += h.width;
-    } else {
-      r->columns.push_back({begin, h.width});
-    }
+// Row `row` of the step's values, cut down to r's layout: the shared row
+// while r's reader keeps up, else a copy (see RequestState::share).
+FrameValues Scheduler::Rep::RowValues(RequestState* r, int64_t row) {
+  const Layout& layout = r->request.layout;
+  if (layout.empty()) return FrameValues();
+  if (r->share_decided_at != steps) {
+    r->share_decided_at = steps;
+    r->share = r->stream->buffered() == 0;
   }
-  r->columns_version = capture_version;
-  return r->columns;
-}
-
-// Row `row` of the step's values, cut down to r's layout.
-std::vector<float> Scheduler::Rep::CutRow(RequestState* r, int64_t row) {
-  std::vector<float> out;
-  out.reserve(r->request.layout.width());
-  const float* base = step_result.values.data() + row * capture.width();
-  for (const auto& [begin, width] : Columns(r)) {
-    out.insert(out.end(), base + begin, base + begin + width);
+  if (r->share) {
+    return FrameValues(step_values, row * capture.capture().width(),
+                       capture.Columns(layout, &r->columns));
   }
-  return out;
+  return FrameValues(
+      capture.CutRow(step_values->data(), row, layout, &r->columns));
 }
 
 // Guards against an engine whose result does not match the request, which
@@ -375,7 +271,7 @@ absl::Status Scheduler::Rep::CheckResult() const {
                                             step_result.value_row_begin.size(),
                                             " items, expected ", n));
   }
-  const int64_t width = capture.width();
+  const int64_t width = capture.capture().width();
   for (size_t i = 0; i < n; ++i) {
     const StepItem& item = step_request.items[i];
     const int64_t rows =
@@ -403,7 +299,7 @@ void Scheduler::Rep::Distribute(const absl::Status& status) {
   if (!status.ok()) {
     // Fail every request with a sequence in the step; the others go on.
     std::vector<RequestState*> involved;
-    for (SequenceState* s : batch) {
+    for (SequenceSlot* s : batch) {
       if (std::find(involved.begin(), involved.end(), s->request) ==
           involved.end()) {
         involved.push_back(s->request);
@@ -414,11 +310,16 @@ void Scheduler::Rep::Distribute(const absl::Status& status) {
     Publish(/*stepped=*/true);
     return;
   }
+  // Hand the step's values to its frames without a copy; the engine gets
+  // a recycled buffer for the next step.
+  ++steps;
+  step_values = buffers.Share(std::move(step_result.values));
+  step_result.values = buffers.Take();
   const int32_t batch_sequences =
       static_cast<int32_t>(step_result.batch_sequences);
   const int32_t batch_tokens = static_cast<int32_t>(step_result.batch_tokens);
   for (size_t i = 0; i < batch.size(); ++i) {
-    SequenceState& s = *batch[i];
+    SequenceSlot& s = *batch[i];
     RequestState* r = s.request;
     const ScheduledRequest& req = r->request;
     const int64_t row = step_result.value_row_begin[i];
@@ -435,7 +336,7 @@ void Scheduler::Rep::Distribute(const absl::Status& status) {
       for (size_t p = 0; p < prompt.size(); ++p) {
         ActivationRecord record{
             s.prompt,        static_cast<int32_t>(p),
-            prompt[p],       CutRow(r, row + static_cast<int64_t>(p)),
+            prompt[p],       RowValues(r, row + static_cast<int64_t>(p)),
             batch_sequences, batch_tokens};
         if (req.score) {
           record.scored = true;
@@ -454,7 +355,7 @@ void Scheduler::Rep::Distribute(const absl::Status& status) {
           req.stop_at_eos ? absl::Span<const int64_t>() : absl::MakeSpan(eos);
       const int64_t token = s.sampler.Next(logits, banned);
       r->stream->Push({s.prompt, static_cast<int32_t>(s.generated), token,
-                       CutRow(r, row), batch_sequences, batch_tokens});
+                       RowValues(r, row), batch_sequences, batch_tokens});
       ++s.generated;
       s.next_token = token;
       s.done = s.generated >= req.tokens_per_prompt ||
@@ -464,6 +365,7 @@ void Scheduler::Rep::Distribute(const absl::Status& status) {
     s.skipped = false;
   }
   batch.clear();
+  step_values.reset();
   RemoveFinished();
   Publish(/*stepped=*/true);
 }
@@ -516,19 +418,12 @@ void Scheduler::Rep::EndRequest(RequestState* r, absl::Status status) {
 // Publishes the loop's counts for Stats() and Submit's queue limit, then
 // finishes the streams of requests that ended.
 void Scheduler::Rep::Publish(bool stepped) {
-  {
-    absl::MutexLock lock(&shared->mu);
-    shared->queued -= dequeued;
-    dequeued = 0;
-    SchedulerStats& stats = shared->stats;
-    if (stepped) {
-      ++stats.steps;
-      stats.last_batch_sequences =
-          static_cast<int64_t>(step_request.items.size());
-    }
-    stats.active_sequences = static_cast<int64_t>(active.size());
-    stats.active_requests = static_cast<int64_t>(requests.size());
-  }
+  SchedulerStats loop;
+  loop.last_batch_sequences = static_cast<int64_t>(step_request.items.size());
+  loop.active_sequences = static_cast<int64_t>(active.size());
+  loop.active_requests = static_cast<int64_t>(requests.size());
+  queue->Publish(dequeued, stepped, loop);
+  dequeued = 0;
   FinishStreams();
 }
 
@@ -538,72 +433,17 @@ void Scheduler::Rep::FinishStreams() {
 }
 
 // Sleeps until a request, a cancel, a drain or shutdown arrives.
-void Scheduler::Rep::WaitForWork() {
-  SharedState* s = shared.get();
-  s->mu.LockWhen(absl::Condition(s, &SharedState::HasWork));
-  s->mu.Unlock();
-}
-
-absl::Status Scheduler::Rep::CheckRequest(
-    const ScheduledRequest& request) const {
-  if (!request.forward) {
-    if (request.tokens_per_prompt <= 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("tokens_per_prompt: must be positive, got ",
-                       request.tokens_per_prompt));
-    }
-    FNPROBE_RETURN_IF_ERROR(ValidateSamplingOptions(request.sampling));
-  }
-  // Checked here rather than left to the engine, whose error would fail
-  // every request batched with this one.
-  const int64_t generated = request.forward ? 0 : request.tokens_per_prompt - 1;
-  for (size_t k = 0; k < request.prompts.size(); ++k) {
-    const std::vector<int64_t>& prompt = request.prompts[k];
-    if (prompt.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("prompts[", k, "]: no tokens"));
-    }
-    for (int64_t token : prompt) {
-      if (token < 0 || token >= vocab_size) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("prompts[", k, "]: token ", token,
-                         " outside the vocabulary [0, ", vocab_size, ")"));
-      }
-    }
-    const int64_t needed = static_cast<int64_t>(prompt.size()) + generated;
-    if (needed > max_positions) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "prompts[", k, "]: ", prompt.size(), " tokens + ", generated,
-          " fed back exceed the model's context of ", max_positions));
-    }
-  }
-  for (const HookSpec& h : request.layout.hooks()) {
-    auto it = hooks.find(h.name);
-    if (it == hooks.end() || it->second.second != h.width) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("layout: hook point '", h.name, "' of width ", h.width,
-                       " is not one of the model's"));
-    }
-  }
-  return absl::OkStatus();
-}
+void Scheduler::Rep::WaitForWork() { queue->WaitForWork(); }
 
 Scheduler::Scheduler(Engine* engine, SchedulerOptions options)
     : rep_(std::make_unique<Rep>(engine, options)) {}
 
 Scheduler::~Scheduler() {
-  {
-    absl::MutexLock lock(&rep_->shared->mu);
-    rep_->shared->shutdown = true;
-  }
+  rep_->queue->Shutdown();
   rep_->thread.join();
   // The loop has stopped: this thread now owns its state and the engine.
-  std::vector<std::unique_ptr<RequestState>> incoming;
-  {
-    absl::MutexLock lock(&rep_->shared->mu);
-    incoming.swap(rep_->shared->inbox);
-  }
-  for (auto& r : incoming) rep_->requests.push_back(std::move(r));
+  for (auto& r : rep_->queue->TakeInbox())
+    rep_->requests.push_back(std::move(r));
   while (!rep_->requests.empty()) {
     rep_->EndRequest(rep_->requests.front().get(),
                      absl::UnavailableError("inference scheduler shut down"));
@@ -613,53 +453,26 @@ Scheduler::~Scheduler() {
 
 absl::StatusOr<std::shared_ptr<RequestStream>> Scheduler::Submit(
     ScheduledRequest request) {
-  FNPROBE_RETURN_IF_ERROR(rep_->CheckRequest(request));
+  FNPROBE_RETURN_IF_ERROR(rep_->checker.Check(request));
   const int64_t n = static_cast<int64_t>(request.prompts.size());
   auto stream = std::make_shared<RequestStream>(rep_->options.stream_capacity);
-  std::weak_ptr<SharedState> weak = rep_->shared;
+  std::weak_ptr<RequestQueue> weak = rep_->queue;
   stream->SetDrainCallback([weak] {
-    if (std::shared_ptr<SharedState> s = weak.lock()) {
-      absl::MutexLock lock(&s->mu);
-      s->drained = true;
-    }
+    if (std::shared_ptr<RequestQueue> q = weak.lock()) q->MarkDrained();
   });
   auto state = std::make_unique<RequestState>();
   state->request = std::move(request);
   state->stream = stream;
   state->open_sequences = n;
-  {
-    SharedState& s = *rep_->shared;
-    absl::MutexLock lock(&s.mu);
-    if (s.shutdown) {
-      return absl::UnavailableError("inference scheduler is shutting down");
-    }
-    const int64_t limit = rep_->options.max_queued_sequences;
-    if (s.queued + n > limit) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat("max_queued_sequences (", limit, ") reached: ", s.queued,
-                       " sequences waiting, the request has ", n));
-    }
-    if (n > 0) {
-      s.queued += n;
-      s.inbox.push_back(std::move(state));
-    }
-  }
+  FNPROBE_RETURN_IF_ERROR(rep_->queue->Push(std::move(state)));
   if (n == 0) stream->Finish(absl::OkStatus());
   return stream;
 }
 
 void Scheduler::Cancel(const RequestStream* stream) {
-  absl::MutexLock lock(&rep_->shared->mu);
-  if (rep_->shared->shutdown) return;
-  rep_->shared->cancelled.push_back(stream);
+  rep_->queue->Cancel(stream);
 }
 
-SchedulerStats Scheduler::Stats() const {
-  absl::MutexLock lock(&rep_->shared->mu);
-  SchedulerStats stats = rep_->shared->stats;
-  stats.queued_sequences = rep_->shared->queued;
-  stats.active_requests += static_cast<int64_t>(rep_->shared->inbox.size());
-  return stats;
-}
+SchedulerStats Scheduler::Stats() const { return rep_->queue->Stats(); }
 
 }  // namespace fnprobe

@@ -10,13 +10,21 @@
 //             max_batch_sequences and max_batch_tokens;
 //   Step      one Engine::Step over all of them, capturing the union of the
 //             requests' layouts;
-//   Distribute sample each sequence's next token, push its frame (values cut
-//             down to its request's layout) to its RequestStream, finish
-//             sequences and requests that are done.
+//   Distribute sample each sequence's next token, push its frame to its
+//             RequestStream, finish sequences and requests that are done.
+//             A frame's values are its row of the step's values, shared
+//             and cut lazily (frame_values.h): the loop copies nothing for
+//             readers that keep up, and never gathers, encodes or writes;
+//             the streams' consumers do that on their own threads.
 // A sequence holds a slot (and its KV cache) from its first step to its
 // last. A request whose stream is full is paused (its sequences skip steps)
-// until its reader drains it. A cancelled request's sequences leave at the
-// next step.
+// until its reader drains it; the loop never waits on a reader. A
+// cancelled request's sequences leave at the next step.
+//
+// The parts live in their own files, after llama.cpp's server: the request
+// queue (request_queue.h), the request and its checks (scheduled_request.h,
+// request_checker.h), the slots (sequence_slot.h) and the capture columns
+// (capture_columns.h); this file is the loop.
 //
 // The scheduler knows nothing of gRPC or torch: tests drive it with a fake
 // Engine. Thread-safe: Submit, Cancel and Stats may be called from any
@@ -30,10 +38,10 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "common/layout.h"
 #include "server/inference/model/engine.h"
-#include "server/inference/model/token_sampler.h"
+#include "server/inference/serving/request_queue.h"
 #include "server/inference/serving/request_stream.h"
+#include "server/inference/serving/scheduled_request.h"
 
 namespace fnprobe {
 
@@ -42,30 +50,6 @@ struct SchedulerOptions {
   int max_batch_tokens = 4096;      // tokens in one step (prefill included)
   int max_queued_sequences = 4096;  // waiting for a slot, all users
   size_t stream_capacity = 256;     // frames buffered per request
-};
-
-// A validated request: prompts already tokenized and within the context.
-struct ScheduledRequest {
-  std::string user;
-  std::vector<std::vector<int64_t>> prompts;
-  // Teacher-forced: one frame per prompt position, no generation.
-  bool forward = false;
-  // Forward only: score each position against the prompt's next token
-  // (ActivationRecord::next_logprob, next_top1).
-  bool score = false;
-  int64_t tokens_per_prompt = 0;  // REQUIRES: > 0 unless forward
-  bool stop_at_eos = false;
-  SamplingOptions sampling;
-  Layout layout;  // hook points of the model, in model order
-  std::shared_ptr<const std::vector<UnitIntervention>> interventions;
-};
-
-struct SchedulerStats {
-  int64_t steps = 0;
-  int64_t active_sequences = 0;  // holding a slot
-  int64_t queued_sequences = 0;  // waiting for one
-  int64_t active_requests = 0;
-  int64_t last_batch_sequences = 0;
 };
 
 class Scheduler {
