@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/atomic_file.h"
 #include "client/json_output.h"
+#include "client/masking_commands.h"
 #include "client/npy_writer.h"
 #include "client/proto_names.h"
 #include "common/layout.h"
@@ -218,6 +219,20 @@ absl::Status ExperimentExporter::ExportLayout(
                absl::StrCat(experiment.layout().hooks_size(), " hook points"));
 }
 
+absl::Status ExperimentExporter::ExportMasking(int64_t id) {
+  FNPROBE_ASSIGN_OR_RETURN(const v1::GetMaskingResultsResponse r,
+                           client_.GetMaskingResults(id));
+  const std::string what = absl::StrCat(r.results_size(), " results");
+  FNPROBE_RETURN_IF_ERROR(Write("masking.csv", MaskingResultsCsv(r), what));
+  FNPROBE_ASSIGN_OR_RETURN(std::string json, MessageToJson(r, /*pretty=*/true));
+  FNPROBE_RETURN_IF_ERROR(Write(
+      "masking.json", json + "\n",
+      absl::StrCat(what, ", ", r.dissociations_size(), " dissociations")));
+  if (r.dissociations().empty()) return absl::OkStatus();
+  return Write("masking_dissociation.csv", MaskingDissociationsCsv(r),
+               absl::StrCat(r.dissociations_size(), " dissociations"));
+}
+
 absl::StatusOr<std::vector<std::string>> ExperimentExporter::Export(
     const ExportOptions& options) {
   options_ = options;
@@ -230,6 +245,10 @@ absl::StatusOr<std::vector<std::string>> ExperimentExporter::Export(
                      "; export needs it done"));
   }
   FNPROBE_RETURN_IF_ERROR(CreateDirectories(options.out_dir));
+  if (e.spec().has_masking()) {
+    FNPROBE_RETURN_IF_ERROR(ExportMasking(e.id()));
+    return written_;
+  }
   FNPROBE_RETURN_IF_ERROR(ExportLayout(e));
   for (const auto& condition : e.spec().conditions()) {
     v1::GetStatMapRequest request;

@@ -12,6 +12,16 @@
 //                                  trial_type)
 //   layout.json                    the layout the unit indices refer to
 //
+// A masking experiment has no maps, networks or events of its own; its
+// export is its results (GetMaskingResults):
+//   masking.csv                    one row per network x operation x
+//                                  evaluation set x metric, as `fnprobe
+//                                  masking --csv` writes it
+//   masking.json                   the GetMaskingResultsResponse (results
+//                                  and dissociations), whatever the format
+//   masking_dissociation.csv       the double dissociation, when the
+//                                  evaluation sets test two conditions
+//
 // The directory is created if needed; each file is written atomically
 // (temporary file, then rename), so a reader never sees half a file.
 //
@@ -78,6 +88,7 @@ class ExperimentExporter {
   absl::StatusOr<std::vector<v1::GetNetworkResponse>> FetchNetworks(
       int64_t id, v1::NetworkKind kind, size_t* units);
   absl::Status ExportEvents(const v1::Experiment& experiment);
+  absl::Status ExportMasking(int64_t id);
   absl::Status ExportLayout(const v1::Experiment& experiment);
   absl::Status Write(const std::string& name, absl::string_view contents,
                      const std::string& what);

@@ -1,6 +1,8 @@
 #include "client/masking_commands.h"
 
+#include <algorithm>
 #include <cmath>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -33,7 +35,7 @@ std::string MaskingResultsCsv(const v1::GetMaskingResultsResponse& results) {
   std::string out =
       "network,operation,evaluation,metric,unmasked,masked,change,"
       "control_mean,control_sd,control_min,control_max,percentile,p,"
-      "network_units,controls\n";
+      "network_units,controls,condition\n";
   for (const v1::MaskingResult& r : results.results()) {
     std::vector<std::string> controls;
     for (double c : r.controls()) controls.push_back(Num(c));
@@ -45,12 +47,79 @@ std::string MaskingResultsCsv(const v1::GetMaskingResultsResponse& results) {
              Num(r.control_mean()), Num(r.control_sd()), Num(r.control_min()),
              Num(r.control_max()), Num(r.percentile()), Num(r.p()),
              absl::StrCat(r.network_units()),
-             absl::StrCat("\"", absl::StrJoin(controls, ";"), "\"")},
+             absl::StrCat("\"", absl::StrJoin(controls, ";"), "\""),
+             r.condition()},
             ","),
         "\n");
   }
   return out;
 }
+
+std::string MaskingDissociationsCsv(
+    const v1::GetMaskingResultsResponse& results) {
+  std::string out =
+      "network,operation,metric,condition,other,change,other_change,"
+      "control_change,other_control_change,contrast,percentile,p,"
+      "control_contrasts\n";
+  for (const v1::MaskingDissociation& d : results.dissociations()) {
+    std::vector<std::string> controls;
+    for (double c : d.control_contrasts()) controls.push_back(Num(c));
+    absl::StrAppend(
+        &out,
+        absl::StrJoin({d.network(), d.operation(), d.metric(), d.condition(),
+                       d.other(), Num(d.change()), Num(d.other_change()),
+                       Num(d.control_change()), Num(d.other_control_change()),
+                       Num(d.contrast()), Num(d.percentile()), Num(d.p()),
+                       absl::StrCat("\"", absl::StrJoin(controls, ";"), "\"")},
+                      ","),
+        "\n");
+  }
+  return out;
+}
+
+std::string DissociationCsvPath(const std::string& csv_path) {
+  const size_t slash = csv_path.find_last_of('/');
+  const size_t dot = csv_path.find_last_of('.');
+  const bool has_ext =
+      dot != std::string::npos && (slash == std::string::npos || dot > slash);
+  return absl::StrCat(has_ext ? csv_path.substr(0, dot) : csv_path,
+                      "_dissociation.csv");
+}
+
+namespace {
+
+void PrintDissociationTable(const v1::GetMaskingResultsResponse& r,
+                            std::ostream& out) {
+  if (r.dissociations().empty()) return;
+  TablePrinter table({"network", "operation", "metric", "A (network's)", "B",
+                      "change on A", "change on B", "controls on A",
+                      "controls on B", "contrast", "controls' contrast",
+                      "percentile", "p"});
+  for (const v1::MaskingDissociation& d : r.dissociations()) {
+    const std::string& k = d.metric();
+    double lo = 0, hi = 0;
+    for (int i = 0; i < d.control_contrasts_size(); ++i) {
+      const double c = d.control_contrasts(i);
+      lo = i == 0 ? c : std::min(lo, c);
+      hi = i == 0 ? c : std::max(hi, c);
+    }
+    table.AddRow({d.network(), d.operation(), k, d.condition(), d.other(),
+                  Value(k, d.change()), Value(k, d.other_change()),
+                  Value(k, d.control_change()),
+                  Value(k, d.other_control_change()), Value(k, d.contrast()),
+                  absl::StrCat(Value(k, lo), "..", Value(k, hi)),
+                  FormatFixed(d.percentile(), 2), FormatP(d.p())});
+  }
+  out << "\nDouble dissociation (does the network of condition A harm A's "
+         "texts more than B's?):\n";
+  table.Print(out);
+  out << "\ncontrast: harm on A's texts - harm on B's (harm: nll up, top1 "
+         "down); each control's contrast uses its same units on both, so "
+         "harm shared by every text cancels. percentile and p rank the "
+         "network's contrast among the controls' as above.\n";
+}
+
+}  // namespace
 
 absl::Status MaskingCommands::Show(const MaskingOptions& options) {
   FNPROBE_ASSIGN_OR_RETURN(const v1::GetMaskingResultsResponse r,
@@ -61,6 +130,12 @@ absl::Status MaskingCommands::Show(const MaskingOptions& options) {
     if (output_.log != nullptr) {
       *output_.log << "wrote " << options.csv_path << "\n";
     }
+    if (!r.dissociations().empty()) {
+      const std::string path = DissociationCsvPath(options.csv_path);
+      FNPROBE_RETURN_IF_ERROR(
+          WriteFileAtomically(path, MaskingDissociationsCsv(r)));
+      if (output_.log != nullptr) *output_.log << "wrote " << path << "\n";
+    }
   }
   if (output_.json) return PrintJson(r, *output_.out);
   if (r.results().empty()) {
@@ -69,13 +144,14 @@ absl::Status MaskingCommands::Show(const MaskingOptions& options) {
                  << " (they appear as its runs finish).\n";
     return absl::OkStatus();
   }
-  TablePrinter table({"network", "units", "operation", "evaluation", "metric",
-                      "unmasked", "masked", "change", "controls mean",
-                      "controls sd", "controls min..max", "percentile", "p"});
+  TablePrinter table({"network", "units", "operation", "evaluation",
+                      "condition", "metric", "unmasked", "masked", "change",
+                      "controls mean", "controls sd", "controls min..max",
+                      "percentile", "p"});
   for (const v1::MaskingResult& m : r.results()) {
     const std::string& k = m.metric();
     table.AddRow({m.network(), absl::StrCat(m.network_units()), m.operation(),
-                  m.evaluation(), k, Value(k, m.unmasked()),
+                  m.evaluation(), m.condition(), k, Value(k, m.unmasked()),
                   Value(k, m.masked()), Value(k, m.change()),
                   Value(k, m.control_mean()), Value(k, m.control_sd()),
                   absl::StrCat(Value(k, m.control_min()), "..",
@@ -90,6 +166,7 @@ absl::Status MaskingCommands::Show(const MaskingOptions& options) {
          "percentile: the network's mid-rank among the controls by harm "
          "(share harming less, ties half); "
          "p = (1 + controls harming at least as much) / (1 + controls).\n";
+  PrintDissociationTable(r, *output_.out);
   if (!r.complete()) {
     *output_.out << "(partial: some runs are not done yet)\n";
   }

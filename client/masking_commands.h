@@ -3,7 +3,11 @@
 // masked, change, the random controls' mean, sd and range, the network's
 // percentile among the controls and the permutation p-value. --json prints
 // {"results": [...]} in the proto JSON mapping; --csv FILE also writes the
-// rows, every control's value included, as CSV.
+// rows, every control's value included, as CSV. Where the evaluation sets
+// test two conditions or more, a second table gives the double
+// dissociation (GetMaskingResultsResponse.dissociations; in --json as
+// "dissociations"), and --csv FILE writes it beside FILE as
+// FILE-without-extension_dissociation.csv.
 //
 // Not thread-safe.
 #ifndef FNPROBE_CLIENT_MASKING_COMMANDS_H_
@@ -25,6 +29,14 @@ struct MaskingOptions {
 
 // The results as CSV text: a header, then one line per result.
 std::string MaskingResultsCsv(const v1::GetMaskingResultsResponse& results);
+
+// The dissociations as CSV text: a header, then one line per row.
+std::string MaskingDissociationsCsv(
+    const v1::GetMaskingResultsResponse& results);
+
+// Where `fnprobe masking --csv FILE` writes the dissociations:
+// "out/m.csv" -> "out/m_dissociation.csv".
+std::string DissociationCsvPath(const std::string& csv_path);
 
 class MaskingCommands {
  public:

@@ -246,8 +246,11 @@ Chart IcaRecurrenceChart(const std::vector<ReportIcaComponent>& ica) {
 }
 
 Chart MaskingChart(const std::vector<ReportMasking>& masking) {
+  // One axis, one metric: the first row's (the rest in the section's
+  // table).
   json values = json::array();
   for (const ReportMasking& m : masking) {
+    if (m.metric != masking.front().metric) continue;
     values.push_back({{"network", m.network},
                       {"value", Finite(m.effect)},
                       {"kind", "network masked"}});

@@ -344,6 +344,77 @@ std::string HtmlEscape(const std::string& text) {
   return out;
 }
 
+namespace {
+
+std::string Fixed(double v, int decimals) {
+  if (std::isnan(v)) return "-";
+  return absl::StrFormat("%.*f", decimals, v);
+}
+
+// The network's change beside its controls' (chart, then a table per
+// network x operation x evaluation), and the double dissociation table.
+ReportSection MaskingSection(const ReportData& data) {
+  ReportSection s{"masking", "Masking against random controls", "", {}, ""};
+  if (data.masking.empty()) {
+    s.empty_note = "No masking results for this experiment.";
+    return s;
+  }
+  s.charts.push_back(MaskingChart(data.masking));
+  std::vector<std::vector<std::string>> rows;
+  for (const ReportMasking& m : data.masking) {
+    double lo = 0, hi = 0, sum = 0;
+    for (size_t i = 0; i < m.random_controls.size(); ++i) {
+      const double c = m.random_controls[i];
+      lo = i == 0 ? c : std::min(lo, c);
+      hi = i == 0 ? c : std::max(hi, c);
+      sum += c;
+    }
+    const double mean =
+        m.random_controls.empty()
+            ? std::nan("")
+            : sum / static_cast<double>(m.random_controls.size());
+    rows.push_back({m.network, m.metric, Fixed(m.effect, 3), Fixed(mean, 3),
+                    absl::StrCat(Fixed(lo, 3), " .. ", Fixed(hi, 3)),
+                    Fixed(m.percentile, 2), Fixed(m.p, 3)});
+  }
+  absl::StrAppend(&s.html, Table({"network masked (operation, texts)", "metric",
+                                  "change", "controls' mean change",
+                                  "controls' range", "percentile", "p"},
+                                 rows));
+  if (data.masking_dissociations.empty()) {
+    absl::StrAppend(&s.html,
+                    P("No double dissociation: the evaluation texts test "
+                      "fewer than two conditions, or no network's condition.",
+                      "empty"));
+    return s;
+  }
+  rows.clear();
+  for (const ReportMaskingDissociation& d : data.masking_dissociations) {
+    double hi = 0;
+    for (size_t i = 0; i < d.control_contrasts.size(); ++i) {
+      hi = i == 0 ? d.control_contrasts[i]
+                  : std::max(hi, d.control_contrasts[i]);
+    }
+    rows.push_back({d.network, d.operation, d.metric, d.condition, d.other,
+                    Fixed(d.change, 3), Fixed(d.other_change, 3),
+                    Fixed(d.contrast, 3), Fixed(hi, 3), Fixed(d.percentile, 2),
+                    Fixed(d.p, 3)});
+  }
+  absl::StrAppend(
+      &s.html, "<h3>Double dissociation</h3>\n",
+      P("Does the network of condition A harm A's texts more than B's? "
+        "contrast = harm on A's texts - harm on B's (harm: nll up, top1 "
+        "down); each control's contrast uses its same units on both, so "
+        "harm shared by all texts cancels."),
+      Table({"network", "operation", "metric", "A", "B", "change on A",
+             "change on B", "contrast", "controls' largest contrast",
+             "percentile", "p"},
+            rows));
+  return s;
+}
+
+}  // namespace
+
 std::vector<std::string> FixedSectionIds() {
   return {"experiment", "design",  "overlap", "repeatability", "classification",
           "top-units",  "samples", "ica",     "masking"};
@@ -375,14 +446,7 @@ std::vector<ReportSection> BuildSections(const ReportData& data) {
     ica.charts.push_back(IcaRecurrenceChart(data.ica));
   }
   sections.push_back(std::move(ica));
-  ReportSection masking{
-      "masking", "Masking against random controls", "", {}, ""};
-  if (data.masking.empty()) {
-    masking.empty_note = "No masking results for this experiment.";
-  } else {
-    masking.charts.push_back(MaskingChart(data.masking));
-  }
-  sections.push_back(std::move(masking));
+  sections.push_back(MaskingSection(data));
   return sections;
 }
 

@@ -72,6 +72,8 @@ Chart ConfusionChart(const ReportClassification& c);
 Chart AccuracyChart(const ReportClassification& c);
 // --- later analyses ---
 Chart IcaRecurrenceChart(const std::vector<ReportIcaComponent>& ica);
+// The rows of the first row's metric (the others are in the section's
+// table).
 Chart MaskingChart(const std::vector<ReportMasking>& masking);
 
 // A chart id made of [a-z0-9-] from free text ("Medical imaging" ->

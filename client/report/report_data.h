@@ -10,6 +10,7 @@
 #define FNPROBE_CLIENT_REPORT_REPORT_DATA_H_
 
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <utility>
@@ -149,12 +150,35 @@ struct ReportIcaComponent {
   int64_t size = 0;       // units above its threshold
 };
 
-// A masking (ablation) result against its random-unit controls.
+// A masking (ablation) result against its random-unit controls: the
+// change of the metric under the network's masking and under each
+// control's (GetMaskingResults).
 struct ReportMasking {
-  std::string network;  // what was masked
+  std::string network;  // what was masked (with operation and texts)
   std::string metric;   // what was measured, with its unit
   double effect = 0;
   std::vector<double> random_controls;
+  // The network's mid-rank among the controls and the permutation p;
+  // NaN where not known.
+  double percentile = std::numeric_limits<double>::quiet_NaN();
+  double p = std::numeric_limits<double>::quiet_NaN();
+};
+
+// One row of the double dissociation (MaskingDissociation in
+// experiments.proto): the network of `condition` on its texts against
+// `other`'s, its paired contrast among its controls'.
+struct ReportMaskingDissociation {
+  std::string network;
+  std::string operation;
+  std::string metric;
+  std::string condition;
+  std::string other;
+  double change = 0;
+  double other_change = 0;
+  double contrast = 0;
+  std::vector<double> control_contrasts;
+  double percentile = 0;
+  double p = 1;
 };
 
 struct ReportData {
@@ -168,6 +192,7 @@ struct ReportData {
   std::string classification_note;  // why absent
   std::vector<ReportIcaComponent> ica;
   std::vector<ReportMasking> masking;
+  std::vector<ReportMaskingDissociation> masking_dissociations;
   std::string generated_text_note;  // why generated text is absent
   std::string time_course_note;     // why time courses are absent
 };

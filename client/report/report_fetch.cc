@@ -167,6 +167,44 @@ std::string FetchTimeCourses(ExperimentClient& client, int64_t experiment_id,
 
 }  // namespace
 
+void AddMaskingResults(const v1::GetMaskingResultsResponse& results,
+                       ReportData* data) {
+  for (const char* metric : {"nll", "top1"}) {
+    for (const v1::MaskingResult& r : results.results()) {
+      if (r.metric() != metric) continue;
+      ReportMasking m;
+      m.network =
+          absl::StrCat(r.network(), " ", r.operation(), " on ", r.evaluation());
+      m.metric = r.metric() == "nll"
+                     ? "change of NLL (nats/token)"
+                     : "change of top-1 accuracy (share of positions)";
+      m.effect = r.change();
+      for (double c : r.controls()) {
+        m.random_controls.push_back(c - r.unmasked());
+      }
+      m.percentile = r.percentile();
+      m.p = r.p();
+      data->masking.push_back(std::move(m));
+    }
+  }
+  for (const v1::MaskingDissociation& d : results.dissociations()) {
+    ReportMaskingDissociation out;
+    out.network = d.network();
+    out.operation = d.operation();
+    out.metric = d.metric();
+    out.condition = d.condition();
+    out.other = d.other();
+    out.change = d.change();
+    out.other_change = d.other_change();
+    out.contrast = d.contrast();
+    out.control_contrasts.assign(d.control_contrasts().begin(),
+                                 d.control_contrasts().end());
+    out.percentile = d.percentile();
+    out.p = d.p();
+    data->masking_dissociations.push_back(std::move(out));
+  }
+}
+
 absl::StatusOr<ReportData> FetchReportData(ExperimentClient& client,
                                            int64_t id) {
   FNPROBE_ASSIGN_OR_RETURN(ExperimentReport summary,
@@ -207,6 +245,11 @@ absl::StatusOr<ReportData> FetchReportData(ExperimentClient& client,
     const std::string why =
         FetchTimeCourses(client, id, data.experiment.runs, &n);
     if (!why.empty()) data.time_course_note = why;
+  }
+  if (summary.experiment.spec().has_masking()) {
+    FNPROBE_ASSIGN_OR_RETURN(const v1::GetMaskingResultsResponse masking,
+                             client.GetMaskingResults(id));
+    AddMaskingResults(masking, &data);
   }
   return data;
 }

@@ -4,7 +4,8 @@
 // FetchExperimentReport), then GetRunEvents per run (events, prompts and
 // their generated text), GetNetwork for each condition network's strongest
 // units, GetStatMap for each condition's whole t-map and GetUnitTimeCourse
-// for the strongest units' activations over a run of their condition. Data
+// for the strongest units' activations over a run of their condition, and
+// GetMaskingResults for a masking experiment. Data
 // the service does not offer (the model's checksum), or refuses (time
 // courses of deleted activations), is left empty with a note saying why,
 // and the report says so.
@@ -21,6 +22,13 @@
 #include "client/report/report_data.h"
 
 namespace fnprobe::client::report {
+
+// A masking experiment's results as report rows: for each result of
+// metric nll, the change of the network's masking beside each control's
+// (labelled "NETWORK OPERATION on EVALUATION"), then the same for top1;
+// and every dissociation row.
+void AddMaskingResults(const v1::GetMaskingResultsResponse& results,
+                       ReportData* data);
 
 // Strongest units fetched per condition network.
 inline constexpr int kTopUnits = 20;

@@ -54,6 +54,15 @@ std::string DefaultNetworkName(const v1::MaskingNetwork& n, int i) {
 
 }  // namespace
 
+std::string EvaluationCondition(const v1::MaskingEvaluation& set) {
+  return set.condition().empty() ? set.name() : set.condition();
+}
+
+std::string NetworkCondition(const v1::MaskingNetwork& network, int index) {
+  if (!network.condition().empty()) return network.condition();
+  return DefaultNetworkName(network, index);
+}
+
 std::string OperationName(v1::MaskingOperation::Kind operation) {
   if (operation == v1::MaskingOperation::UNSPECIFIED) return "NONE";
   return v1::MaskingOperation::Kind_Name(operation);
@@ -122,11 +131,17 @@ std::vector<SpecProblem> FindMaskingSpecProblems(
       if (n.has_component() && n.component() < 0) {
         Add(p, f + ".component", "must be >= 0");
       }
+      if (n.has_group() && !n.has_component()) {
+        Add(p, f + ".group", "applies to an ICA component only");
+      }
+      if (n.has_group() && n.group() < 0) {
+        Add(p, f + ".group", "must be >= 0");
+      }
     } else {
       if (n.units().empty()) {
         Add(p, f, "give experiment (with condition or component) or units");
       }
-      if (!n.condition().empty() || n.has_component()) {
+      if (!n.condition().empty() || n.has_component() || n.has_group()) {
         Add(p, f + ".experiment",
             "is missing: condition and component refer to a stored "
             "experiment");
@@ -221,6 +236,7 @@ std::vector<SpecProblem> FindMaskingSpecProblems(
     const v1::MaskingEvaluation& set = m.evaluation(e);
     const std::string f = absl::StrCat("masking.evaluation[", e, "]");
     CheckLabel(p, f + ".name", set.name(), true);
+    CheckLabel(p, f + ".condition", set.condition(), false);
     if (!set.name().empty() && !sets.insert(set.name()).second) {
       Add(p, f + ".name", absl::StrCat("'", set.name(), "' is used twice"));
     }

@@ -129,6 +129,14 @@ std::vector<v1::Intervention> MaskingInterventions(
     const UnitSelection& units, v1::MaskingOperation::Kind operation,
     float factor, const std::map<std::string, std::vector<float>>& means = {});
 
+// The condition an evaluation set tests: its `condition`, else its name.
+std::string EvaluationCondition(const v1::MaskingEvaluation& set);
+
+// The condition a network belongs to, for the double dissociation: the
+// stored condition it was found for, else its name (defaults applied:
+// "component-K" or "network-I" unless the spec names it).
+std::string NetworkCondition(const v1::MaskingNetwork& network, int index);
+
 // "ZERO", "KEEP_ONLY", ...; "NONE" for UNSPECIFIED.
 std::string OperationName(v1::MaskingOperation::Kind operation);
 

@@ -18,6 +18,15 @@
 // float32 log-probabilities, so two maskings that change nothing differ by
 // rounding alone.
 //
+// The double dissociation (Liu et al.: "the network of task A hurts task A
+// more than task B"): evaluation sets name the condition they test (sets of
+// one condition pooled); for a network of condition A, an operation, a
+// metric and each other condition B, the contrast effect(A) - effect(B) of
+// the network against the same contrast of each control. A control's units
+// are the same on every evaluation set, so the comparison is paired: what
+// makes every text harder (or easier) cancels. Percentile and p are ranked
+// exactly as the effects are (RankAmongControls).
+//
 // Thread-safe: pure functions.
 #ifndef FNPROBE_SERVER_ANALYSIS_MASKING_STATISTICS_H_
 #define FNPROBE_SERVER_ANALYSIS_MASKING_STATISTICS_H_
@@ -56,7 +65,8 @@ struct MaskingResult {
   std::string network;
   std::string operation;  // "ZERO", ...
   std::string evaluation;
-  std::string metric;  // "nll" or "top1"
+  std::string condition;  // the evaluation set's (EvaluationCondition)
+  std::string metric;     // "nll" or "top1"
   double unmasked = 0;
   double masked = 0;
   double change = 0;             // masked - unmasked
@@ -65,6 +75,32 @@ struct MaskingResult {
   double control_sd = 0;  // sample sd (N - 1)
   double control_min = 0;
   double control_max = 0;
+  double percentile = 0;
+  double p = 1;
+};
+
+// A value's mid-rank percentile among controls' values and its Monte Carlo
+// p-value of "at least as large by chance" (see above; ties within
+// kMaskingTieTolerance). NaN percentile and p 1 without controls.
+struct ControlRank {
+  double percentile = 0;
+  double p = 1;
+};
+ControlRank RankAmongControls(double value,
+                              const std::vector<double>& controls);
+
+struct MaskingDissociation {
+  std::string network;
+  std::string operation;
+  std::string metric;
+  std::string condition;  // A, the network's
+  std::string other;      // B
+  double change = 0;      // masked - unmasked on A's texts
+  double other_change = 0;
+  double control_change = 0;  // controls' mean change on A's texts
+  double other_control_change = 0;
+  double contrast = 0;  // effect(A) - effect(B)
+  std::vector<double> control_contrasts;
   double percentile = 0;
   double p = 1;
 };
@@ -82,6 +118,14 @@ MaskingResult SummarizeMasking(const std::string& metric,
 // evaluation set), nll before top1. Combinations whose runs are not all
 // scored yet are left out.
 std::vector<MaskingResult> ComputeMaskingResults(
+    const v1::ExperimentSpec& spec, const MaskingPlan& plan,
+    const std::vector<MaskingScore>& scores);
+
+// Every dissociation of an experiment: per operation, network whose
+// condition (NetworkCondition) has evaluation sets, metric, and every other
+// condition in evaluation order. Left out while any run they need is not
+// scored.
+std::vector<MaskingDissociation> ComputeMaskingDissociations(
     const v1::ExperimentSpec& spec, const MaskingPlan& plan,
     const std::vector<MaskingScore>& scores);
 

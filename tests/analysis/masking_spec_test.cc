@@ -95,6 +95,12 @@ TEST(MaskingSpecTest, ProblemsNameTheirField) {
        "masking.networks[1].name: 'network-0' names another network"},
       {R"("networks": [{"units": ["h[1]"]}], "operations": ["MEAN"], "evaluation": [{"name": "a", "texts": ["x"]}])",
        "masking.meanFrom: MEAN needs a finished experiment"},
+      {R"("networks": [{"experiment": 2, "condition": "a", "group": 1}], "operations": ["ZERO"], "evaluation": [{"name": "a", "texts": ["x"]}])",
+       "masking.networks[0].group: applies to an ICA component only"},
+      {R"("networks": [{"experiment": 2, "component": 1, "group": -1}], "operations": ["ZERO"], "evaluation": [{"name": "a", "texts": ["x"]}])",
+       "masking.networks[0].group: must be >= 0"},
+      {R"("networks": [{"units": ["h[1]"]}], "operations": ["ZERO"], "evaluation": [{"name": "a", "condition": "a/b", "texts": ["x"]}])",
+       "masking.evaluation[0].condition: holds a control character or '/'"},
   };
   for (const Case& c : cases) {
     const v1::ExperimentSpec spec = Parse(absl::StrCat(
@@ -108,6 +114,27 @@ TEST(MaskingSpecTest, ProblemsNameTheirField) {
   both.add_conditions()->set_name("x");
   EXPECT_THAT(Problems(both), HasSubstr("masking: a masking experiment has no "
                                         "baseline, conditions or design"));
+}
+
+// The conditions of the double dissociation: an evaluation set's own, else
+// its name; a network's stored condition, else its (default) name.
+TEST(MaskingSpecTest, ConditionsOfEvaluationSetsAndNetworks) {
+  const v1::ExperimentSpec spec = Parse(
+      R"({"name": "m", "model": "demo", "masking": {
+    "networks": [{"experiment": 2, "condition": "alpha", "name": "a-net"},
+                 {"experiment": 2, "component": 4, "group": 0},
+                 {"units": ["h[1]"]}, {"name": "beta", "units": ["h[2]"]}],
+    "operations": ["ZERO"],
+    "evaluation": [{"name": "alpha-1", "condition": "alpha", "texts": ["x"]},
+                   {"name": "beta", "texts": ["y"]}]}})");
+  EXPECT_EQ(Problems(spec), "");
+  const v1::MaskingSpec& m = spec.masking();
+  EXPECT_EQ(EvaluationCondition(m.evaluation(0)), "alpha");
+  EXPECT_EQ(EvaluationCondition(m.evaluation(1)), "beta");
+  EXPECT_EQ(NetworkCondition(m.networks(0), 0), "alpha");
+  EXPECT_EQ(NetworkCondition(m.networks(1), 1), "component-4");
+  EXPECT_EQ(NetworkCondition(m.networks(2), 2), "network-2");
+  EXPECT_EQ(NetworkCondition(m.networks(3), 3), "beta");
 }
 
 TEST(MaskingSpecTest, ParsesUnitNames) {

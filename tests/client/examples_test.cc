@@ -11,6 +11,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "server/analysis/experiment_spec.h"
+#include "server/analysis/masking_spec.h"
 #include "server/analysis/run_planner.h"
 #include "tests/support/status_matchers.h"
 
@@ -236,6 +237,30 @@ TEST(ExamplesTest, MaskingDemoIsValid) {
   EXPECT_EQ(spec.masking().networks(0).name(), "alpha");
   EXPECT_EQ(spec.masking().controls(), 10);
   EXPECT_EQ(spec.masking().evaluation_size(), 3);
+}
+
+// The double-dissociation example: alpha's and beta's networks, each
+// condition's texts split into two sets that name it.
+TEST(ExamplesTest, MaskingDissociationIsValid) {
+  const v1::ExperimentSpec spec = Load("masking-dissociation.json");
+  ASSERT_TRUE(spec.has_masking());
+  ASSERT_EQ(spec.masking().networks_size(), 2);
+  EXPECT_EQ(NetworkCondition(spec.masking().networks(1), 1), "beta");
+  ASSERT_EQ(spec.masking().evaluation_size(), 4);
+  EXPECT_EQ(spec.masking().evaluation(1).name(), "alpha-long");
+  EXPECT_EQ(EvaluationCondition(spec.masking().evaluation(1)), "alpha");
+  EXPECT_EQ(EvaluationCondition(spec.masking().evaluation(3)), "beta");
+}
+
+// The ICA example: a network by component, group and hook.
+TEST(ExamplesTest, MaskingIcaIsValid) {
+  const v1::ExperimentSpec spec = Load("masking-ica.json");
+  ASSERT_TRUE(spec.has_masking());
+  const v1::MaskingNetwork& n = spec.masking().networks(0);
+  EXPECT_TRUE(n.has_component());
+  EXPECT_EQ(n.component(), 3);
+  EXPECT_TRUE(n.has_group());
+  EXPECT_EQ(n.group(), 0);
 }
 
 }  // namespace

@@ -12,8 +12,10 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "client/report/html_report.h"
 #include "client/report/report_charts.h"
+#include "client/report/report_fetch.h"
 #include "client/report/report_files.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -121,6 +123,74 @@ TEST(HtmlReportTest, ChartsAreValidVegaLiteWithCaptionsAndAxisTitles) {
     EXPECT_GT(data_points, 0);
     EXPECT_GE(axes, 1);
   }
+}
+
+// A masking experiment's results (GetMaskingResults) in the report: the
+// chart of the network's change beside its controls' (nll only: one axis),
+// a table of every result, and the dissociation table.
+TEST(HtmlReportTest, MaskingSectionShowsChangesAndDissociation) {
+  v1::GetMaskingResultsResponse r;
+  for (const char* evaluation : {"alpha", "beta"}) {
+    for (const char* metric : {"nll", "top1"}) {
+      v1::MaskingResult* m = r.add_results();
+      m->set_network("alpha");
+      m->set_operation("ZERO");
+      m->set_evaluation(evaluation);
+      m->set_metric(metric);
+      m->set_unmasked(2.0);
+      m->set_masked(std::string(evaluation) == "alpha" ? 5.0 : 2.1);
+      m->set_change(m->masked() - 2.0);
+      for (int k = 1; k <= 10; ++k) m->add_controls(2.0 + 0.01 * k);
+      m->set_percentile(1.0);
+      m->set_p(1.0 / 11);
+    }
+  }
+  v1::MaskingDissociation* d = r.add_dissociations();
+  d->set_network("alpha");
+  d->set_operation("ZERO");
+  d->set_metric("nll");
+  d->set_condition("alpha");
+  d->set_other("beta");
+  d->set_change(3.0);
+  d->set_other_change(0.1);
+  d->set_contrast(2.9);
+  for (int k = 1; k <= 10; ++k) d->add_control_contrasts(0.001 * k);
+  d->set_percentile(1.0);
+  d->set_p(1.0 / 11);
+  ReportData data;
+  data.experiment.id = 4;
+  data.experiment.name = "mask";
+  AddMaskingResults(r, &data);
+  ASSERT_EQ(data.masking.size(), 4u);  // nll rows first
+  EXPECT_EQ(data.masking[0].network, "alpha ZERO on alpha");
+  EXPECT_DOUBLE_EQ(data.masking[0].effect, 3.0);
+  ASSERT_EQ(data.masking[0].random_controls.size(), 10u);
+  EXPECT_NEAR(data.masking[0].random_controls[9], 0.1, 1e-12);
+  EXPECT_EQ(data.masking[2].metric.rfind("change of top-1", 0), 0u);
+  ASSERT_EQ(data.masking_dissociations.size(), 1u);
+
+  const std::vector<ReportSection> sections = BuildSections(data);
+  const ReportSection& s = Find(sections, "masking");
+  EXPECT_TRUE(s.empty_note.empty());
+  ASSERT_EQ(s.charts.size(), 1u);
+  // The chart: 2 nll rows x (network + 10 controls), no top1 row.
+  const json& spec = s.charts[0].spec;
+  EXPECT_EQ(spec["data"]["values"].size(), 22u);
+  EXPECT_THAT(s.html, HasSubstr("<td>alpha ZERO on beta</td>"));
+  EXPECT_THAT(s.html, HasSubstr("<td>3.000</td>"));  // alpha's change
+  EXPECT_THAT(s.html, HasSubstr("<td>0.055</td>"));  // controls' mean
+  EXPECT_THAT(s.html, HasSubstr("Double dissociation"));
+  EXPECT_THAT(s.html, HasSubstr("<td>2.900</td>"));  // the contrast
+  EXPECT_THAT(s.html, HasSubstr("<td>0.010</td>"));  // largest control's
+  EXPECT_THAT(s.html, HasSubstr("<td>0.091</td>"));  // p = 1/11
+  const std::string html = RenderHtml(data, sections);
+  EXPECT_THAT(html, Not(HasSubstr("No masking results")));
+
+  // Without a second condition: the table, and a note instead of the
+  // dissociation.
+  data.masking_dissociations.clear();
+  const std::vector<ReportSection> alone = BuildSections(data);
+  EXPECT_THAT(Find(alone, "masking").html, HasSubstr("No double dissociation"));
 }
 
 TEST(HtmlReportTest, SectionsWithoutDataSaySo) {

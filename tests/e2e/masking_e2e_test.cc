@@ -18,9 +18,12 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <random>
 #include <regex>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -48,6 +51,7 @@ using ::fnprobe::testing::WorkerClusterOptions;
 using Json = nlohmann::json;
 
 constexpr char kToken[] = "masking-token-0123456789abcdef";
+constexpr char kOtherToken[] = "masking-other-0123456789abcdef";
 
 const char* const kPlantJson = R"({"conditions": [
   {"name": "alpha", "words": ["zorblat", "quixel", "vornak"]},
@@ -128,7 +132,8 @@ class MaskingE2eTest : public ::testing::Test {
     o.dir = *root_ + "/cluster";
     std::filesystem::create_directories(o.dir);
     o.model_dir = make.out_dir;
-    o.tokens = {absl::StrCat(kToken, " tester")};
+    o.tokens = {absl::StrCat(kToken, " tester"),
+                absl::StrCat(kOtherToken, " other")};
     auto cluster = WorkerCluster::Start(o);
     ASSERT_OK(cluster);
     cluster_ = cluster->release();
@@ -139,9 +144,9 @@ class MaskingE2eTest : public ::testing::Test {
     cluster_ = nullptr;
   }
 
-  CommandResult Cli(std::vector<std::string> args) {
+  CommandResult Cli(std::vector<std::string> args, const char* token = kToken) {
     args.insert(args.begin(),
-                {"--server", cluster_->worker_address(), "--token", kToken});
+                {"--server", cluster_->worker_address(), "--token", token});
     return RunCommand(FNPROBE_CLI_BINARY, args,
                       {{"HOME", *root_}, {"PATH", "/usr/bin:/bin"}}, *root_);
   }
@@ -161,14 +166,41 @@ class MaskingE2eTest : public ::testing::Test {
     return std::stoll(m[1]);
   }
 
+  // The block-design experiment, submitted once for the suite.
+  int64_t GlmId() {
+    if (glm_id_ == 0) glm_id_ = Submit(GlmSpec(*plant_), "glm");
+    return glm_id_;
+  }
+
+  // Submits a masking spec through the service as `token`; the status.
+  grpc::Status SubmitRpc(const std::string& json, const char* token = kToken) {
+    auto stub = cluster_->Stub();
+    v1::SubmitExperimentRequest request;
+    EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(
+                    json, request.mutable_spec())
+                    .ok())
+        << json;
+    v1::Experiment e;
+    return stub->SubmitExperiment(CallContext(token).get(), request, &e);
+  }
+
+  // `fnprobe masking ID --json`, parsed.
+  Json Results(int64_t id) {
+    const CommandResult r = Cli({"masking", absl::StrCat(id), "--json"});
+    EXPECT_EQ(r.exit_code, 0) << r;
+    return Json::parse(r.out, nullptr, false);
+  }
+
   static std::string* root_;
   static PlantSpec* plant_;
   static WorkerCluster* cluster_;
+  static int64_t glm_id_;
 };
 
 std::string* MaskingE2eTest::root_ = nullptr;
 PlantSpec* MaskingE2eTest::plant_ = nullptr;
 WorkerCluster* MaskingE2eTest::cluster_ = nullptr;
+int64_t MaskingE2eTest::glm_id_ = 0;
 
 const Json* Find(const Json& results, const std::string& network,
                  const std::string& op, const std::string& evaluation,
@@ -182,6 +214,18 @@ const Json* Find(const Json& results, const std::string& network,
   return nullptr;
 }
 
+const Json* FindDissociation(const Json& all, const std::string& network,
+                             const std::string& op, const std::string& metric,
+                             const std::string& other) {
+  for (const Json& d : all) {
+    if (d["network"] == network && d["operation"] == op &&
+        d["metric"] == metric && d["other"] == other) {
+      return &d;
+    }
+  }
+  return nullptr;
+}
+
 double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const size_t n = v.size();
@@ -190,7 +234,7 @@ double Median(std::vector<double> v) {
 
 TEST_F(MaskingE2eTest, PlantedNetworkMattersAndRandomUnitsDoNot) {
   ASSERT_NE(cluster_, nullptr);
-  const int64_t glm = Submit(GlmSpec(*plant_), "glm");
+  const int64_t glm = GlmId();
   ASSERT_GT(glm, 0);
   const Json masking = {
       {"name", "mask-alpha"},
@@ -298,10 +342,252 @@ TEST_F(MaskingE2eTest, PlantedNetworkMattersAndRandomUnitsDoNot) {
   std::getline(in, header);
   EXPECT_EQ(header.rfind("network,operation,evaluation,metric,unmasked", 0), 0u)
       << header;
+  // Alpha's two networks against beta's texts: the dissociation table, in
+  // the text, the JSON and a CSV beside the results'.
+  EXPECT_NE(table.out.find("Double dissociation"), std::string::npos) << table;
+  ASSERT_TRUE(out.contains("dissociations")) << r.out;
+  // 2 networks x 3 operations x 2 metrics x one other condition.
+  EXPECT_EQ(out["dissociations"].size(), 12u);
+  const Json* d =
+      FindDissociation(out["dissociations"], "alpha", "ZERO", "nll", "beta");
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->at("condition"), "alpha");
+  EXPECT_DOUBLE_EQ(d->at("percentile").get<double>(), 1.0);
+  std::ifstream dissociation_csv(*root_ + "/masking_dissociation.csv");
+  std::getline(dissociation_csv, header);
+  EXPECT_EQ(header.rfind("network,operation,metric,condition,other", 0), 0u)
+      << header;
+
+  // Export: masking.csv, masking.json and the dissociation.
+  const std::string dir = *root_ + "/export";
+  const CommandResult exported =
+      Cli({"export", absl::StrCat(id), "--out", dir});
+  ASSERT_EQ(exported.exit_code, 0) << exported;
+  std::ifstream exported_csv(dir + "/masking.csv");
+  std::string line;
+  int rows = 0;
+  while (std::getline(exported_csv, line)) ++rows;
+  EXPECT_EQ(rows, 25);  // header + 24
+  std::ifstream exported_json(dir + "/masking.json");
+  const Json exported_results = Json::parse(exported_json, nullptr, false);
+  ASSERT_TRUE(exported_results.contains("results"));
+  EXPECT_EQ(exported_results["results"].size(), 24u);
+  EXPECT_EQ(exported_results["dissociations"].size(), 12u);
+  EXPECT_TRUE(std::filesystem::exists(dir + "/masking_dissociation.csv"));
+
+  // The HTML report's masking section: the chart and both tables.
+  const std::string html_path = *root_ + "/masking.html";
+  const CommandResult report =
+      Cli({"report", absl::StrCat(id), "--html", html_path});
+  ASSERT_EQ(report.exit_code, 0) << report;
+  std::ifstream html_in(html_path);
+  const std::string html((std::istreambuf_iterator<char>(html_in)),
+                         std::istreambuf_iterator<char>());
+  EXPECT_EQ(html.find("No masking results"), std::string::npos);
+  EXPECT_NE(html.find("masking-effects"), std::string::npos);
+  EXPECT_NE(html.find("<td>alpha ZERO on alpha</td>"), std::string::npos);
+  EXPECT_NE(html.find("Double dissociation"), std::string::npos);
 
   // Not a masking experiment; another user's masking experiment.
   const CommandResult not_masking = Cli({"masking", absl::StrCat(glm)});
   EXPECT_EQ(not_masking.exit_code, 7) << not_masking;
+  const CommandResult foreign = Cli({"masking", absl::StrCat(id)}, kOtherToken);
+  EXPECT_NE(foreign.exit_code, 0) << foreign;
+}
+
+// Liu's double dissociation on the planted model: alpha's network harms
+// alpha's texts more than beta's, beta's network the reverse, each beyond
+// all of its 10 controls' paired contrasts. Alpha's texts come in two sets
+// that name their condition (pooled); beta's set is named after it.
+TEST_F(MaskingE2eTest, DoubleDissociationOfAlphaAndBetaNetworks) {
+  ASSERT_NE(cluster_, nullptr);
+  const int64_t glm = GlmId();
+  ASSERT_GT(glm, 0);
+  const Json spec = {
+      {"name", "dissociation"},
+      {"model", "planted"},
+      {"masking",
+       {{"networks",
+         {{{"experiment", glm}, {"condition", "alpha"}},
+          {{"experiment", glm}, {"condition", "beta"}}}},
+        {"operations", {"ZERO"}},
+        {"controls", 10},
+        {"seed", 4},
+        {"evaluation",
+         {{{"name", "alpha-1"},
+           {"condition", "alpha"},
+           {"texts", Texts(plant_->conditions[0].words, 4, 11)}},
+          {{"name", "alpha-2"},
+           {"condition", "alpha"},
+           {"texts", Texts(plant_->conditions[0].words, 4, 12)}},
+          {{"name", "beta"},
+           {"texts", Texts(plant_->conditions[1].words, 8, 13)}}}}}}};
+  const int64_t id = Submit(spec, "dissociation");
+  ASSERT_GT(id, 0);
+  const Json out = Results(id);
+  ASSERT_TRUE(out.contains("dissociations")) << out.dump();
+  // 2 networks x 2 metrics x one other condition.
+  ASSERT_EQ(out["dissociations"].size(), 4u) << out.dump();
+  for (const auto& [network, other] :
+       std::vector<std::pair<std::string, std::string>>{{"alpha", "beta"},
+                                                        {"beta", "alpha"}}) {
+    const Json* d =
+        FindDissociation(out["dissociations"], network, "ZERO", "nll", other);
+    ASSERT_NE(d, nullptr) << network;
+    std::vector<double> controls = d->at("controlContrasts");
+    ASSERT_EQ(controls.size(), 10u);
+    std::cout << "ZERO " << network << ": change on " << network << "'s texts "
+              << d->at("change") << ", on " << other << "'s "
+              << d->value("otherChange", 0.0) << "; contrast "
+              << d->at("contrast") << ", controls' "
+              << absl::StrJoin(controls, ", ") << "; p " << d->at("p")
+              << std::endl;
+    EXPECT_EQ(d->at("condition"), network);
+    EXPECT_GT(d->at("contrast").get<double>(),
+              *std::max_element(controls.begin(), controls.end()));
+    EXPECT_GT(d->at("contrast").get<double>(), 1.0);
+    EXPECT_DOUBLE_EQ(d->at("percentile").get<double>(), 1.0);
+    EXPECT_NEAR(d->at("p").get<double>(), 1.0 / 11, 1e-9);
+  }
+  // The per-set results carry their condition.
+  const Json* a = Find(out["results"], "beta", "ZERO", "alpha-2", "nll");
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->at("condition"), "alpha");
+}
+
+// A network from an ICA result: a text corpus of the planted conditions'
+// words, decomposed at blocks.0.attn_out (where each condition's planted
+// q dims carry its causal signal); the component that holds alpha's
+// planted attn_out units, masked by reference, harms alpha's texts beyond
+// its controls. References that do not pick exactly one stored component
+// are refused naming the field.
+TEST_F(MaskingE2eTest, IcaComponentByReference) {
+  ASSERT_NE(cluster_, nullptr);
+  std::mt19937 rng(5);
+  auto corpus_texts = [&](const std::vector<std::string>& words) {
+    std::vector<std::string> out;
+    for (int i = 0; i < 60; ++i) {
+      std::vector<std::string> w = {"the"};
+      for (int k = 0; k < 12; ++k) {
+        w.push_back(!words.empty() && rng() % 2 ? words[rng() % words.size()]
+                                                : kOrdinary[rng() % 20]);
+      }
+      w.push_back(absl::StrCat("t", i));
+      out.push_back(absl::StrJoin(w, " ") + " .");
+    }
+    return out;
+  };
+  Json pools = Json::array();
+  for (const PlantedCondition& c : plant_->conditions) {
+    pools.push_back({{"name", c.name}, {"prompts", corpus_texts(c.words)}});
+  }
+  pools.push_back({{"name", "plain"}, {"prompts", corpus_texts({})}});
+  const Json corpus = {
+      {"name", "corpus"},
+      {"model", "planted"},
+      {"generation", {{"seed", 1}}},
+      {"texts",
+       {{"pools", pools},
+        {"textsPerGroup", 40},
+        {"groups", 2},
+        {"maxTokens", 32}}},
+      {"ica",
+       {{"components", 10}, {"z", 3.6}, {"hooks", {"blocks.0.attn_out"}}}}};
+  const int64_t cid = Submit(corpus, "corpus");
+  ASSERT_GT(cid, 0);
+  const CommandResult list =
+      Cli({"ica", absl::StrCat(cid), "--hook", "blocks.0.attn_out", "--json"});
+  ASSERT_EQ(list.exit_code, 0) << list;
+  const Json components = Json::parse(list.out)["components"];
+  // Alpha's planted attn_out units (planted.json).
+  std::ifstream in(*root_ + "/planted/planted.json");
+  const Json planted = Json::parse(in);
+  std::set<std::string> alpha_units;
+  for (const Json& u : planted["conditions"][0]["units"]) {
+    if (u.get<std::string>().rfind("blocks.0.attn_out[", 0) == 0) {
+      alpha_units.insert(u.get<std::string>());
+    }
+  }
+  ASSERT_FALSE(alpha_units.empty());
+  int component = -1, group = -1;
+  int64_t size = 0;
+  for (const Json& c : components) {
+    int hits = 0;
+    for (const Json& u : c["topUnits"]) hits += alpha_units.count(u);
+    if (component < 0 && hits == static_cast<int>(alpha_units.size())) {
+      component = c.value("component", 0);
+      group = c.value("group", 0);
+      size = std::stoll(c.value("size", std::string("0")));
+    }
+  }
+  std::cout << "alpha's attn_out units: group " << group << ", component "
+            << component << " (" << size << " units)" << std::endl;
+  ASSERT_GE(component, 0) << list.out;
+
+  const std::string head = absl::StrCat(
+      R"({"name": "m", "model": "planted", "masking": {"networks": [)");
+  const std::string tail = absl::StrCat(
+      R"(], "operations": ["ZERO"], "seed": 2, "evaluation": [)",
+      R"({"name": "alpha", "texts": )",
+      Json(Texts(plant_->conditions[0].words, 8, 21)).dump(),
+      R"(}, {"name": "beta", "texts": )",
+      Json(Texts(plant_->conditions[1].words, 8, 22)).dump(), "}]}}");
+  auto ref = [&](const std::string& fields) {
+    return absl::StrCat(head, R"({"experiment": )", cid, ", ", fields, "}",
+                        tail);
+  };
+  // Refused, naming the field: no such component; two groups hold
+  // component K; no such group; a hook point not decomposed; another
+  // user's experiment.
+  struct Bad {
+    std::string fields;
+    grpc::StatusCode code;
+    std::string field;
+  };
+  for (const Bad& bad : std::vector<Bad>{
+           {absl::StrCat(R"("component": 99, "group": )", group),
+            grpc::StatusCode::INVALID_ARGUMENT, ".component"},
+           {absl::StrCat(R"("component": )", component),
+            grpc::StatusCode::INVALID_ARGUMENT, ".group"},
+           {absl::StrCat(R"("component": )", component, R"(, "group": 7)"),
+            grpc::StatusCode::INVALID_ARGUMENT, ".group"},
+           {absl::StrCat(R"("component": )", component, R"(, "group": )", group,
+                         R"(, "hooks": ["blocks.0.mlp_post"])"),
+            grpc::StatusCode::INVALID_ARGUMENT, ".hooks"}}) {
+    const grpc::Status s = SubmitRpc(ref(bad.fields));
+    EXPECT_EQ(s.error_code(), bad.code)
+        << bad.fields << ": " << s.error_message();
+    EXPECT_NE(s.error_message().find("masking.networks[0]" + bad.field),
+              std::string::npos)
+        << bad.fields << ": " << s.error_message();
+  }
+  const std::string good =
+      ref(absl::StrCat(R"("component": )", component, R"(, "group": )", group,
+                       R"(, "hooks": ["blocks.0.attn_out"])"));
+  const grpc::Status foreign = SubmitRpc(good, kOtherToken);
+  EXPECT_EQ(foreign.error_code(), grpc::StatusCode::NOT_FOUND)
+      << foreign.error_message();
+  EXPECT_NE(foreign.error_message().find("masking.networks[0].experiment"),
+            std::string::npos)
+      << foreign.error_message();
+
+  const Json spec = Json::parse(good);
+  const int64_t id = Submit(spec, "ica-masking");
+  ASSERT_GT(id, 0);
+  const Json out = Results(id);
+  const std::string name = absl::StrCat("component-", component);
+  const Json* a = Find(out["results"], name, "ZERO", "alpha", "nll");
+  ASSERT_NE(a, nullptr) << out.dump();
+  EXPECT_EQ(std::stoll(a->at("networkUnits").get<std::string>()), size);
+  std::cout << "ZERO " << name << ", alpha texts: NLL " << a->at("unmasked")
+            << " -> " << a->at("masked") << "; controls "
+            << a->at("controls").dump() << "; percentile "
+            << a->at("percentile") << std::endl;
+  EXPECT_DOUBLE_EQ(a->at("percentile").get<double>(), 1.0);
+  const Json* d =
+      FindDissociation(out["dissociations"], name, "ZERO", "nll", "beta");
+  // A component is no condition's network: no dissociation row.
+  EXPECT_EQ(d, nullptr);
 }
 
 TEST_F(MaskingE2eTest, RefusesBadReferencesNamingTheField) {

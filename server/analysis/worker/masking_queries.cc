@@ -24,6 +24,7 @@ absl::StatusOr<v1::GetMaskingResultsResponse> LoadMaskingResults(
     out->set_network(r.network);
     out->set_operation(r.operation);
     out->set_evaluation(r.evaluation);
+    out->set_condition(r.condition);
     out->set_metric(r.metric);
     out->set_unmasked(r.unmasked);
     out->set_masked(r.masked);
@@ -38,6 +39,23 @@ absl::StatusOr<v1::GetMaskingResultsResponse> LoadMaskingResults(
     for (const MaskedNetwork& n : plan.networks) {
       if (n.name == r.network) out->set_network_units(SelectionSize(n.units));
     }
+  }
+  for (const MaskingDissociation& d :
+       ComputeMaskingDissociations(e.spec, plan, scores)) {
+    v1::MaskingDissociation* out = response.add_dissociations();
+    out->set_network(d.network);
+    out->set_operation(d.operation);
+    out->set_metric(d.metric);
+    out->set_condition(d.condition);
+    out->set_other(d.other);
+    out->set_change(d.change);
+    out->set_other_change(d.other_change);
+    out->set_control_change(d.control_change);
+    out->set_other_control_change(d.other_control_change);
+    out->set_contrast(d.contrast);
+    for (double c : d.control_contrasts) out->add_control_contrasts(c);
+    out->set_percentile(d.percentile);
+    out->set_p(d.p);
   }
   const v1::MaskingSpec& m = e.spec.masking();
   const int expected = 2 * m.operations_size() * m.evaluation_size() *

@@ -37,8 +37,85 @@ absl::Status AddUnits(const std::string& field, const std::string& hook,
   return absl::OkStatus();
 }
 
-// Experiment E's network of condition C, its units in `hooks` (all when
-// empty).
+// The network of experiment `n.experiment()`'s ICA component
+// `n.component()` (the caller has checked the experiment: the user's,
+// finished): the one of group `n.group()` (any when unset) whose
+// decomposition's hook is one of `n.hooks()` (any when empty). Errors name
+// the field: no ICA result, no such component, or several (which field to
+// add to pick one).
+absl::StatusOr<int64_t> FindIcaNetwork(const std::string& field,
+                                       const v1::MaskingNetwork& n,
+                                       WorkerStore& store) {
+  FNPROBE_ASSIGN_OR_RETURN(
+      const std::vector<IcaNetwork> all,
+      store.ica().LoadIcaNetworks(n.experiment(), "", false));
+  if (all.empty()) {
+    return Invalid(field + ".component",
+                   absl::StrCat("experiment ", n.experiment(),
+                                " has no ICA components (decompose it with "
+                                "`fnprobe ica`, or give a text corpus an "
+                                "`ica` section)"));
+  }
+  std::vector<const IcaNetwork*> matches;
+  std::set<int> groups;
+  std::set<std::string> hooks;
+  int max_component = -1;
+  for (const IcaNetwork& c : all) {
+    const bool hook_ok = n.hooks().empty() ||
+                         std::find(n.hooks().begin(), n.hooks().end(),
+                                   c.hook) != n.hooks().end() ||
+                         c.hook == "*";
+    if (!hook_ok || (n.has_group() && c.group != n.group())) continue;
+    max_component = std::max(max_component, c.component);
+    if (c.component != n.component()) continue;
+    matches.push_back(&c);
+    groups.insert(c.group);
+    hooks.insert(c.hook);
+  }
+  if (matches.empty()) {
+    std::set<int> all_groups;
+    std::set<std::string> all_hooks;
+    for (const IcaNetwork& c : all) {
+      all_groups.insert(c.group);
+      all_hooks.insert(c.hook);
+    }
+    if (n.has_group() && all_groups.count(n.group()) == 0) {
+      return Invalid(field + ".group",
+                     absl::StrCat("experiment ", n.experiment(),
+                                  " has no ICA group ", n.group(), " (groups: ",
+                                  absl::StrJoin(all_groups, ", "), ")"));
+    }
+    if (max_component < 0) {
+      return Invalid(field + ".hooks",
+                     absl::StrCat("experiment ", n.experiment(),
+                                  " decomposed none of these hook points "
+                                  "(decomposed: ",
+                                  absl::StrJoin(all_hooks, ", "), ")"));
+    }
+    return Invalid(field + ".component",
+                   absl::StrCat("experiment ", n.experiment(),
+                                " has no ICA component ", n.component(),
+                                " there (components 0..", max_component, ")"));
+  }
+  if (hooks.size() > 1) {
+    return Invalid(
+        field + ".hooks",
+        absl::StrCat("component ", n.component(), " of experiment ",
+                     n.experiment(), " exists for hook points ",
+                     absl::StrJoin(hooks, ", "), "; name one in hooks"));
+  }
+  if (groups.size() > 1) {
+    return Invalid(
+        field + ".group",
+        absl::StrCat("component ", n.component(), " of experiment ",
+                     n.experiment(), " exists in groups ",
+                     absl::StrJoin(groups, ", "), "; name one in group"));
+  }
+  return matches[0]->network_id;
+}
+
+// Experiment E's network of condition C (GLM) or of ICA component K
+// (FindIcaNetwork), its units in `hooks` (all when empty).
 absl::Status AddStoredNetwork(const std::string& field,
                               const v1::MaskingNetwork& n,
                               const v1::ExperimentSpec& spec,
@@ -46,9 +123,14 @@ absl::Status AddStoredNetwork(const std::string& field,
                               const std::map<std::string, int64_t>& widths,
                               UnitSelection* out) {
   // NOT_FOUND for a missing or foreign experiment, as every read says.
-  FNPROBE_ASSIGN_OR_RETURN(
-      const ExperimentRow e,
-      store.experiments().GetExperiment(n.experiment(), user, false));
+  absl::StatusOr<ExperimentRow> found =
+      store.experiments().GetExperiment(n.experiment(), user, false);
+  if (!found.ok()) {
+    return absl::Status(
+        found.status().code(),
+        absl::StrCat(field, ".experiment: ", found.status().message()));
+  }
+  const ExperimentRow& e = *found;
   if (e.phase != ExperimentPhase::kDone) {
     return absl::FailedPreconditionError(absl::StrCat(
         field, ".experiment: experiment ", n.experiment(), " is ",
@@ -61,25 +143,24 @@ absl::Status AddStoredNetwork(const std::string& field,
         absl::StrCat("experiment ", n.experiment(), " ran model '",
                      e.spec.model(), "', this one masks '", spec.model(), "'"));
   }
+  int64_t network_id = 0;
   if (n.has_component()) {
-    return Invalid(field + ".component",
-                   absl::StrCat("experiment ", n.experiment(),
-                                " has no ICA components (ICA results are "
-                                "not stored yet)"));
+    FNPROBE_ASSIGN_OR_RETURN(network_id, FindIcaNetwork(field, n, store));
+  } else {
+    NetworkListQuery list;
+    list.experiment_id = n.experiment();
+    list.condition = n.condition();
+    list.kind = NetworkKind::kCondition;
+    FNPROBE_ASSIGN_OR_RETURN(const std::vector<NetworkSummary> networks,
+                             store.queries().ListNetworks(list, user));
+    if (networks.empty()) {
+      return Invalid(
+          field + ".condition",
+          absl::StrCat("experiment ", n.experiment(),
+                       " has no network of condition '", n.condition(), "'"));
+    }
+    network_id = networks[0].id;
   }
-  NetworkListQuery list;
-  list.experiment_id = n.experiment();
-  list.condition = n.condition();
-  list.kind = NetworkKind::kCondition;
-  FNPROBE_ASSIGN_OR_RETURN(const std::vector<NetworkSummary> networks,
-                           store.queries().ListNetworks(list, user));
-  if (networks.empty()) {
-    return Invalid(
-        field + ".condition",
-        absl::StrCat("experiment ", n.experiment(),
-                     " has no network of condition '", n.condition(), "'"));
-  }
-  const int64_t network_id = networks[0].id;
   std::vector<std::string> filters(n.hooks().begin(), n.hooks().end());
   if (filters.empty()) filters.push_back("");
   for (size_t h = 0; h < filters.size(); ++h) {

@@ -7,9 +7,15 @@
 // E's condition network C (NETWORK_CONDITION), cut down to `hooks` when
 // given; E must be the caller's (NOT_FOUND otherwise, exactly as a missing
 // one), finished (FAILED_PRECONDITION) and of the same model. Explicit units
-// must name hook points of the serving model, within their widths. ICA
-// components are refused until ICA results are stored. Every problem is
-// INVALID_ARGUMENT naming the field ("masking.networks[0].units[3]: ...").
+// must name hook points of the serving model, within their widths. A
+// network `{"experiment": E, "component": K, "group": G, "hooks": [H]}` is
+// the ICA network of component K of E's decomposition of hook point H (or
+// a joint one) for group G (the run's repeat); group and hooks may be left
+// out where only one decomposition has a component K, and the error names
+// the one to add otherwise. Every problem is INVALID_ARGUMENT naming the
+// field ("masking.networks[0].units[3]: ..."), but for a missing or
+// foreign experiment (NOT_FOUND) and an unfinished one
+// (FAILED_PRECONDITION), whose messages name it too.
 //
 // Thread-safe: the stores and the pool are.
 #ifndef FNPROBE_SERVER_ANALYSIS_WORKER_MASKING_SUBMIT_H_
