@@ -589,6 +589,7 @@ ExperimentRunner::Outcome ExperimentRunner::ExecuteMasking(const Job& job,
   host.experiments = store_;
   host.masking = masking_;
   host.pool = pool_;
+  host.env = options_.file_system;
   host.data_dir = options_.data_dir;
   host.inference_token = options_.inference_token;
   host.initial_backoff = options_.initial_backoff;

@@ -2,8 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <mutex>
@@ -85,29 +83,12 @@ absl::StatusOr<std::vector<MaskingScore>> ReadMember(
   return scores;
 }
 
-// Writes `text` to `path` through a temporary and a rename.
-absl::Status WriteFileAtomically(const std::string& path,
-                                 const std::string& text) {
-  std::error_code ec;
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path(),
-                                      ec);
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) {
-      std::filesystem::remove(tmp, ec);
-      return absl::ResourceExhaustedError(absl::StrCat("cannot write ", tmp));
-    }
-  }
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::filesystem::remove(tmp, ec);
-    return absl::InternalError(
-        absl::StrCat("cannot rename ", tmp, ": ", ec.message()));
-  }
-  return absl::OkStatus();
+// Writes `text` to `path` durably (the Env's temporary, fsync and rename),
+// making the experiment's directory first.
+absl::Status WriteScores(Env& env, const std::string& path,
+                         const std::string& text) {
+  FNPROBE_RETURN_IF_ERROR(env.CreateDirectories(ParentDirectory(path)));
+  return WriteFileAtomically(env, path, text);
 }
 
 }  // namespace
@@ -305,13 +286,12 @@ MaskingRunOutcome ExecuteMaskingRun(const MaskingRunHost& host, int64_t id,
         const std::string csv = ScoresCsv(scored.scores);
         scored.checksum = crc32c::Format(crc32c::Value(csv));
         scored.bytes = static_cast<int64_t>(csv.size());
-        status = WriteFileAtomically(path, csv);
+        Env& env = host.env != nullptr ? *host.env : *Env::Default();
+        status = WriteScores(env, path, csv);
         if (status.ok()) {
           status = host.masking->MarkRunScored(run_id, scored);
-          if (!status.ok()) {
-            std::error_code ec;
-            std::filesystem::remove(path, ec);
-          }
+          // Not recorded: the file would be an orphan.
+          if (!status.ok()) env.DeleteFile(path).IgnoreError();
         }
         if (status.ok()) {
           Log(

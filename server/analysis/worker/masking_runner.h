@@ -27,6 +27,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/env.h"
 #include "fnprobe/v1/experiment_spec.pb.h"
 #include "fnprobe/v1/inference.grpc.pb.h"
 #include "server/analysis/masking_spec.h"
@@ -76,6 +77,8 @@ struct MaskingRunHost {
   ExperimentStore* experiments = nullptr;
   MaskingStore* masking = nullptr;
   InferencePool* pool = nullptr;
+  // Where score files are written durably; null: Env::Default().
+  Env* env = nullptr;
   std::string data_dir;
   std::string inference_token;
   absl::Duration initial_backoff;
