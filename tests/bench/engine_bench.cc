@@ -19,6 +19,7 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -253,9 +254,64 @@ class SummaryReporter : public benchmark::ConsoleReporter {
 };
 
 }  // namespace
+
+// Decodes `batch` prompts with `capture` (0 none, 1 all, 2 standard) over and
+// over for `seconds`, printing tokens/s; nothing else runs after the load.
+int ProfileDecode(int batch, int capture, double seconds) {
+  BenchModel& b = Shared();
+  const Layout layout = capture == 1   ? b.all
+                        : capture == 2 ? b.standard
+                                       : Layout();
+  const std::vector<Prompt> prompts = Prompts(b.model->tokenizer(), batch);
+  GenerationOptions options;
+  options.max_new_tokens = b.tokens;
+  std::fprintf(stderr, "profiling batch %d capture %d ...\n", batch, capture);
+  // perf record --control=fifo:CTL -D -1 samples from here on only.
+  const std::string control = BenchEnv("FNPROBE_BENCH_PERF_CTL", "");
+  if (!control.empty()) {
+    if (FILE* f = std::fopen(control.c_str(), "w")) {
+      std::fputs("enable\n", f);
+      std::fclose(f);
+    }
+  }
+  int64_t generated = 0;
+  const auto start = std::chrono::steady_clock::now();
+  double elapsed = 0;
+  while (elapsed < seconds) {
+    absl::Status s = GenerateBatch(*b.engine, prompts, layout, options,
+                                   [&](const GeneratedToken&) {
+                                     ++generated;
+                                     return absl::OkStatus();
+                                   });
+    if (!s.ok()) {
+      std::fprintf(stderr, "%s\n", s.ToString().c_str());
+      return 1;
+    }
+    elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count();
+  }
+  std::printf("batch %d capture %d: %.1f tok/s over %.1f s\n", batch, capture,
+              generated / elapsed, elapsed);
+  return 0;
+}
+
 }  // namespace fnprobe
 
 int main(int argc, char** argv) {
+  // FNPROBE_BENCH_PROFILE=BATCH[,CAPTURE]: only decode that batch (capture 0
+  // none, 1 all, 2 standard) for FNPROBE_BENCH_PROFILE_SECONDS (default 20)
+  // and exit, for a profiler (perf record -g) to see decode alone.
+  const std::string profile = fnprobe::BenchEnv("FNPROBE_BENCH_PROFILE", "");
+  if (!profile.empty()) {
+    return fnprobe::ProfileDecode(
+        std::atoi(profile.c_str()),
+        profile.find(',') == std::string::npos
+            ? 0
+            : std::atoi(profile.c_str() + profile.find(',') + 1),
+        std::atof(
+            fnprobe::BenchEnv("FNPROBE_BENCH_PROFILE_SECONDS", "20").c_str()));
+  }
   benchmark::Initialize(&argc, argv);
   fnprobe::SummaryReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
