@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "common/status_util.h"
 #include "server/inference/model/family_tensor_names.h"
+#include "server/inference/model/small_rows_linear.h"
 
 namespace fnprobe {
 namespace {
@@ -278,6 +279,12 @@ at::Tensor ApplyInRowBlocks(
 }
 
 at::Tensor LinearWeights::Apply(const at::Tensor& x) const {
+  // A decode step's few rows: the small-rows kernel reads the weight once
+  // instead of packing it (small_rows_linear.h). Batch-invariant products
+  // keep their fixed row blocks through the BLAS.
+  if (row_block <= 0 && !in_by_out && SmallRowsLinearApplies(x, weight, bias)) {
+    return SmallRowsLinear(x, weight, bias);
+  }
   return ApplyInRowBlocks(x, row_block, [this](const at::Tensor& rows) {
     if (in_by_out) {
       // GPT-2 Conv1D: addmm(bias, x, W) with W stored [in, out].

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <limits>
 
+#include "server/inference/model/small_rows_linear.h"
+
 namespace fnprobe {
 namespace {
 
@@ -61,6 +63,10 @@ at::Tensor Transformer::Forward(const at::Tensor& ids,
 }
 
 at::Tensor Transformer::Logits(const at::Tensor& hidden) const {
+  if (row_block_ <= 0 &&
+      SmallRowsLinearApplies(hidden, weights_.lm_head, at::Tensor())) {
+    return SmallRowsLinear(hidden, weights_.lm_head, at::Tensor());
+  }
   return ApplyInRowBlocks(hidden, row_block_, [this](const at::Tensor& rows) {
     return at::linear(rows, weights_.lm_head);
   });
