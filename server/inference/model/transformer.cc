@@ -144,8 +144,12 @@ at::Tensor Transformer::Attention(int layer, const at::Tensor& x,
       v = qkv.narrow(2, 2 * hd, hd).reshape({n, heads * hd});
       break;
     }
-    default:
-      q = w.q.Apply(x), k = w.k.Apply(x), v = w.v.Apply(x);
+    default: {
+      // [q | k | v] fused at load (model_weights.cc PackForDecode).
+      auto parts = w.qkv.Apply(x).split_with_sizes(
+          {heads * hd, kv_heads * hd, kv_heads * hd}, /*dim=*/1);
+      q = parts[0], k = parts[1], v = parts[2];
+    }
   }
   q = Visit(visitor, HookKind::kAttnQ, layer, q);
   k = Visit(visitor, HookKind::kAttnK, layer, k);
