@@ -15,7 +15,9 @@
 //
 // Environment: FNPROBE_BENCH_MODEL_DIR (default ./bench-models/galactica-125m,
 // made on first use), FNPROBE_BENCH_DEVICE (default auto),
-// FNPROBE_BENCH_TOKENS (default 16 generated tokens per prompt).
+// FNPROBE_BENCH_TOKENS (default 16 generated tokens per prompt),
+// FNPROBE_BENCH_THREADS (ModelOptions::threads, set once at load; default 0
+// keeps libtorch's, which is 1 on this 2-vCPU VM).
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -67,6 +69,7 @@ BenchModel& Shared() {
     std::string dir = BenchModelDir();
     ModelOptions options;
     options.device = BenchDevice();
+    options.threads = std::atoi(BenchEnv("FNPROBE_BENCH_THREADS", "0").c_str());
     auto model = Model::Load(dir, options);
     if (!model.ok()) {
       std::fprintf(stderr, "%s\n", model.status().ToString().c_str());

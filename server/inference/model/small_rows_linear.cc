@@ -98,6 +98,9 @@ FNPROBE_AVX512 void Columns(const float* x, int64_t rows, int64_t in,
   }
 }
 
+// Rows of x multiplied per pass over the weight.
+constexpr int64_t kRowBlock = 32;
+
 bool HasAvx512() {
   static const bool has = __builtin_cpu_supports("avx512f");
   return has;
@@ -132,7 +135,12 @@ at::Tensor SmallRowsLinear(const at::Tensor& x_in, const at::Tensor& weight,
   const int64_t grain =
       std::max<int64_t>(8, (int64_t{16384} / std::max<int64_t>(in, 1)) / 8 * 8);
   at::parallel_for(0, out, grain, [&](int64_t begin, int64_t end) {
-    Columns(xp, rows, in, wp, bp, yp, out, begin, end);
+    // Blocks of kRowBlock rows keep x's block in L2 while the weight rows
+    // stream past it (one weight pass per block).
+    for (int64_t r = 0; r < rows; r += kRowBlock) {
+      Columns(xp + r * in, std::min(kRowBlock, rows - r), in, wp, bp,
+              yp + r * out, out, begin, end);
+    }
   });
   return y;
 }

@@ -44,7 +44,7 @@ TEST(SmallRowsLinearTest, MatchesTheExactProductForEveryTileShape) {
   // rows: 1 (its own tile) and every 4-row remainder.
   for (int64_t in : {16, 37, 768}) {
     for (int64_t out : {8, 13, 67}) {
-      for (int64_t rows : {1, 2, 3, 4, 7, 16, 32}) {
+      for (int64_t rows : {1, 2, 3, 4, 7, 16, 32, 45, 64}) {
         for (bool with_bias : {false, true}) {
           at::Tensor x = at::randn({rows, in});
           at::Tensor w = at::randn({out, in});
@@ -77,7 +77,7 @@ TEST(SmallRowsLinearTest, NullInputGivesTheBias) {
 TEST(SmallRowsLinearTest, RowAloneEqualsRowInBatchBitForBit) {
   if (!Supported()) GTEST_SKIP() << "no AVX-512F on this CPU";
   at::manual_seed(11);
-  at::Tensor x = at::randn({23, 300});
+  at::Tensor x = at::randn({53, 300});  // two row passes
   at::Tensor w = at::randn({131, 300});
   at::Tensor b = at::randn({131});
   at::Tensor all = SmallRowsLinear(x, w, b);
