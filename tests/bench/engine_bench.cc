@@ -142,7 +142,7 @@ BENCHMARK(BM_Generate)
     ->Args({1, 0, 1})
     ->Args({16, 0, 1})
     ->Iterations(2)
-    ->Repetitions(3)
+    ->Repetitions(5)
     ->ReportAggregatesOnly(true)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
@@ -166,7 +166,7 @@ class SummaryReporter : public benchmark::ConsoleReporter {
       std::string key = "BM_Generate/batch:" + std::to_string(batch) +
                         "/capture_all:" + std::to_string(capture) +
                         "/batch_invariant:" + std::to_string(invariant) +
-                        "/iterations:2/repeats:3/real_time";
+                        "/iterations:2/repeats:5/real_time";
       auto it = rates_.find(key);
       return it == rates_.end() ? 0.0 : it->second;
     };
@@ -236,7 +236,7 @@ class SummaryReporter : public benchmark::ConsoleReporter {
       const auto rate = [&](int capture) {
         std::string key = "BM_Generate/batch:" + std::to_string(batch) +
                           "/capture_all:" + std::to_string(capture) +
-                          "/batch_invariant:0/iterations:2/repeats:3/real_time";
+                          "/batch_invariant:0/iterations:2/repeats:5/real_time";
         auto it = rates_.find(key);
         return it == rates_.end() ? 0.0 : it->second;
       };
@@ -315,6 +315,19 @@ int main(int argc, char** argv) {
         std::atof(
             fnprobe::BenchEnv("FNPROBE_BENCH_PROFILE_SECONDS", "20").c_str()));
   }
+  // Repetitions of the configurations interleaved in random order (unless
+  // the command line says otherwise), so that load from other processes
+  // falls on the figures compared in the summary alike; medians of 5.
+  std::vector<char*> args(argv, argv + argc);
+  std::string interleave = "--benchmark_enable_random_interleaving=true";
+  bool given = false;
+  for (int i = 1; i < argc; ++i) {
+    given |= std::string(argv[i]).rfind(
+                 "--benchmark_enable_random_interleaving", 0) == 0;
+  }
+  if (!given) args.push_back(interleave.data());
+  argc = static_cast<int>(args.size());
+  argv = args.data();
   benchmark::Initialize(&argc, argv);
   fnprobe::SummaryReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);

@@ -1,18 +1,27 @@
 #include "server/inference/model/small_rows_linear.h"
 
 #include <ATen/Parallel.h>
-#include <immintrin.h>
 
 #include <algorithm>
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define FNPROBE_SMALL_ROWS_KERNEL 1
+#endif
+
 namespace fnprobe {
 namespace {
+
+// Rows of x multiplied per pass over the weight.
+constexpr int64_t kRowBlock = 32;
+
+#ifdef FNPROBE_SMALL_ROWS_KERNEL
 
 #define FNPROBE_AVX512 __attribute__((target("avx512f")))
 
 // y[r, o] for rows [0, RT) of x and weight rows [0, OT): RT * OT
 // accumulators, each a 16-lane partial sum over k, reduced once at the end.
-// `tail` masks the last partial 16 of `in`.
+// The last partial 16 of `in` is read with a mask (zeros past the end).
 template <int RT, int OT>
 FNPROBE_AVX512 inline void Tile(const float* x, int64_t in, const float* w,
                                 const float* bias, float* y, int64_t ldy) {
@@ -98,13 +107,16 @@ FNPROBE_AVX512 void Columns(const float* x, int64_t rows, int64_t in,
   }
 }
 
-// Rows of x multiplied per pass over the weight.
-constexpr int64_t kRowBlock = 32;
-
 bool HasAvx512() {
   static const bool has = __builtin_cpu_supports("avx512f");
   return has;
 }
+#else
+// Other CPUs (or compilers): callers keep at::linear.
+bool HasAvx512() { return false; }
+void Columns(const float*, int64_t, int64_t, const float*, const float*, float*,
+             int64_t, int64_t, int64_t) {}
+#endif
 
 }  // namespace
 
