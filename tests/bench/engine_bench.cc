@@ -16,8 +16,9 @@
 // Environment: FNPROBE_BENCH_MODEL_DIR (default ./bench-models/galactica-125m,
 // made on first use), FNPROBE_BENCH_DEVICE (default auto),
 // FNPROBE_BENCH_TOKENS (default 16 generated tokens per prompt),
-// FNPROBE_BENCH_THREADS (ModelOptions::threads, set once at load; default 0
-// keeps libtorch's, which is 1 on this 2-vCPU VM).
+// FNPROBE_BENCH_DTYPE (compute dtype, default f32; bf16 for half the weight
+// bytes), FNPROBE_BENCH_THREADS (ModelOptions::threads, set once at load;
+// default 0 keeps libtorch's, which is 1 on this 2-vCPU VM).
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -29,6 +30,7 @@
 #include <memory>
 #include <string>
 
+#include "common/dtype.h"
 #include "server/inference/model/batch_generator.h"
 #include "server/inference/model/hook_points.h"
 #include "server/inference/model/model.h"
@@ -71,6 +73,12 @@ BenchModel& Shared() {
     ModelOptions options;
     options.device = BenchDevice();
     options.threads = std::atoi(BenchEnv("FNPROBE_BENCH_THREADS", "0").c_str());
+    auto dtype = ParseFloatDTypeFlag(BenchEnv("FNPROBE_BENCH_DTYPE", "f32"));
+    if (!dtype.ok()) {
+      std::fprintf(stderr, "%s\n", dtype.status().ToString().c_str());
+      std::exit(1);
+    }
+    options.dtype = *dtype;
     auto model = Model::Load(dir, options);
     if (!model.ok()) {
       std::fprintf(stderr, "%s\n", model.status().ToString().c_str());
@@ -171,8 +179,9 @@ class SummaryReporter : public benchmark::ConsoleReporter {
       auto it = rates_.find(key);
       return it == rates_.end() ? 0.0 : it->second;
     };
-    std::printf("\n== engine summary (galactica-125m shape, %s, f32) ==\n",
-                Shared().model->device().c_str());
+    std::printf("\n== engine summary (galactica-125m shape, %s, %s) ==\n",
+                Shared().model->device().c_str(),
+                std::string(DTypeName(Shared().model->dtype())).c_str());
     std::printf("values captured per token with `all`: %lld\n",
                 static_cast<long long>(Shared().all.width()));
     for (int batch : {1, 16}) {
