@@ -15,16 +15,22 @@
 //
 // Environment: FNPROBE_BENCH_MODEL_DIR (default ./bench-models/galactica-125m,
 // made on first use), FNPROBE_BENCH_DEVICE (default auto),
-// FNPROBE_BENCH_TOKENS (default 16 generated tokens per prompt).
+// FNPROBE_BENCH_TOKENS (default 16 generated tokens per prompt),
+// FNPROBE_BENCH_DTYPE (compute dtype, default f32; bf16 for half the weight
+// bytes), FNPROBE_BENCH_THREADS (ModelOptions::threads, set once at load;
+// default 0 keeps libtorch's, which is 1 on this 2-vCPU VM).
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <map>
 #include <memory>
 #include <string>
 
+#include "common/dtype.h"
 #include "server/inference/model/batch_generator.h"
 #include "server/inference/model/hook_points.h"
 #include "server/inference/model/model.h"
@@ -66,6 +72,13 @@ BenchModel& Shared() {
     std::string dir = BenchModelDir();
     ModelOptions options;
     options.device = BenchDevice();
+    options.threads = std::atoi(BenchEnv("FNPROBE_BENCH_THREADS", "0").c_str());
+    auto dtype = ParseFloatDTypeFlag(BenchEnv("FNPROBE_BENCH_DTYPE", "f32"));
+    if (!dtype.ok()) {
+      std::fprintf(stderr, "%s\n", dtype.status().ToString().c_str());
+      std::exit(1);
+    }
+    options.dtype = *dtype;
     auto model = Model::Load(dir, options);
     if (!model.ok()) {
       std::fprintf(stderr, "%s\n", model.status().ToString().c_str());
@@ -138,7 +151,7 @@ BENCHMARK(BM_Generate)
     ->Args({1, 0, 1})
     ->Args({16, 0, 1})
     ->Iterations(2)
-    ->Repetitions(3)
+    ->Repetitions(5)
     ->ReportAggregatesOnly(true)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
@@ -162,12 +175,13 @@ class SummaryReporter : public benchmark::ConsoleReporter {
       std::string key = "BM_Generate/batch:" + std::to_string(batch) +
                         "/capture_all:" + std::to_string(capture) +
                         "/batch_invariant:" + std::to_string(invariant) +
-                        "/iterations:2/repeats:3/real_time";
+                        "/iterations:2/repeats:5/real_time";
       auto it = rates_.find(key);
       return it == rates_.end() ? 0.0 : it->second;
     };
-    std::printf("\n== engine summary (galactica-125m shape, %s, f32) ==\n",
-                Shared().model->device().c_str());
+    std::printf("\n== engine summary (galactica-125m shape, %s, %s) ==\n",
+                Shared().model->device().c_str(),
+                std::string(DTypeName(Shared().model->dtype())).c_str());
     std::printf("values captured per token with `all`: %lld\n",
                 static_cast<long long>(Shared().all.width()));
     for (int batch : {1, 16}) {
@@ -232,7 +246,7 @@ class SummaryReporter : public benchmark::ConsoleReporter {
       const auto rate = [&](int capture) {
         std::string key = "BM_Generate/batch:" + std::to_string(batch) +
                           "/capture_all:" + std::to_string(capture) +
-                          "/batch_invariant:0/iterations:2/repeats:3/real_time";
+                          "/batch_invariant:0/iterations:2/repeats:5/real_time";
         auto it = rates_.find(key);
         return it == rates_.end() ? 0.0 : it->second;
       };
@@ -253,9 +267,83 @@ class SummaryReporter : public benchmark::ConsoleReporter {
 };
 
 }  // namespace
+
+// Decodes `batch` prompts with `capture` (0 none, 1 all, 2 standard) over and
+// over for `seconds`, printing tokens/s; nothing else runs after the load.
+int ProfileDecode(int batch, int capture, double seconds) {
+  BenchModel& b = Shared();
+  const Layout layout = capture == 1   ? b.all
+                        : capture == 2 ? b.standard
+                                       : Layout();
+  const std::vector<Prompt> prompts = Prompts(b.model->tokenizer(), batch);
+  GenerationOptions options;
+  options.max_new_tokens = b.tokens;
+  std::fprintf(stderr, "profiling batch %d capture %d ...\n", batch, capture);
+  // perf record --control=fifo:CTL -D -1 samples from here on only.
+  const std::string control = BenchEnv("FNPROBE_BENCH_PERF_CTL", "");
+  if (!control.empty()) {
+    if (FILE* f = std::fopen(control.c_str(), "w")) {
+      std::fputs("enable\n", f);
+      std::fclose(f);
+    }
+  }
+  int64_t generated = 0;
+  const auto start = std::chrono::steady_clock::now();
+  const std::clock_t cpu_start = std::clock();
+  double elapsed = 0;
+  while (elapsed < seconds) {
+    absl::Status s = GenerateBatch(*b.engine, prompts, layout, options,
+                                   [&](const GeneratedToken&) {
+                                     ++generated;
+                                     return absl::OkStatus();
+                                   });
+    if (!s.ok()) {
+      std::fprintf(stderr, "%s\n", s.ToString().c_str());
+      return 1;
+    }
+    elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count();
+  }
+  // Per CPU-second too: on a machine shared with other work, this process's
+  // CPU time is steadier than the wall clock.
+  const double cpu =
+      static_cast<double>(std::clock() - cpu_start) / CLOCKS_PER_SEC;
+  std::printf(
+      "batch %d capture %d: %.1f tok/s over %.1f s; %.1f tok per CPU-second\n",
+      batch, capture, generated / elapsed, elapsed, generated / cpu);
+  return 0;
+}
+
 }  // namespace fnprobe
 
 int main(int argc, char** argv) {
+  // FNPROBE_BENCH_PROFILE=BATCH[,CAPTURE]: only decode that batch (capture 0
+  // none, 1 all, 2 standard) for FNPROBE_BENCH_PROFILE_SECONDS (default 20)
+  // and exit, for a profiler (perf record -g) to see decode alone.
+  const std::string profile = fnprobe::BenchEnv("FNPROBE_BENCH_PROFILE", "");
+  if (!profile.empty()) {
+    return fnprobe::ProfileDecode(
+        std::atoi(profile.c_str()),
+        profile.find(',') == std::string::npos
+            ? 0
+            : std::atoi(profile.c_str() + profile.find(',') + 1),
+        std::atof(
+            fnprobe::BenchEnv("FNPROBE_BENCH_PROFILE_SECONDS", "20").c_str()));
+  }
+  // Repetitions of the configurations interleaved in random order (unless
+  // the command line says otherwise), so that load from other processes
+  // falls on the figures compared in the summary alike; medians of 5.
+  std::vector<char*> args(argv, argv + argc);
+  std::string interleave = "--benchmark_enable_random_interleaving=true";
+  bool given = false;
+  for (int i = 1; i < argc; ++i) {
+    given |= std::string(argv[i]).rfind(
+                 "--benchmark_enable_random_interleaving", 0) == 0;
+  }
+  if (!given) args.push_back(interleave.data());
+  argc = static_cast<int>(args.size());
+  argv = args.data();
   benchmark::Initialize(&argc, argv);
   fnprobe::SummaryReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);

@@ -23,7 +23,8 @@ set(allowed_tools tools model tokenizer)
 # model/ files that may include torch headers.
 set(torch_files capture_visitor.cc capture_visitor.h intervention_applier.cc
     intervention_applier.h kv_cache.cc kv_cache.h model.cc model_rep.h
-    model_weights.cc model_weights.h torch_engine.cc transformer.cc
+    model_weights.cc model_weights.h small_rows_linear.cc small_rows_linear.h
+    torch_engine.cc transformer.cc
     transformer.h)
 # Files built without libtorch and the model/ headers they may include.
 set(torch_free_model_headers model_config.h hook_points.h

@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "common/status_util.h"
 #include "server/inference/model/family_tensor_names.h"
+#include "server/inference/model/small_rows_linear.h"
 
 namespace fnprobe {
 namespace {
@@ -256,6 +257,35 @@ absl::Status LoadHead(const ModelConfig& c, WeightFetcher& f, ModelWeights& w) {
   return absl::OkStatus();
 }
 
+// Arranges the loaded weights once for fast decoding:
+//  - GPT-2's Conv1D weights ([in, out]) become [out, in] row-major like
+//    every other family's, the layout the small-rows kernel reads;
+//  - separate q/k/v projections (OPT, Llama) are concatenated into one
+//    [q | k | v] product, one weight read and one call per layer instead of
+//    three; q, k and v stay as views of its rows (no second copy).
+void PackForDecode(const ModelConfig& c, ModelWeights& w) {
+  for (LayerWeights& l : w.layers) {
+    for (LinearWeights* linear : {&l.qkv, &l.out, &l.fc_in, &l.fc_out}) {
+      if (!linear->in_by_out || !linear->weight.defined()) continue;
+      linear->weight = linear->weight.t().contiguous();
+      linear->in_by_out = false;
+    }
+    if (l.qkv.weight.defined() || !l.q.weight.defined()) continue;
+    const int64_t q = c.num_heads * c.head_dim,
+                  kv = c.num_kv_heads * c.head_dim;
+    l.qkv.weight = at::cat({l.q.weight, l.k.weight, l.v.weight}, 0);
+    l.q.weight = l.qkv.weight.narrow(0, 0, q);
+    l.k.weight = l.qkv.weight.narrow(0, q, kv);
+    l.v.weight = l.qkv.weight.narrow(0, q + kv, kv);
+    if (l.q.bias.defined()) {
+      l.qkv.bias = at::cat({l.q.bias, l.k.bias, l.v.bias}, 0);
+      l.q.bias = l.qkv.bias.narrow(0, 0, q);
+      l.k.bias = l.qkv.bias.narrow(0, q, kv);
+      l.v.bias = l.qkv.bias.narrow(0, q + kv, kv);
+    }
+  }
+}
+
 }  // namespace
 
 at::Tensor ApplyInRowBlocks(
@@ -278,6 +308,12 @@ at::Tensor ApplyInRowBlocks(
 }
 
 at::Tensor LinearWeights::Apply(const at::Tensor& x) const {
+  // A decode step's few rows: the small-rows kernel reads the weight once
+  // instead of packing it (small_rows_linear.h). Batch-invariant products
+  // keep their fixed row blocks through the BLAS.
+  if (row_block <= 0 && !in_by_out && SmallRowsLinearApplies(x, weight, bias)) {
+    return SmallRowsLinear(x, weight, bias);
+  }
   return ApplyInRowBlocks(x, row_block, [this](const at::Tensor& rows) {
     if (in_by_out) {
       // GPT-2 Conv1D: addmm(bias, x, W) with W stored [in, out].
@@ -315,6 +351,12 @@ absl::StatusOr<ModelWeights> LoadModelWeights(
         "loading weights onto ", options.device.str(), ": ", e.what()));
   }
   if (unused != nullptr) *unused = fetcher.Unused();
+  try {
+    PackForDecode(config, w);
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat(
+        "packing weights on ", options.device.str(), ": ", e.what()));
+  }
   for (LinearWeights* linear : {&w.project_in, &w.project_out}) {
     linear->row_block = options.row_block;
   }

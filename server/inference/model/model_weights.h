@@ -55,8 +55,10 @@ struct NormWeights {
 struct LayerWeights {
   NormWeights ln1;
   NormWeights ln2;
-  // Either separate q/k/v, or one fused projection (GPT-2 [Q|K|V] columns,
-  // GPT-NeoX per-head [q_h k_h v_h] rows).
+  // One fused projection: GPT-2's [Q|K|V] and, concatenated at load, OPT's
+  // and Llama's [q|k|v] (q, k, v then hold views of its rows); GPT-NeoX's
+  // per-head [q_h k_h v_h] rows. After loading no weight is in_by_out:
+  // GPT-2's Conv1D weights are stored transposed to [out, in] like the rest.
   LinearWeights q, k, v;
   LinearWeights qkv;
   LinearWeights out;

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <limits>
 
+#include "server/inference/model/small_rows_linear.h"
+
 namespace fnprobe {
 namespace {
 
@@ -61,6 +63,10 @@ at::Tensor Transformer::Forward(const at::Tensor& ids,
 }
 
 at::Tensor Transformer::Logits(const at::Tensor& hidden) const {
+  if (row_block_ <= 0 &&
+      SmallRowsLinearApplies(hidden, weights_.lm_head, at::Tensor())) {
+    return SmallRowsLinear(hidden, weights_.lm_head, at::Tensor());
+  }
   return ApplyInRowBlocks(hidden, row_block_, [this](const at::Tensor& rows) {
     return at::linear(rows, weights_.lm_head);
   });
@@ -138,8 +144,12 @@ at::Tensor Transformer::Attention(int layer, const at::Tensor& x,
       v = qkv.narrow(2, 2 * hd, hd).reshape({n, heads * hd});
       break;
     }
-    default:
-      q = w.q.Apply(x), k = w.k.Apply(x), v = w.v.Apply(x);
+    default: {
+      // [q | k | v] fused at load (model_weights.cc PackForDecode).
+      auto parts = w.qkv.Apply(x).split_with_sizes(
+          {heads * hd, kv_heads * hd, kv_heads * hd}, /*dim=*/1);
+      q = parts[0], k = parts[1], v = parts[2];
+    }
   }
   q = Visit(visitor, HookKind::kAttnQ, layer, q);
   k = Visit(visitor, HookKind::kAttnK, layer, k);
