@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <thread>
 
 namespace fnprobe {
 namespace {
@@ -18,6 +19,23 @@ void Synchronize(const torch::Device& device) {
   // A CUDA product is asynchronous: reading one element waits for it.
   if (device.is_cuda()) torch::cuda::synchronize();
 }
+
+// Runs the measurement on every hardware thread, then restores libtorch's
+// setting: a bound is what the machine allows, not what libtorch's default
+// (one thread on some VMs) happens to use.
+class AllThreads {
+ public:
+  AllThreads() : saved_(torch::get_num_threads()) {
+    const unsigned n = std::thread::hardware_concurrency();
+    if (n > 0) torch::set_num_threads(static_cast<int>(n));
+  }
+  ~AllThreads() { torch::set_num_threads(saved_); }
+  AllThreads(const AllThreads&) = delete;
+  AllThreads& operator=(const AllThreads&) = delete;
+
+ private:
+  const int saved_;
+};
 
 }  // namespace
 
@@ -40,6 +58,7 @@ double FlopsPerToken(const std::vector<ProjectionShape>& shapes) {
 
 double MeasureReadBandwidth(int64_t bytes, int repeats) {
   torch::NoGradGuard no_grad;
+  const AllThreads all_threads;
   const torch::Tensor buffer =
       torch::ones({bytes / static_cast<int64_t>(sizeof(float))});
   double best = 1e30;
@@ -56,6 +75,7 @@ double MeasureGemmFlops(const std::vector<ProjectionShape>& shapes,
                         int64_t rows, const std::string& device_name,
                         int repeats) {
   torch::NoGradGuard no_grad;
+  const AllThreads all_threads;
   const torch::Device device(device_name);
   const auto options = torch::TensorOptions().device(device);
   // Distinct weights for every use, as a forward pass has (one layer's

@@ -35,7 +35,8 @@ std::vector<ProjectionShape> DecoderProjections(int64_t layers, int64_t hidden,
 // FLOPs of one token through `shapes` (2 per multiply-add).
 double FlopsPerToken(const std::vector<ProjectionShape>& shapes);
 
-// Best-of-`repeats` read bandwidth in bytes/s over a `bytes` buffer.
+// Best-of-`repeats` read bandwidth in bytes/s over a `bytes` buffer, on
+// every hardware thread (so is MeasureGemmFlops).
 double MeasureReadBandwidth(int64_t bytes = int64_t{1} << 30, int repeats = 5);
 
 // FLOP/s of libtorch's mm over `shapes` with `rows` rows, weighted by each
