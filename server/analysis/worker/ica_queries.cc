@@ -156,29 +156,26 @@ std::vector<std::vector<double>> ConcatenatedRegressors(
   return out;
 }
 
-// One ComponentVsCondition per condition for network `n` of every run.
-void AddEveryRunComparisons(
-    const IcaNetwork& n, const std::vector<std::string>& conditions,
-    const std::vector<std::vector<double>>& regressors,
+// Network `n` against `condition`'s `regressor` (NaN where the correlation
+// is undefined or the lengths differ), with its Dice against each GLM
+// condition network.
+void AddComparison(
+    const IcaNetwork& n, const std::string& condition,
+    const std::vector<double>& regressor,
     const std::vector<std::pair<std::string, std::vector<int64_t>>>& glm,
     v1::CompareMethodsResponse& response) {
   const std::vector<double> course(n.time_course.begin(), n.time_course.end());
-  for (size_t c = 0; c < conditions.size(); ++c) {
-    absl::StatusOr<double> r =
-        regressors[c].size() == course.size()
-            ? ica::TimeCourseCorrelation(course, regressors[c])
-            : absl::StatusOr<double>(absl::DataLossError("length"));
-    v1::ComponentVsCondition* out = response.add_components();
-    out->set_network_id(n.network_id);
-    out->set_group(n.group);
-    out->set_hook(n.hook);
-    out->set_component(n.component);
-    out->set_condition(conditions[c]);
-    out->set_correlation(r.ok() ? *r
-                                : std::numeric_limits<double>::quiet_NaN());
-    for (const auto& [condition, units] : glm) {
-      out->add_dice(ica::NetworkDice(n.units, units));
-    }
+  const absl::StatusOr<double> r =
+      ica::TimeCourseCorrelation(course, regressor);
+  v1::ComponentVsCondition* out = response.add_components();
+  out->set_network_id(n.network_id);
+  out->set_group(n.group);
+  out->set_hook(n.hook);
+  out->set_component(n.component);
+  out->set_condition(condition);
+  out->set_correlation(r.ok() ? *r : std::numeric_limits<double>::quiet_NaN());
+  for (const auto& [glm_condition, units] : glm) {
+    out->add_dice(ica::NetworkDice(n.units, units));
   }
 }
 
@@ -343,45 +340,37 @@ absl::StatusOr<v1::CompareMethodsResponse> IcaQueries::CompareMethods(
   }
   // A network of every run has one time course over the runs concatenated
   // in id order (as DecomposeRuns read them): compared with each
-  // condition's regressor over the same concatenation.
-  std::vector<const RunPlan*> run_plans;
-  std::vector<int64_t> run_time_points;
-  for (const RunRow& run : e.runs) {  // id order
-    auto it = plan_of.find(run.id);
-    if (it == plan_of.end()) continue;
-    run_plans.push_back(it->second);
-    run_time_points.push_back(run.time_points);
+  // condition's regressor over the same concatenation (only built when
+  // there is such a network).
+  std::vector<std::vector<double>> concatenated;
+  if (std::any_of(loaded.networks.begin(), loaded.networks.end(),
+                  [](const IcaNetwork& n) { return n.run_id == 0; })) {
+    std::vector<const RunPlan*> run_plans;
+    std::vector<int64_t> run_time_points;
+    for (const RunRow& run : e.runs) {  // id order
+      auto it = plan_of.find(run.id);
+      if (it == plan_of.end()) continue;
+      run_plans.push_back(it->second);
+      run_time_points.push_back(run.time_points);
+    }
+    concatenated =
+        ConcatenatedRegressors(spec, run_plans, run_time_points, conditions);
   }
-  const std::vector<std::vector<double>> concatenated =
-      ConcatenatedRegressors(spec, run_plans, run_time_points, conditions);
   for (const IcaNetwork& n : loaded.networks) {
     if (n.run_id == 0) {
-      AddEveryRunComparisons(n, conditions, concatenated, glm, response);
+      for (size_t c = 0; c < conditions.size(); ++c) {
+        AddComparison(n, conditions[c], concatenated[c], glm, response);
+      }
       continue;
     }
     auto it = plan_of.find(n.run_id);
     if (it == plan_of.end()) continue;
+    // The run's own task regressor over its time course.
     const RunPlan& plan = *it->second;
-    std::vector<double> regressor(n.time_course.size());
-    for (size_t t = 0; t < regressor.size(); ++t) {
-      regressor[t] = TrialTypeAt(spec, plan, static_cast<int64_t>(t)) ==
-                             plan.condition_name
-                         ? 1.0
-                         : 0.0;
-    }
-    const std::vector<double> course(n.time_course.begin(),
-                                     n.time_course.end());
-    absl::StatusOr<double> r = ica::TimeCourseCorrelation(course, regressor);
-    v1::ComponentVsCondition* c = response.add_components();
-    c->set_network_id(n.network_id);
-    c->set_group(n.group);
-    c->set_hook(n.hook);
-    c->set_component(n.component);
-    c->set_condition(plan.condition_name);
-    c->set_correlation(r.ok() ? *r : std::numeric_limits<double>::quiet_NaN());
-    for (const auto& [condition, units] : glm) {
-      c->add_dice(ica::NetworkDice(n.units, units));
-    }
+    const std::vector<std::vector<double>> own = ConcatenatedRegressors(
+        spec, {&plan}, {static_cast<int64_t>(n.time_course.size())},
+        {plan.condition_name});
+    AddComparison(n, plan.condition_name, own[0], glm, response);
   }
   return response;
 }
