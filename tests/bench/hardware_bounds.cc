@@ -5,7 +5,8 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
-#include <thread>
+
+#include "server/inference/model/cpu_threads.h"
 
 namespace fnprobe {
 namespace {
@@ -20,21 +21,27 @@ void Synchronize(const torch::Device& device) {
   if (device.is_cuda()) torch::cuda::synchronize();
 }
 
-// Runs the measurement on every hardware thread, then restores libtorch's
-// setting: a bound is what the machine allows, not what libtorch's default
-// (one thread on some VMs) happens to use.
+// Runs the measurement on every CPU, libtorch's pool and the BLAS's own,
+// then restores both: a bound is what the machine allows, not what the
+// engine's setting (the BLAS on one thread inside libtorch's pool,
+// cpu_threads.h) or libtorch's default happens to use.
 class AllThreads {
  public:
-  AllThreads() : saved_(torch::get_num_threads()) {
-    const unsigned n = std::thread::hardware_concurrency();
-    if (n > 0) torch::set_num_threads(static_cast<int>(n));
+  AllThreads() : saved_(torch::get_num_threads()), saved_blas_(BlasThreads()) {
+    const int n = AvailableCpus();
+    torch::set_num_threads(n);
+    SetBlasThreads(n);
   }
-  ~AllThreads() { torch::set_num_threads(saved_); }
+  ~AllThreads() {
+    torch::set_num_threads(saved_);
+    if (saved_blas_ > 0) SetBlasThreads(saved_blas_);
+  }
   AllThreads(const AllThreads&) = delete;
   AllThreads& operator=(const AllThreads&) = delete;
 
  private:
   const int saved_;
+  const int saved_blas_;
 };
 
 }  // namespace

@@ -21,7 +21,8 @@ set(allowed_model model tokenizer)
 set(allowed_serving serving model tokenizer)
 set(allowed_tools tools model tokenizer)
 # model/ files that may include torch headers.
-set(torch_files capture_visitor.cc capture_visitor.h intervention_applier.cc
+set(torch_files capture_visitor.cc capture_visitor.h cpu_threads.cc
+    intervention_applier.cc
     intervention_applier.h kv_cache.cc kv_cache.h model.cc model_rep.h
     model_weights.cc model_weights.h small_rows_linear.cc small_rows_linear.h
     torch_engine.cc transformer.cc

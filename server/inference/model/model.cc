@@ -1,7 +1,6 @@
 #include "server/inference/model/model.h"
 
 #include <ATen/ATen.h>
-#include <ATen/Parallel.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -10,6 +9,7 @@
 #include "common/file_digest.h"
 #include "common/status_util.h"
 #include "server/inference/model/checkpoint_files.h"
+#include "server/inference/model/cpu_threads.h"
 #include "server/inference/model/model_rep.h"
 
 namespace fnprobe {
@@ -89,7 +89,7 @@ absl::StatusOr<std::shared_ptr<const Model>> Model::Load(
   FNPROBE_ASSIGN_OR_RETURN(rep->options.device, ResolveDevice(options.device));
   FNPROBE_ASSIGN_OR_RETURN(rep->options.dtype, ComputeType(options.dtype));
   rep->options.row_block = options.batch_invariant ? kBatchInvariantRows : 0;
-  if (options.threads > 0) at::set_num_threads(options.threads);
+  if (rep->options.device.is_cpu()) UseCpuThreads(options.threads);
   FNPROBE_ASSIGN_OR_RETURN(
       rep->weights,
       LoadModelWeights(model->config_, *files, rep->options, &model->unused_));

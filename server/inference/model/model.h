@@ -25,7 +25,8 @@ struct ModelOptions {
   std::string device = "auto";
   // Compute dtype: F32, F16 or BF16. Checkpoint weights are converted.
   DType dtype = DType::kF32;
-  // Intra-op threads for CPU math; 0 keeps libtorch's default.
+  // Threads for CPU math, set once at load for the whole process
+  // (cpu_threads.h); 0: every CPU the process may run on.
   int threads = 0;
   // Batch-invariant products (LoadOptions::row_block): a sequence's
   // activations and logits are bit-identical whatever else shares its

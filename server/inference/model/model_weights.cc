@@ -1,5 +1,8 @@
 #include "server/inference/model/model_weights.h"
 
+#include <ATen/Parallel.h>
+#include <c10/core/InferenceMode.h>
+
 #include <cstring>
 
 #include "absl/container/flat_hash_set.h"
@@ -314,14 +317,41 @@ at::Tensor LinearWeights::Apply(const at::Tensor& x) const {
   if (row_block <= 0 && !in_by_out && SmallRowsLinearApplies(x, weight, bias)) {
     return SmallRowsLinear(x, weight, bias);
   }
+  if (row_block <= 0 && x.dim() == 2 && x.device().is_cpu()) {
+    return ParallelRows(x);
+  }
   return ApplyInRowBlocks(x, row_block, [this](const at::Tensor& rows) {
-    if (in_by_out) {
-      // GPT-2 Conv1D: addmm(bias, x, W) with W stored [in, out].
-      return bias.defined() ? at::addmm(bias, rows, weight)
-                            : at::mm(rows, weight);
-    }
-    return at::linear(rows, weight, bias);
+    return BlasProduct(rows);
   });
+}
+
+at::Tensor LinearWeights::BlasProduct(const at::Tensor& rows) const {
+  if (in_by_out) {
+    // GPT-2 Conv1D: addmm(bias, x, W) with W stored [in, out].
+    return bias.defined() ? at::addmm(bias, rows, weight)
+                          : at::mm(rows, weight);
+  }
+  return at::linear(rows, weight, bias);
+}
+
+at::Tensor LinearWeights::ParallelRows(const at::Tensor& x) const {
+  const int64_t rows = x.size(0);
+  const int64_t threads = at::get_num_threads();
+  if (threads <= 1 || rows < 2 * kParallelRowsMin) return BlasProduct(x);
+  const int64_t out = in_by_out ? weight.size(1) : weight.size(0);
+  at::Tensor y = at::empty({rows, out}, x.options());
+  // One contiguous block of rows per thread, whole multiples of 8 but the
+  // last, so each block's product is the BLAS's usual kernel.
+  const int64_t block =
+      std::max(kParallelRowsMin, (rows + threads - 1) / threads + 7) / 8 * 8;
+  // InferenceMode is per thread: the pool's workers take the caller's.
+  const bool inference_mode = c10::InferenceMode::is_enabled();
+  at::parallel_for(0, rows, block, [&](int64_t begin, int64_t end) {
+    c10::InferenceMode inference(inference_mode);
+    y.narrow(0, begin, end - begin)
+        .copy_(BlasProduct(x.narrow(0, begin, end - begin)));
+  });
+  return y;
 }
 
 absl::StatusOr<ModelWeights> LoadModelWeights(

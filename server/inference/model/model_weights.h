@@ -31,7 +31,19 @@ struct LinearWeights {
   int64_t row_block = 0;
 
   at::Tensor Apply(const at::Tensor& x) const;
+
+ private:
+  // x's product through the BLAS in one call.
+  at::Tensor BlasProduct(const at::Tensor& rows) const;
+  // More rows than the small-rows kernel takes (a prefill), on the CPU:
+  // the BLAS runs single-threaded (cpu_threads.h), so the rows are split
+  // into one block per intra-op thread, each its own BLAS call.
+  at::Tensor ParallelRows(const at::Tensor& x) const;
 };
+
+// Fewest rows in one thread's block of a prefill product: below 2x this a
+// product stays on one thread.
+inline constexpr int64_t kParallelRowsMin = 16;
 
 // Applies `product`, a row-wise matrix product, to x [rows, in] in blocks of
 // exactly `row_block` rows, the last one zero-padded, and returns its rows

@@ -1,0 +1,38 @@
+// How the engine's CPU math is threaded, set once when a model loads.
+//
+// One pool does the work: libtorch's intra-op pool (OpenMP), which runs the
+// small-rows decode kernel, the prefill products split by rows and the
+// per-sequence attention. The BLAS (OpenBLAS in Debian's libtorch) runs
+// single-threaded inside it. Why: OpenBLAS keeps its own threads, which
+// spin in sched_yield after each call while OpenMP's workers spin waiting
+// for the next parallel region; on a machine with as many cores as threads
+// the two pools take each other's cores (perf: a third of batch-16 decode
+// in libgomp's spin and the kernel's yield, and two threads slower than
+// one).
+//
+// These are process-wide settings of libtorch and the BLAS, not state of
+// this library: the caller that owns the process (a server's main, a
+// benchmark) decides, once. No torch types here.
+#ifndef FNPROBE_SERVER_INFERENCE_MODEL_CPU_THREADS_H_
+#define FNPROBE_SERVER_INFERENCE_MODEL_CPU_THREADS_H_
+
+namespace fnprobe {
+
+// The CPUs this process may run on (its affinity mask; at least 1).
+int AvailableCpus();
+
+// The BLAS's own thread count, or 0 when the BLAS offers no control (an
+// MKL build: libtorch's set_num_threads covers it).
+int BlasThreads();
+
+// Sets the BLAS's own thread count (n >= 1) where it offers control;
+// returns false where it does not.
+bool SetBlasThreads(int n);
+
+// libtorch's intra-op threads to `threads` (<= 0: AvailableCpus()) and the
+// BLAS to one thread inside them. Returns the intra-op thread count set.
+int UseCpuThreads(int threads);
+
+}  // namespace fnprobe
+
+#endif  // FNPROBE_SERVER_INFERENCE_MODEL_CPU_THREADS_H_
