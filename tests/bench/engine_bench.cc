@@ -18,7 +18,7 @@
 // FNPROBE_BENCH_TOKENS (default 16 generated tokens per prompt),
 // FNPROBE_BENCH_DTYPE (compute dtype, default f32; bf16 for half the weight
 // bytes), FNPROBE_BENCH_THREADS (ModelOptions::threads, set once at load;
-// default 0 keeps libtorch's, which is 1 on this 2-vCPU VM).
+// default 0: every CPU, the BLAS on one thread inside them, cpu_threads.h).
 #include <benchmark/benchmark.h>
 
 #include <algorithm>

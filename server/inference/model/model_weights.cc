@@ -296,16 +296,29 @@ at::Tensor ApplyInRowBlocks(
     const std::function<at::Tensor(const at::Tensor&)>& product) {
   if (row_block <= 0 || x.dim() != 2) return product(x);
   const int64_t rows = x.size(0);
-  std::vector<at::Tensor> outputs;
-  outputs.reserve((rows + row_block - 1) / row_block);
-  for (int64_t begin = 0; begin < rows; begin += row_block) {
-    const int64_t n = std::min(row_block, rows - begin);
-    at::Tensor block = x.narrow(0, begin, n);
-    if (n < row_block) {
-      block =
-          at::cat({block, at::zeros({row_block - n, x.size(1)}, x.options())});
+  const int64_t blocks = (rows + row_block - 1) / row_block;
+  std::vector<at::Tensor> outputs(blocks);
+  // Blocks are independent products of one shape, so on the CPU they are
+  // spread over the intra-op threads (the BLAS is single-threaded inside,
+  // cpu_threads.h): each block's values are what it gives alone.
+  const bool inference_mode = c10::InferenceMode::is_enabled();
+  auto run = [&](int64_t first, int64_t last) {
+    c10::InferenceMode inference(inference_mode);
+    for (int64_t b = first; b < last; ++b) {
+      const int64_t begin = b * row_block;
+      const int64_t n = std::min(row_block, rows - begin);
+      at::Tensor block = x.narrow(0, begin, n);
+      if (n < row_block) {
+        block = at::cat(
+            {block, at::zeros({row_block - n, x.size(1)}, x.options())});
+      }
+      outputs[b] = product(block.contiguous()).narrow(0, 0, n);
     }
-    outputs.push_back(product(block.contiguous()).narrow(0, 0, n));
+  };
+  if (x.device().is_cpu() && blocks > 1) {
+    at::parallel_for(0, blocks, 1, run);
+  } else {
+    run(0, blocks);
   }
   return outputs.size() == 1 ? outputs[0] : at::cat(outputs, 0);
 }

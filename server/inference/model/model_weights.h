@@ -53,7 +53,8 @@ inline constexpr int64_t kParallelRowsMin = 16;
 // call and where it sits among them. With every call of one shape, each
 // sequence's values are the same whatever else is in the batch (measured
 // with Debian's OpenBLAS: 8 rows is position-invariant on the model shapes;
-// tests/inference check it end to end).
+// tests/inference check it end to end). On the CPU the blocks run in
+// parallel: `product` must be thread-safe.
 at::Tensor ApplyInRowBlocks(
     const at::Tensor& x, int64_t row_block,
     const std::function<at::Tensor(const at::Tensor&)>& product);

@@ -39,8 +39,10 @@ int main(int argc, char** argv) {
   app.add_option("--dtype", dtype, "Compute dtype: f32, f16 or bf16")
       ->check(CLI::IsMember({"f32", "f16", "bf16"}))
       ->capture_default_str();
-  app.add_option("--threads", o.model.threads,
-                 "CPU threads for the math (0: libtorch default)");
+  app.add_option(
+      "--threads", o.model.threads,
+      "CPU threads for the math, set once at load (0: every CPU "
+      "this process may use; the BLAS runs on one thread inside them)");
   app.add_flag("--batch-invariant", o.model.batch_invariant,
                "Matrix products over fixed blocks of rows, so that each "
                "sequence's activations are bit-identical whatever else "

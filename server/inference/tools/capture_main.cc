@@ -39,8 +39,10 @@ int main(int argc, char** argv) {
   app.add_option("--batch", options.batch_size,
                  "Prompts run together in one batch")
       ->capture_default_str();
-  app.add_option("--threads", options.model.threads,
-                 "CPU threads for the math (0: libtorch default)");
+  app.add_option(
+      "--threads", options.model.threads,
+      "CPU threads for the math, set once at load (0: every CPU "
+      "this process may use; the BLAS runs on one thread inside them)");
   CLI11_PARSE(app, argc, argv);
 
   options.hooks = {hooks};
