@@ -12,7 +12,8 @@
 namespace fnprobe::worker {
 
 absl::StatusOr<std::map<std::string, HookMoments>> UnitMoments(
-    ExperimentStore& store, int64_t id, const std::vector<std::string>& hooks) {
+    ExperimentStore& store, int64_t id, const std::vector<std::string>& hooks,
+    int64_t max_values) {
   FNPROBE_ASSIGN_OR_RETURN(const Layout layout, store.ExperimentLayout(id));
   FNPROBE_ASSIGN_OR_RETURN(const std::vector<RunRow> runs, store.ListRuns(id));
   struct Column {
@@ -51,7 +52,8 @@ absl::StatusOr<std::map<std::string, HookMoments>> UnitMoments(
         absl::StrCat("experiment ", id, " stores no activations"));
   }
   const int64_t values = stored_rows * std::max<int64_t>(columns_width, 1);
-  const int64_t stride = (values + kMaxMomentValues - 1) / kMaxMomentValues;
+  max_values = std::max<int64_t>(max_values, 1);
+  const int64_t stride = (values + max_values - 1) / max_values;
   int64_t row_index = 0, used = 0;
   for (const std::string& path : paths) {
     FNPROBE_ASSIGN_OR_RETURN(std::unique_ptr<ActivationReader> reader,

@@ -43,8 +43,10 @@ struct HookMoments {
 // mean does not swamp a small variance). FAILED_PRECONDITION when the
 // experiment did not capture a hook or stores no activations; errors from
 // the store and the activation files (DATA_LOSS for a corrupt one).
+// `max_values`: the cap (a parameter so that tests can reach it).
 absl::StatusOr<std::map<std::string, HookMoments>> UnitMoments(
-    ExperimentStore& store, int64_t id, const std::vector<std::string>& hooks);
+    ExperimentStore& store, int64_t id, const std::vector<std::string>& hooks,
+    int64_t max_values = kMaxMomentValues);
 
 }  // namespace fnprobe::worker
 

@@ -1,7 +1,8 @@
 // Per-unit moments of an experiment's stored activations (unit_moments.h):
 // against the mean and variance computed directly from the values written
 // to the runs' activation files by the store's own writer; only done runs
-// count; a hook point the experiment did not capture is refused.
+// count; past the cap every k-th row; a hook point the experiment did not
+// capture is refused.
 #include "server/analysis/worker/unit_moments.h"
 
 #include <cmath>
@@ -91,6 +92,33 @@ TEST_F(UnitMomentsTest, MatchesTheValuesWrittenToTheDoneRuns) {
     }
   }
   EXPECT_EQ(rows_.size(), 48u);  // two runs of 24 time points
+}
+
+// Past the cap, every k-th stored row across the runs: 48 rows x 10 units
+// (blocks.0.mlp_post and final_norm) = 480 values, capped at 200, is
+// stride 3 (rows 0, 3, ..., 45: 16 rows).
+TEST_F(UnitMomentsTest, CapUsesEveryKthRow) {
+  const int64_t id = Create();
+  const Layout layout = store_test::SmallLayout();
+  WriteAndFinish(2, layout);
+  WriteAndFinish(5, layout);
+  ASSERT_OK_AND_ASSIGN(
+      const auto moments,
+      UnitMoments(store_->experiments(), id,
+                  {"blocks.0.mlp_post", "final_norm"}, /*max_values=*/200));
+  const HookMoments& m = moments.at("final_norm");
+  EXPECT_EQ(m.stride, 3);
+  EXPECT_EQ(m.rows, 16);
+  for (int u = 0; u < 4; ++u) {
+    double sum = 0, ss = 0;
+    for (size_t r = 0; r < rows_.size(); r += 3) sum += rows_[r][16 + u];
+    const double mean = sum / 16;
+    for (size_t r = 0; r < rows_.size(); r += 3) {
+      ss += (rows_[r][16 + u] - mean) * (rows_[r][16 + u] - mean);
+    }
+    EXPECT_NEAR(m.mean[u], mean, 1e-9 * std::abs(mean)) << u;
+    EXPECT_NEAR(m.variance[u], ss / 16, 1e-9 * ss / 16) << u;
+  }
 }
 
 TEST_F(UnitMomentsTest, RefusesAHookNotCapturedAndAnExperimentWithoutRuns) {
