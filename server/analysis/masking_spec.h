@@ -28,12 +28,15 @@
 // all units are ranked by activation variance (ties by index) and the ranks
 // cut into S strata of equal count (+-1), S = min(10, width / (3 x the
 // network's units there)), at least 1, so that each stratum holds at least
-// 3x the network's units of the hook. Each network unit is replaced by a
-// unit drawn uniformly without replacement from the non-network units of
-// its own stratum; a stratum that runs out borrows from the nearest stratum
-// that has units left (equal distance: a coin flip from the same stream).
-// With the 3x rule a stratum holds at least 2x the network's units that are
-// not the network's, so borrowing only happens with other strata settings.
+// 3x the network's units of the hook where it is that wide. Each network
+// unit is replaced by a unit drawn uniformly without replacement from the
+// non-network units of its own stratum; a stratum that runs out borrows
+// from the nearest stratum that has units left (equal distance: a coin
+// flip from the same stream).
+// With the 3x rule and several strata, each stratum has at least twice the
+// network's units of the hook outside the network; with one stratum (the
+// whole hook) submission requires at least as many. So none runs out, and
+// borrowing is for other strata settings (the tests').
 // Same seeding and stream as the uniform draw; same sizes per hook; never a
 // network unit. The variances come from the experiment that gives MEAN's
 // means (worker/unit_moments.h).
