@@ -14,6 +14,7 @@
 #include "client/number_format.h"
 #include "client/table_printer.h"
 #include "common/status_util.h"
+#include "nlohmann/json.hpp"
 
 namespace fnprobe::client {
 namespace {
@@ -53,6 +54,28 @@ std::string MaskingResultsCsv(const v1::GetMaskingResultsResponse& results) {
         "\n");
   }
   return out;
+}
+
+std::string MaskingControlsLine(const v1::ExperimentSpec& spec,
+                                const v1::GetMaskingResultsResponse& results) {
+  int controls = spec.masking().controls();
+  if (!results.results().empty()) {
+    controls = results.results(0).controls_size();
+  }
+  return absl::StrCat(
+      "controls: ", controls, " random",
+      spec.masking().match_variance() ? ", variance-matched" : "");
+}
+
+absl::StatusOr<std::string> MaskingResultsJson(
+    const v1::GetMaskingResultsResponse& results, bool matched_variance) {
+  FNPROBE_ASSIGN_OR_RETURN(const std::string text,
+                           MessageToJson(results, /*pretty=*/false));
+  nlohmann::ordered_json j = nlohmann::ordered_json::parse(text);
+  nlohmann::ordered_json out;
+  out["matchedVariance"] = matched_variance;
+  for (auto& [key, value] : j.items()) out[key] = std::move(value);
+  return out.dump(2);
 }
 
 std::string MaskingDissociationsCsv(
@@ -137,7 +160,16 @@ absl::Status MaskingCommands::Show(const MaskingOptions& options) {
       if (output_.log != nullptr) *output_.log << "wrote " << path << "\n";
     }
   }
-  if (output_.json) return PrintJson(r, *output_.out);
+  // Whether the controls were variance-matched: the stored spec's field.
+  FNPROBE_ASSIGN_OR_RETURN(const v1::Experiment e,
+                           client_.GetExperiment(options.experiment_id));
+  if (output_.json) {
+    FNPROBE_ASSIGN_OR_RETURN(
+        const std::string json,
+        MaskingResultsJson(r, e.spec().masking().match_variance()));
+    *output_.out << json << "\n";
+    return absl::OkStatus();
+  }
   if (r.results().empty()) {
     *output_.out << "No masking results yet for experiment "
                  << options.experiment_id
@@ -158,11 +190,13 @@ absl::Status MaskingCommands::Show(const MaskingOptions& options) {
                                Value(k, m.control_max())),
                   FormatFixed(m.percentile(), 2), FormatP(m.p())});
   }
+  *output_.out << MaskingControlsLine(e.spec(), r) << "\n";
   table.Print(*output_.out);
   *output_.out
       << "\nnll: mean negative log-likelihood of the next token (nats); "
          "top1: share of positions predicting it. Controls: random units of "
-         "the same number per hook point, the network's own excluded. "
+         "the same number per hook point, the network's own excluded (variance-"
+         "matched: each from its network unit's variance stratum). "
          "percentile: the network's mid-rank among the controls by harm "
          "(share harming less, ties half); "
          "p = (1 + controls harming at least as much) / (1 + controls).\n";

@@ -7,7 +7,10 @@
 // test two conditions or more, a second table gives the double
 // dissociation (GetMaskingResultsResponse.dissociations; in --json as
 // "dissociations"), and --csv FILE writes it beside FILE as
-// FILE-without-extension_dissociation.csv.
+// FILE-without-extension_dissociation.csv. Whether the controls were drawn
+// variance-matched (the spec's matchVariance, read back from the stored
+// experiment) heads the table ("controls: 10 random, variance-matched") and
+// is the --json object's "matchedVariance".
 //
 // Not thread-safe.
 #ifndef FNPROBE_CLIENT_MASKING_COMMANDS_H_
@@ -17,6 +20,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "client/command_output.h"
 #include "client/experiment_client.h"
 
@@ -29,6 +33,16 @@ struct MaskingOptions {
 
 // The results as CSV text: a header, then one line per result.
 std::string MaskingResultsCsv(const v1::GetMaskingResultsResponse& results);
+
+// The line above the table: "controls: N random" (N from the results,
+// else the spec), ", variance-matched" when the spec asked for it.
+std::string MaskingControlsLine(const v1::ExperimentSpec& spec,
+                                const v1::GetMaskingResultsResponse& results);
+
+// What --json prints: the results in the proto JSON mapping, and a
+// top-level "matchedVariance" (the spec's match_variance).
+absl::StatusOr<std::string> MaskingResultsJson(
+    const v1::GetMaskingResultsResponse& results, bool matched_variance);
 
 // The dissociations as CSV text: a header, then one line per row.
 std::string MaskingDissociationsCsv(

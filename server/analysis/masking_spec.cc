@@ -202,16 +202,26 @@ std::vector<SpecProblem> FindMaskingSpecProblems(
   } else if (m.factor() != 0) {
     Add(p, "masking.factor", "applies to AMPLIFY only");
   }
-  if (mean) {
+  if (mean || m.match_variance()) {
+    // Which explicit-unit network lacks a source shows at submission
+    // (masking_submit.h); here only a spec that has none at all.
     bool has_source = m.mean_from() > 0;
     for (const auto& n : m.networks()) has_source |= n.experiment() > 0;
     if (!has_source || m.mean_from() < 0) {
       Add(p, "masking.meanFrom",
-          "MEAN needs a finished experiment whose stored activations give "
-          "the units' means (meanFrom, or the networks' own experiment)");
+          absl::StrCat(
+              mean && m.match_variance() ? "MEAN and matchVariance need"
+              : mean                     ? "MEAN needs"
+                                         : "matchVariance needs",
+              " a finished experiment whose stored activations give the "
+              "units' ",
+              mean && m.match_variance() ? "means and variances"
+              : mean                     ? "means"
+                                         : "variances",
+              " (meanFrom, or the networks' own experiment)"));
     }
   } else if (m.mean_from() != 0) {
-    Add(p, "masking.meanFrom", "applies to MEAN only");
+    Add(p, "masking.meanFrom", "applies to MEAN and matchVariance only");
   }
   if (m.controls() != 0 && (m.controls() < kMinMaskingControls ||
                             m.controls() > kMaxMaskingControls)) {
@@ -300,6 +310,116 @@ std::vector<UnitSelection> DrawControls(
   return controls;
 }
 
+int VarianceStrataCount(int64_t width, int64_t network_units, int max_strata,
+                        int min_ratio) {
+  int64_t strata = max_strata;
+  if (min_ratio > 0 && network_units > 0) {
+    strata = std::min<int64_t>(strata, width / (min_ratio * network_units));
+  }
+  strata = std::min<int64_t>(strata, width);
+  return static_cast<int>(std::max<int64_t>(strata, 1));
+}
+
+namespace {
+
+// One hook point's strata for the matched draw: each stratum's units that
+// are not the network's, and how many network units it holds.
+struct HookStrata {
+  std::vector<std::vector<int64_t>> pools;
+  std::vector<int64_t> needs;
+};
+
+HookStrata StratifyHook(const std::vector<int64_t>& units,
+                        const std::vector<double>& variances, int max_strata,
+                        int min_ratio) {
+  const int64_t width = static_cast<int64_t>(variances.size());
+  std::vector<int64_t> order(width);
+  for (int64_t u = 0; u < width; ++u) order[u] = u;
+  // Ranked by variance, ties by index, so that the strata do not depend on
+  // the sort's implementation.
+  std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+    return variances[a] != variances[b] ? variances[a] < variances[b] : a < b;
+  });
+  const int strata = VarianceStrataCount(
+      width, static_cast<int64_t>(units.size()), max_strata, min_ratio);
+  HookStrata out;
+  out.pools.resize(strata);
+  out.needs.assign(strata, 0);
+  for (int64_t rank = 0; rank < width; ++rank) {
+    // Equal counts: rank r is in stratum floor(r x S / width).
+    const int s = static_cast<int>(rank * strata / width);
+    const int64_t u = order[rank];
+    if (std::binary_search(units.begin(), units.end(), u)) {
+      ++out.needs[s];
+    } else {
+      out.pools[s].push_back(u);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<UnitSelection> DrawVarianceMatchedControls(
+    const UnitSelection& network,
+    const std::map<std::string, std::vector<double>>& variances, int count,
+    uint64_t seed, int network_index, int max_strata, int min_stratum_ratio) {
+  // The uniform draw's stream (DrawControls).
+  std::mt19937_64 rng(seed * 1000003u + static_cast<uint64_t>(network_index));
+  std::map<std::string, HookStrata> strata;
+  for (const auto& [hook, units] : network) {
+    strata[hook] =
+        StratifyHook(units, variances.at(hook), max_strata, min_stratum_ratio);
+  }
+  std::vector<UnitSelection> controls(count);
+  for (int k = 0; k < count; ++k) {
+    for (const auto& [hook, units] : network) {
+      HookStrata h = strata.at(hook);  // a fresh copy of the pools
+      const int n = static_cast<int>(h.pools.size());
+      std::vector<size_t> used(n, 0);
+      std::vector<int64_t> drawn;
+      drawn.reserve(units.size());
+      // Partial Fisher-Yates within a pool: its next unit, uniformly among
+      // those not drawn yet.
+      auto take = [&](int s) {
+        std::vector<int64_t>& pool = h.pools[s];
+        std::uniform_int_distribution<size_t> pick(used[s], pool.size() - 1);
+        std::swap(pool[used[s]], pool[pick(rng)]);
+        drawn.push_back(pool[used[s]++]);
+      };
+      auto left = [&](int s) { return h.pools[s].size() - used[s]; };
+      // Each stratum's own units first, so that a stratum that runs out
+      // borrows only what the others do not need themselves.
+      std::vector<int64_t> deficit(n, 0);
+      for (int s = 0; s < n; ++s) {
+        const int64_t own = std::min<int64_t>(h.needs[s], left(s));
+        for (int64_t i = 0; i < own; ++i) take(s);
+        deficit[s] = h.needs[s] - own;
+      }
+      for (int s = 0; s < n; ++s) {
+        for (int64_t i = 0; i < deficit[s]; ++i) {
+          int from = -1;
+          for (int d = 1; d < n && from < 0; ++d) {
+            const bool below = s - d >= 0 && left(s - d) > 0;
+            const bool above = s + d < n && left(s + d) > 0;
+            if (below && above) {
+              from = rng() % 2 ? s + d : s - d;
+            } else if (below) {
+              from = s - d;
+            } else if (above) {
+              from = s + d;
+            }
+          }
+          if (from >= 0) take(from);  // REQUIRES guarantees one
+        }
+      }
+      std::sort(drawn.begin(), drawn.end());
+      controls[k][hook] = std::move(drawn);
+    }
+  }
+  return controls;
+}
+
 std::vector<MaskingRun> PlanMaskingRuns(const v1::ExperimentSpec& spec,
                                         int num_networks, int controls) {
   const v1::MaskingSpec& m = spec.masking();
@@ -361,6 +481,7 @@ std::vector<RunPlan> MaskingRunPlans(const v1::ExperimentSpec& spec,
 std::string MaskingPlanToJson(const MaskingPlan& plan) {
   nlohmann::json j;
   j["format"] = "fnprobe-masking-plan-1";
+  j["matched_variance"] = plan.matched_variance;
   auto selection = [](const UnitSelection& s) {
     nlohmann::json out = nlohmann::json::object();
     for (const auto& [hook, units] : s) out[hook] = units;
@@ -400,6 +521,8 @@ absl::StatusOr<MaskingPlan> MaskingPlanFromJson(absl::string_view json) {
       return out;
     };
     MaskingPlan plan;
+    // Absent in plans stored before variance-matched controls: uniform.
+    plan.matched_variance = j.value("matched_variance", false);
     for (const auto& item : j.at("networks")) {
       MaskedNetwork n;
       n.name = item.at("name").get<std::string>();

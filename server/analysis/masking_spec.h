@@ -21,6 +21,26 @@
 // of the network would measure the network, not chance), seeded by the
 // spec's seed and the network's index.
 //
+// Variance-matched controls (`match_variance`; DrawVarianceMatchedControls):
+// a task network's units are often the loud ones, and zeroing loud units
+// harms more than zeroing random, mostly quiet ones; matched controls ask
+// whether the network matters more than equally loud units. Per hook point,
+// all units are ranked by activation variance (ties by index) and the ranks
+// cut into S strata of equal count (+-1), S = min(10, width / (3 x the
+// network's units there)), at least 1, so that each stratum holds at least
+// 3x the network's units of the hook where it is that wide. Each network
+// unit is replaced by a unit drawn uniformly without replacement from the
+// non-network units of its own stratum; a stratum that runs out borrows
+// from the nearest stratum that has units left (equal distance: a coin
+// flip from the same stream).
+// With the 3x rule and several strata, each stratum has at least twice the
+// network's units of the hook outside the network; with one stratum (the
+// whole hook) submission requires at least as many. So none runs out, and
+// borrowing is for other strata settings (the tests').
+// Same seeding and stream as the uniform draw; same sizes per hook; never a
+// network unit. The variances come from the experiment that gives MEAN's
+// means (worker/unit_moments.h).
+//
 // Thread-safe: pure functions.
 #ifndef FNPROBE_SERVER_ANALYSIS_MASKING_SPEC_H_
 #define FNPROBE_SERVER_ANALYSIS_MASKING_SPEC_H_
@@ -77,8 +97,9 @@ struct MaskedNetwork {
   std::string name;
   UnitSelection units;
   std::vector<UnitSelection> controls;
-  // MEAN: the finished experiment whose stored activations give each
-  // unit's mean (its every time point); 0 without MEAN.
+  // MEAN or match_variance: the finished experiment whose stored
+  // activations give each unit's mean and variance (worker/unit_moments.h);
+  // 0 without either.
   int64_t mean_from = 0;
 };
 
@@ -96,16 +117,40 @@ struct MaskingRun {
 };
 
 struct MaskingPlan {
+  // The controls were drawn variance-matched (DrawVarianceMatchedControls)
+  // rather than uniformly.
+  bool matched_variance = false;
   std::vector<MaskedNetwork> networks;
   std::vector<MaskingRun> runs;
 };
 
 // Draws `count` control sets for `network` (see the header comment).
 // `widths`: every hook point of the network and its width. REQUIRES: each
-// hook has more units than the network's there.
+// hook has at least twice the network's units there (a control of the same
+// size without a network unit).
 std::vector<UnitSelection> DrawControls(
     const UnitSelection& network, const std::map<std::string, int64_t>& widths,
     int count, uint64_t seed, int network_index);
+
+inline constexpr int kMaxVarianceStrata = 10;
+inline constexpr int kMinVarianceStratumRatio = 3;
+
+// The number of variance strata of a hook of `width` units holding
+// `network_units` of the network: min(max_strata, width / (min_ratio x
+// network_units)), at least 1 (min_ratio 0: max_strata, at most width).
+int VarianceStrataCount(int64_t width, int64_t network_units, int max_strata,
+                        int min_ratio);
+
+// Draws `count` variance-matched control sets for `network` (see the header
+// comment). `variances`: every hook point of the network, each unit's
+// activation variance (the hook's width = its size). The strata settings
+// are parameters so that tests can force a stratum to run out. REQUIRES:
+// each hook has at least twice the network's units there.
+std::vector<UnitSelection> DrawVarianceMatchedControls(
+    const UnitSelection& network,
+    const std::map<std::string, std::vector<double>>& variances, int count,
+    uint64_t seed, int network_index, int max_strata = kMaxVarianceStrata,
+    int min_stratum_ratio = kMinVarianceStratumRatio);
 
 // The runs of `spec` (defaults applied) over networks that each have
 // `controls` controls.

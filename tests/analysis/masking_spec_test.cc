@@ -1,11 +1,16 @@
 // Masking specs (server/analysis/masking_spec.h): the rules a spec alone
 // shows, each problem naming its field; defaults; unit names; the random
-// controls (sizes per hook point, never the network's units, seeded); the
+// controls (sizes per hook point, never the network's units, seeded), and
+// variance-matched ones (as loud as the network, uniform within a stratum,
+// borrowing when a stratum runs out); the
 // runs planned and the plan's JSON round trip; interventions.
 #include "server/analysis/masking_spec.h"
 
 #include <google/protobuf/util/json_util.h>
 
+#include <algorithm>
+#include <cmath>
+#include <map>
 #include <set>
 #include <string>
 
@@ -95,6 +100,13 @@ TEST(MaskingSpecTest, ProblemsNameTheirField) {
        "masking.networks[1].name: 'network-0' names another network"},
       {R"("networks": [{"units": ["h[1]"]}], "operations": ["MEAN"], "evaluation": [{"name": "a", "texts": ["x"]}])",
        "masking.meanFrom: MEAN needs a finished experiment"},
+      {R"("networks": [{"units": ["h[1]"]}], "operations": ["ZERO"], "matchVariance": true, "evaluation": [{"name": "a", "texts": ["x"]}])",
+       "masking.meanFrom: matchVariance needs a finished experiment whose "
+       "stored activations give the units' variances"},
+      {R"("networks": [{"units": ["h[1]"]}], "operations": ["MEAN"], "matchVariance": true, "evaluation": [{"name": "a", "texts": ["x"]}])",
+       "masking.meanFrom: MEAN and matchVariance need"},
+      {R"("networks": [{"units": ["h[1]"]}], "operations": ["ZERO"], "meanFrom": 3, "evaluation": [{"name": "a", "texts": ["x"]}])",
+       "masking.meanFrom: applies to MEAN and matchVariance only"},
       {R"("networks": [{"experiment": 2, "condition": "a", "group": 1}], "operations": ["ZERO"], "evaluation": [{"name": "a", "texts": ["x"]}])",
        "masking.networks[0].group: applies to an ICA component only"},
       {R"("networks": [{"experiment": 2, "component": 1, "group": -1}], "operations": ["ZERO"], "evaluation": [{"name": "a", "texts": ["x"]}])",
@@ -170,6 +182,174 @@ TEST(MaskingSpecTest, ControlsMatchSizesAvoidTheNetworkAndFollowTheSeed) {
   EXPECT_NE(DrawControls(network, widths, 50, 7, 1), controls);
 }
 
+TEST(MaskingSpecTest, MatchVarianceWithASourceIsValid) {
+  // meanFrom gives an explicit list's variances; a stored network's own
+  // experiment gives its.
+  EXPECT_EQ(Problems(Parse(R"({"name": "m", "model": "demo", "masking": {
+      "networks": [{"units": ["h[1]"]}], "operations": ["ZERO"],
+      "matchVariance": true, "meanFrom": 3,
+      "evaluation": [{"name": "a", "texts": ["x"]}]}})")),
+            "");
+  EXPECT_EQ(Problems(Parse(R"({"name": "m", "model": "demo", "masking": {
+      "networks": [{"experiment": 2, "condition": "a"}], "operations": ["ZERO"],
+      "matchVariance": true, "evaluation": [{"name": "a", "texts": ["x"]}]}})")),
+            "");
+}
+
+// --- variance-matched controls ---
+
+// A hook of `width` units whose variance is index + 1 (so that its log is
+// finite): rank = index.
+std::map<std::string, std::vector<double>> RampVariances(int width) {
+  std::vector<double> v(width);
+  for (int u = 0; u < width; ++u) v[u] = u + 1.0;
+  return {{"h", v}};
+}
+
+std::vector<int64_t> Range(int64_t begin, int64_t end) {
+  std::vector<int64_t> out;
+  for (int64_t u = begin; u < end; ++u) out.push_back(u);
+  return out;
+}
+
+double MeanLogVariance(const std::vector<int64_t>& units,
+                       const std::vector<double>& variances) {
+  double sum = 0;
+  for (int64_t u : units) sum += std::log(variances[u]);
+  return sum / units.size();
+}
+
+TEST(MaskingSpecTest, VarianceStrataHoldThreeTimesTheNetwork) {
+  EXPECT_EQ(VarianceStrataCount(600, 20, 10, 3), 10);
+  EXPECT_EQ(VarianceStrataCount(600, 40, 10, 3), 5);
+  EXPECT_EQ(VarianceStrataCount(30, 10, 10, 3), 1);
+  EXPECT_EQ(VarianceStrataCount(20, 10, 10, 3), 1);  // at least one
+  EXPECT_EQ(VarianceStrataCount(100, 15, 10, 0), 10);
+  EXPECT_EQ(VarianceStrataCount(4, 1, 10, 0), 4);  // at most the width
+}
+
+// The issue's case: a network of the 20 loudest of 600 units. Matched
+// controls come from the loudest stratum (ranks 540..599, 60 units), so
+// their mean log-variance is within 0.1 of the network's (6.38; the
+// stratum spans log(600/540) = 0.105, and its other units average 6.33);
+// uniform controls average about 5.37, a whole unit of log below.
+TEST(MaskingSpecTest, MatchedControlsAreAsLoudAsTheNetwork) {
+  const auto variances = RampVariances(600);
+  const UnitSelection network = {{"h", Range(580, 600)}};
+  const double target = MeanLogVariance(network.at("h"), variances.at("h"));
+  const auto matched =
+      DrawVarianceMatchedControls(network, variances, 20, 3, 0);
+  const auto uniform = DrawControls(network, {{"h", 600}}, 20, 3, 0);
+  ASSERT_EQ(matched.size(), 20u);
+  double matched_sum = 0, uniform_sum = 0;
+  for (int k = 0; k < 20; ++k) {
+    const std::vector<int64_t>& c = matched[k].at("h");
+    ASSERT_EQ(c.size(), 20u);
+    EXPECT_TRUE(std::is_sorted(c.begin(), c.end()));
+    EXPECT_EQ(std::set<int64_t>(c.begin(), c.end()).size(), 20u);
+    for (int64_t u : c) {
+      EXPECT_GE(u, 540);  // the loudest stratum
+      EXPECT_LT(u, 580);  // never a network unit
+    }
+    matched_sum += MeanLogVariance(c, variances.at("h"));
+    uniform_sum += MeanLogVariance(uniform[k].at("h"), variances.at("h"));
+  }
+  EXPECT_NEAR(matched_sum / 20, target, 0.1);
+  EXPECT_GT(target - uniform_sum / 20, 0.5);
+  // Deterministic for a seed and network; another seed or network index
+  // draws others.
+  EXPECT_EQ(DrawVarianceMatchedControls(network, variances, 20, 3, 0), matched);
+  EXPECT_NE(DrawVarianceMatchedControls(network, variances, 20, 4, 0), matched);
+  EXPECT_NE(DrawVarianceMatchedControls(network, variances, 20, 3, 1), matched);
+}
+
+// Each eligible unit of a stratum is drawn at the same rate. A network of
+// 15 loud units (585..599) and 5 middling ones (300..304): the loudest
+// stratum (540..599) offers 45 units for 15 draws, stratum 5 (300..359)
+// 55 for 5. Over R = 600 seeds, one control each, unit i's count O_i has
+// mean R p (p = draws / eligible) and, draws being without replacement,
+// covariance R p (1 - p) K / (K - 1) (I - 11'/K) over K eligible units, so
+// T = sum (O_i - R p)^2 (K - 1) / (R p (1 - p) K) is chi-square with K - 1
+// degrees of freedom. Each check fails falsely with probability 0.001
+// (chi2.ppf(0.999, 44) = 78.75, (0.999, 54) = 91.87): 0.2% for the test.
+TEST(MaskingSpecTest, EligibleUnitsOfAStratumAreDrawnUniformly) {
+  const auto variances = RampVariances(600);
+  std::vector<int64_t> units = Range(300, 305);
+  for (int64_t u : Range(585, 600)) units.push_back(u);
+  const UnitSelection network = {{"h", units}};
+  constexpr int kSeeds = 600;
+  std::map<int64_t, int> counts;
+  for (int seed = 1; seed <= kSeeds; ++seed) {
+    const auto c = DrawVarianceMatchedControls(network, variances, 1, seed, 0);
+    ASSERT_EQ(c[0].at("h").size(), 20u);
+    for (int64_t u : c[0].at("h")) ++counts[u];
+  }
+  struct Stratum {
+    std::vector<int64_t> eligible;
+    int draws;
+    double bound;
+  };
+  for (const Stratum& s : {Stratum{Range(540, 585), 15, 78.75},
+                           Stratum{Range(305, 360), 5, 91.87}}) {
+    const double k = s.eligible.size();
+    const double p = s.draws / k;
+    double t = 0;
+    int total = 0;
+    for (int64_t u : s.eligible) {
+      const double d = counts[u] - kSeeds * p;
+      t += d * d;
+      total += counts[u];
+    }
+    t *= (k - 1) / (kSeeds * p * (1 - p) * k);
+    EXPECT_EQ(total, kSeeds * s.draws);  // nothing from other strata
+    EXPECT_LT(t, s.bound) << "stratum from " << s.eligible[0];
+  }
+  int drawn = 0;
+  for (const auto& [u, n] : counts) drawn += n;
+  EXPECT_EQ(drawn, kSeeds * 20);  // so no unit outside the two strata
+}
+
+// A stratum that runs out borrows from the nearest with units left. Ten
+// strata of 10 units (no 3x rule): the network holds all of stratum 9
+// (90..99) and half of stratum 8 (85..89). Stratum 8 gives its 5 others
+// (80..84); stratum 9's 10 come from stratum 7 (8 has none left): every
+// control is 70..84.
+TEST(MaskingSpecTest, ExhaustedStratumBorrowsFromTheNearest) {
+  const auto variances = RampVariances(100);
+  const UnitSelection network = {{"h", Range(85, 100)}};
+  const auto controls = DrawVarianceMatchedControls(network, variances, 5, 1, 0,
+                                                    /*max_strata=*/10,
+                                                    /*min_stratum_ratio=*/0);
+  ASSERT_EQ(controls.size(), 5u);
+  for (const UnitSelection& c : controls) {
+    EXPECT_EQ(c.at("h"), Range(70, 85));
+  }
+}
+
+// A narrow hook (30 units, 10 of them the network's) makes one stratum:
+// the draw is uniform among the 20 others, sizes kept, across hooks.
+TEST(MaskingSpecTest, NarrowHookIsOneStratum) {
+  std::vector<double> flat(30);
+  for (int u = 0; u < 30; ++u) flat[u] = 30 - u;  // loudest first
+  auto variances = RampVariances(600);
+  variances["n"] = flat;
+  const UnitSelection network = {{"h", {599}}, {"n", Range(0, 10)}};
+  const auto controls =
+      DrawVarianceMatchedControls(network, variances, 50, 2, 0);
+  std::set<int64_t> seen;
+  for (const UnitSelection& c : controls) {
+    ASSERT_EQ(c.at("h").size(), 1u);
+    EXPECT_GE(c.at("h")[0], 540);
+    EXPECT_LT(c.at("h")[0], 599);
+    ASSERT_EQ(c.at("n").size(), 10u);
+    for (int64_t u : c.at("n")) {
+      EXPECT_GE(u, 10);
+      seen.insert(u);
+    }
+  }
+  EXPECT_EQ(seen.size(), 20u);  // quiet units too: no strata to keep them out
+}
+
 TEST(MaskingSpecTest, PlansRunsAndRoundTripsThePlan) {
   v1::ExperimentSpec spec = WithDefaults(Parse(kExample));
   spec.mutable_masking()->set_batch_texts(2);
@@ -210,6 +390,16 @@ TEST(MaskingSpecTest, PlansRunsAndRoundTripsThePlan) {
   ASSERT_EQ(back.runs.size(), plan.runs.size());
   EXPECT_EQ(back.runs[5].operation, plan.runs[5].operation);
   EXPECT_EQ(back.runs[5].members, 11);
+  EXPECT_FALSE(back.matched_variance);
+  plan.matched_variance = true;
+  ASSERT_OK_AND_ASSIGN(back, MaskingPlanFromJson(MaskingPlanToJson(plan)));
+  EXPECT_TRUE(back.matched_variance);
+  // A plan stored before the field: uniform controls.
+  ASSERT_OK_AND_ASSIGN(
+      back,
+      MaskingPlanFromJson(
+          R"({"format": "fnprobe-masking-plan-1", "networks": [], "runs": []})"));
+  EXPECT_FALSE(back.matched_variance);
   EXPECT_THAT(MaskingPlanFromJson("{}"),
               ::fnprobe::testing::StatusIs(absl::StatusCode::kDataLoss));
 }

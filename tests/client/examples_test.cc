@@ -252,6 +252,17 @@ TEST(ExamplesTest, MaskingDissociationIsValid) {
   EXPECT_EQ(EvaluationCondition(spec.masking().evaluation(3)), "beta");
 }
 
+// The variance-matched example: the demo's networks against controls of
+// their units' variance (from experiment 1, the networks' own).
+TEST(ExamplesTest, MaskingMatchedIsValid) {
+  const v1::ExperimentSpec spec = Load("masking-matched.json");
+  ASSERT_TRUE(spec.has_masking());
+  EXPECT_TRUE(spec.masking().match_variance());
+  EXPECT_EQ(spec.masking().mean_from(), 0);
+  EXPECT_EQ(spec.masking().networks(0).experiment(), 1);
+  EXPECT_EQ(spec.masking().evaluation_size(), 2);
+}
+
 // The ICA example: a network by component, group and hook.
 TEST(ExamplesTest, MaskingIcaIsValid) {
   const v1::ExperimentSpec spec = Load("masking-ica.json");

@@ -1,11 +1,13 @@
 // `fnprobe masking`'s CSV files (client/masking_commands.h): the results'
 // and the dissociation's columns and values, and where --csv FILE puts the
-// dissociation beside FILE.
+// dissociation beside FILE; the controls line and --json's
+// "matchedVariance".
 #include "client/masking_commands.h"
 
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 
@@ -70,6 +72,37 @@ TEST(MaskingCommandsTest, DissociationCsv) {
   EXPECT_EQ(lines[1],
             "beta,KEEP_ONLY,top1,beta,alpha,-0.25,-0.5,-0.125,-0.0625,-0.25,"
             "0.5,0.666667,\"0.5;-1\"");
+}
+
+// Whether the controls were variance-matched comes from the stored spec;
+// their number from the results (what ran), else the spec.
+TEST(MaskingCommandsTest, ControlsLineSaysWhetherMatched) {
+  v1::ExperimentSpec spec;
+  spec.mutable_masking()->set_controls(10);
+  v1::GetMaskingResultsResponse r;
+  EXPECT_EQ(MaskingControlsLine(spec, r), "controls: 10 random");
+  spec.mutable_masking()->set_match_variance(true);
+  EXPECT_EQ(MaskingControlsLine(spec, r),
+            "controls: 10 random, variance-matched");
+  v1::MaskingResult* m = r.add_results();
+  for (int k = 0; k < 12; ++k) m->add_controls(k);
+  EXPECT_EQ(MaskingControlsLine(spec, r),
+            "controls: 12 random, variance-matched");
+}
+
+TEST(MaskingCommandsTest, JsonCarriesMatchedVarianceAtTheTop) {
+  v1::GetMaskingResultsResponse r;
+  r.add_results()->set_network("alpha");
+  r.set_complete(true);
+  for (bool matched : {true, false}) {
+    absl::StatusOr<std::string> json = MaskingResultsJson(r, matched);
+    ASSERT_TRUE(json.ok()) << json.status();
+    const std::string key =
+        absl::StrCat("\"matchedVariance\": ", matched ? "true" : "false");
+    EXPECT_EQ(json->find("{\n  " + key + ",\n"), 0u) << *json;
+    EXPECT_NE(json->find("\"network\": \"alpha\""), std::string::npos) << *json;
+    EXPECT_NE(json->find("\"complete\": true"), std::string::npos) << *json;
+  }
 }
 
 TEST(MaskingCommandsTest, DissociationCsvPathSitsBesideTheResults) {

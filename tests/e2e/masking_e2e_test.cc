@@ -9,7 +9,9 @@
 //   - beta's NLL moves no more than the controls move it;
 //   - keeping only alpha's attention units keeps alpha's top-1 accuracy
 //     within 10% of unmasked;
-//   - the CLI's --json and --csv carry the interface's names.
+//   - the CLI's --json and --csv carry the interface's names;
+//   - against variance-matched controls zeroing alpha's network still
+//     raises alpha's NLL above every control.
 #include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
 
@@ -333,10 +335,13 @@ TEST_F(MaskingE2eTest, PlantedNetworkMattersAndRandomUnitsDoNot) {
   EXPECT_GT(top1, 0.1);
   EXPECT_NEAR(k->at("masked").get<double>(), top1, 0.1 * top1);
 
-  // The table and the CSV.
+  // The table and the CSV; uniform controls, as the spec asked.
+  EXPECT_EQ(out.value("matchedVariance", true), false) << r.out;
   const CommandResult table = Cli({"masking", absl::StrCat(id)});
   EXPECT_EQ(table.exit_code, 0) << table;
   EXPECT_NE(table.out.find("alpha-attn"), std::string::npos) << table;
+  EXPECT_NE(table.out.find("controls: 10 random\n"), std::string::npos)
+      << table;
   std::ifstream in(csv);
   std::string header;
   std::getline(in, header);
@@ -393,6 +398,56 @@ TEST_F(MaskingE2eTest, PlantedNetworkMattersAndRandomUnitsDoNot) {
   EXPECT_EQ(not_masking.exit_code, 7) << not_masking;
   const CommandResult foreign = Cli({"masking", absl::StrCat(id)}, kOtherToken);
   EXPECT_NE(foreign.exit_code, 0) << foreign;
+}
+
+// Variance-matched controls (matchVariance; the variances from the GLM
+// experiment's stored activations, the network's own): zeroing alpha's
+// network still raises alpha's NLL above every one of its 10 controls
+// (above their 95th percentile), so the planted network matters beyond
+// being loud. The table and --json say the controls were matched.
+TEST_F(MaskingE2eTest, PlantedNetworkBeatsVarianceMatchedControls) {
+  ASSERT_NE(cluster_, nullptr);
+  const int64_t glm = GlmId();
+  ASSERT_GT(glm, 0);
+  const Json spec = {
+      {"name", "matched"},
+      {"model", "planted"},
+      {"masking",
+       {{"networks", {{{"experiment", glm}, {"condition", "alpha"}}}},
+        {"operations", {"ZERO"}},
+        {"controls", 10},
+        {"seed", 1},
+        {"matchVariance", true},
+        {"evaluation",
+         {{{"name", "alpha"},
+           {"texts", Texts(plant_->conditions[0].words, 8, 1)}}}}}}};
+  const int64_t id = Submit(spec, "matched");
+  ASSERT_GT(id, 0);
+  const Json out = Results(id);
+  EXPECT_EQ(out.value("matchedVariance", false), true) << out.dump();
+  const Json* a = Find(out["results"], "alpha", "ZERO", "alpha", "nll");
+  ASSERT_NE(a, nullptr) << out.dump();
+  const double unmasked = a->at("unmasked").get<double>();
+  const double change = a->at("masked").get<double>() - unmasked;
+  std::vector<double> control_changes;
+  for (const Json& c : a->at("controls")) {
+    control_changes.push_back(c.get<double>() - unmasked);
+  }
+  ASSERT_EQ(control_changes.size(), 10u);
+  std::cout << "ZERO alpha vs variance-matched controls, alpha texts: NLL "
+            << unmasked << " -> " << a->at("masked") << " (change " << change
+            << "); controls' changes " << absl::StrJoin(control_changes, ", ")
+            << "; percentile " << a->at("percentile") << ", p " << a->at("p")
+            << std::endl;
+  EXPECT_GT(change,
+            *std::max_element(control_changes.begin(), control_changes.end()));
+  EXPECT_DOUBLE_EQ(a->at("percentile").get<double>(), 1.0);
+  EXPECT_GT(change, 1.0);
+  const CommandResult table = Cli({"masking", absl::StrCat(id)});
+  EXPECT_EQ(table.exit_code, 0) << table;
+  EXPECT_NE(table.out.find("controls: 10 random, variance-matched"),
+            std::string::npos)
+      << table;
 }
 
 // Liu's double dissociation on the planted model: alpha's network harms
@@ -617,6 +672,37 @@ TEST_F(MaskingE2eTest, RefusesBadReferencesNamingTheField) {
   s = submit(head + R"({"units": ["blocks.0.mlp_post[100000]"]})" + tail);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_NE(s.error_message().find("outside"), std::string::npos)
+      << s.error_message();
+
+  // matchVariance: an explicit list beside a stored network has no
+  // experiment to take its variances from without meanFrom; meanFrom's
+  // experiment must have captured the list's hook point (the GLM
+  // experiment captured the "standard" hook points, not embed).
+  const int64_t glm = GlmId();
+  ASSERT_GT(glm, 0);
+  const std::string matched_tail =
+      R"(], "operations": ["ZERO"], "matchVariance": true)";
+  const std::string evaluation =
+      R"(, "evaluation": [{"name": "a", "texts": ["zorblat quixel"]}]}})";
+  s = submit(head +
+             absl::StrCat(R"({"experiment": )", glm,
+                          R"(, "condition": "alpha"}, )",
+                          R"({"units": ["blocks.0.mlp_post[1]"]})") +
+             matched_tail + evaluation);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+      << s.error_message();
+  EXPECT_NE(s.error_message().find("masking.meanFrom: masking.networks[1] "
+                                   "lists units of no experiment: "
+                                   "matchVariance needs meanFrom"),
+            std::string::npos)
+      << s.error_message();
+  s = submit(head + R"({"units": ["embed[1]"]})" + matched_tail +
+             absl::StrCat(R"(, "meanFrom": )", glm) + evaluation);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+      << s.error_message();
+  EXPECT_NE(s.error_message().find(absl::StrCat("masking.meanFrom: experiment ",
+                                                glm, " did not capture embed")),
+            std::string::npos)
       << s.error_message();
 }
 

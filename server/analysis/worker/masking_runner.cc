@@ -14,9 +14,9 @@
 #include "common/auth.h"
 #include "common/grpc_status.h"
 #include "common/status_util.h"
-#include "server/analysis/storage/activation_store.h"
 #include "server/analysis/storage/crc32c.h"
 #include "server/analysis/worker/run_executor.h"
+#include "server/analysis/worker/unit_moments.h"
 
 namespace fnprobe::worker {
 namespace {
@@ -97,52 +97,6 @@ std::string MaskingScoresPath(const std::string& data_dir, int64_t id,
                               int64_t run_id) {
   return absl::StrCat(data_dir, "/activations/experiment-", id, "/run-", run_id,
                       ".scores.csv");
-}
-
-absl::StatusOr<std::map<std::string, std::vector<float>>> UnitMeans(
-    ExperimentStore& store, int64_t id, const std::vector<std::string>& hooks) {
-  FNPROBE_ASSIGN_OR_RETURN(const Layout layout, store.ExperimentLayout(id));
-  FNPROBE_ASSIGN_OR_RETURN(const std::vector<RunRow> runs, store.ListRuns(id));
-  std::map<std::string, std::vector<double>> sums;
-  std::vector<std::pair<std::string, int64_t>> columns;  // hook, offset
-  for (const std::string& hook : hooks) {
-    const std::optional<size_t> i = layout.IndexOf(hook);
-    if (!i.has_value()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "experiment ", id, " did not capture ", hook, " for MEAN"));
-    }
-    sums[hook].assign(layout.hooks()[*i].width, 0.0);
-    columns.push_back({hook, layout.offset(*i)});
-  }
-  int64_t rows = 0;
-  for (const RunRow& run : runs) {
-    if (run.state != RunState::kDone || run.activation_path.empty()) continue;
-    FNPROBE_ASSIGN_OR_RETURN(std::unique_ptr<ActivationReader> reader,
-                             ActivationReader::Open(run.activation_path));
-    const int64_t width = reader->width();
-    FNPROBE_RETURN_IF_ERROR(
-        reader->VisitChunks([&](const ActivationReader::Chunk& c) {
-          for (int64_t r = 0; r < c.rows; ++r) {
-            const float* row = c.values + r * width;
-            for (const auto& [hook, offset] : columns) {
-              std::vector<double>& sum = sums[hook];
-              for (size_t u = 0; u < sum.size(); ++u) sum[u] += row[offset + u];
-            }
-          }
-          rows += c.rows;
-          return absl::OkStatus();
-        }));
-  }
-  if (rows == 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("experiment ", id, " stores no activations for MEAN"));
-  }
-  std::map<std::string, std::vector<float>> means;
-  for (const auto& [hook, sum] : sums) {
-    std::vector<float>& m = means[hook];
-    for (double v : sum) m.push_back(static_cast<float>(v / rows));
-  }
-  return means;
 }
 
 v1::ForwardRequest MakeMaskingRequest(
@@ -259,14 +213,16 @@ MaskingRunOutcome ExecuteMaskingRun(const MaskingRunHost& host, int64_t id,
     const MaskedNetwork& network = plan->networks[run.network];
     std::vector<std::string> hooks;
     for (const auto& [hook, units] : network.units) hooks.push_back(hook);
-    absl::StatusOr<std::map<std::string, std::vector<float>>> means =
-        UnitMeans(experiments, network.mean_from, hooks);
-    if (!means.ok()) {
+    absl::StatusOr<std::map<std::string, HookMoments>> moments =
+        UnitMoments(experiments, network.mean_from, hooks);
+    if (!moments.ok()) {
       return {MaskingRunOutcome::kFailed,
               absl::StrCat(where, ": means from experiment ", network.mean_from,
-                           ": ", means.status().message())};
+                           ": ", moments.status().message())};
     }
-    attempt.means = *std::move(means);
+    for (const auto& [hook, m] : *moments) {
+      attempt.means[hook].assign(m.mean.begin(), m.mean.end());
+    }
   }
   const std::string path = MaskingScoresPath(host.data_dir, id, run_id);
   absl::Duration backoff = host.initial_backoff;

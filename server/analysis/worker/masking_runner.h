@@ -39,24 +39,18 @@ namespace fnprobe::worker {
 
 // The ForwardRequest of one member of a run: the batch's texts, scored, no
 // capture, the member's interventions.
-// MEAN: `means` gives each hook point's unit means (UnitMeans).
+// MEAN: `means` gives each hook point's unit means (UnitMoments).
 v1::ForwardRequest MakeMaskingRequest(
     const v1::ExperimentSpec& spec, const MaskingPlan& plan,
     const MaskingRun& run, int member,
     const std::map<std::string, std::vector<float>>& means = {});
-
-// Each unit's mean over every stored time point of experiment `id`'s runs,
-// for the hook points `hooks` (full widths). Errors from the store and the
-// activation files (DATA_LOSS for a corrupt one).
-absl::StatusOr<std::map<std::string, std::vector<float>>> UnitMeans(
-    ExperimentStore& store, int64_t id, const std::vector<std::string>& hooks);
 
 struct MaskingAttempt {
   const v1::ExperimentSpec* spec = nullptr;  // defaults applied
   const MaskingPlan* plan = nullptr;
   int run_index = 0;
   std::string inference_token;
-  // MEAN runs: UnitMeans of the network's mean_from experiment.
+  // MEAN runs: UnitMoments' means of the network's mean_from experiment.
   std::map<std::string, std::vector<float>> means;
   // Every stream's context is registered before its call and unregistered
   // after it, so that a cancellation reaches it; false from add_context

@@ -1,5 +1,7 @@
 #include "server/analysis/worker/masking_submit.h"
 
+#include <fnmatch.h>
+
 #include <algorithm>
 #include <map>
 #include <set>
@@ -9,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/status_util.h"
+#include "server/analysis/worker/unit_moments.h"
 
 namespace fnprobe::worker {
 namespace {
@@ -43,11 +46,11 @@ absl::Status AddUnits(const std::string& field, const std::string& hook,
 // decomposition's hook is one of `n.hooks()` (any when empty). Errors name
 // the field: no ICA result, no such component, or several (which field to
 // add to pick one).
-absl::StatusOr<int64_t> FindIcaNetwork(const std::string& field,
-                                       const v1::MaskingNetwork& n,
-                                       WorkerStore& store) {
+absl::StatusOr<IcaNetwork> FindIcaNetwork(const std::string& field,
+                                          const v1::MaskingNetwork& n,
+                                          WorkerStore& store) {
   FNPROBE_ASSIGN_OR_RETURN(
-      const std::vector<IcaNetwork> all,
+      std::vector<IcaNetwork> all,
       store.ica().LoadIcaNetworks(n.experiment(), "", false));
   if (all.empty()) {
     return Invalid(field + ".component",
@@ -56,11 +59,11 @@ absl::StatusOr<int64_t> FindIcaNetwork(const std::string& field,
                                 "`fnprobe ica`, or give a text corpus an "
                                 "`ica` section)"));
   }
-  std::vector<const IcaNetwork*> matches;
+  std::vector<IcaNetwork*> matches;
   std::set<int> groups;
   std::set<std::string> hooks;
   int max_component = -1;
-  for (const IcaNetwork& c : all) {
+  for (IcaNetwork& c : all) {
     const bool hook_ok = n.hooks().empty() ||
                          std::find(n.hooks().begin(), n.hooks().end(),
                                    c.hook) != n.hooks().end() ||
@@ -111,7 +114,45 @@ absl::StatusOr<int64_t> FindIcaNetwork(const std::string& field,
                      n.experiment(), " exists in groups ",
                      absl::StrJoin(groups, ", "), "; name one in group"));
   }
-  return matches[0]->network_id;
+  return std::move(*matches[0]);
+}
+
+// The units of an ICA network (layout-global indices into `layout`, the
+// experiment's) at the hook points that pass `n.hooks()` (globs, as
+// GetNetwork filters them; all when empty). The network FindIcaNetwork
+// loaded is used as it is: no second read of its units.
+absl::Status AddIcaUnits(const std::string& field, const v1::MaskingNetwork& n,
+                         const IcaNetwork& network, const Layout& layout,
+                         const std::map<std::string, int64_t>& widths,
+                         UnitSelection* out) {
+  std::vector<bool> wanted(layout.size(), n.hooks().empty());
+  for (int h = 0; h < n.hooks_size(); ++h) {
+    bool any = false;
+    for (size_t i = 0; i < layout.size(); ++i) {
+      if (fnmatch(n.hooks(h).c_str(), layout.hooks()[i].name.c_str(), 0) == 0) {
+        wanted[i] = any = true;
+      }
+    }
+    if (!any) {
+      return Invalid(absl::StrCat(field, ".hooks[", h, "]"),
+                     absl::StrCat("hook '", n.hooks(h),
+                                  "' matches no hook point of the layout"));
+    }
+  }
+  for (int64_t unit : network.units) {
+    // The hook whose range [offset, offset + width) holds the unit.
+    size_t i = 0;
+    while (i + 1 < layout.size() && layout.offset(i + 1) <= unit) ++i;
+    if (unit < 0 || i >= layout.size() ||
+        unit >= layout.offset(i) + layout.hooks()[i].width) {
+      return absl::DataLossError(absl::StrCat(field, ": stored ICA unit ", unit,
+                                              " is outside the layout"));
+    }
+    if (!wanted[i]) continue;
+    FNPROBE_RETURN_IF_ERROR(AddUnits(field, layout.hooks()[i].name,
+                                     {unit - layout.offset(i)}, widths, out));
+  }
+  return absl::OkStatus();
 }
 
 // Experiment E's network of condition C (GLM) or of ICA component K
@@ -143,24 +184,29 @@ absl::Status AddStoredNetwork(const std::string& field,
         absl::StrCat("experiment ", n.experiment(), " ran model '",
                      e.spec.model(), "', this one masks '", spec.model(), "'"));
   }
-  int64_t network_id = 0;
   if (n.has_component()) {
-    FNPROBE_ASSIGN_OR_RETURN(network_id, FindIcaNetwork(field, n, store));
-  } else {
-    NetworkListQuery list;
-    list.experiment_id = n.experiment();
-    list.condition = n.condition();
-    list.kind = NetworkKind::kCondition;
-    FNPROBE_ASSIGN_OR_RETURN(const std::vector<NetworkSummary> networks,
-                             store.queries().ListNetworks(list, user));
-    if (networks.empty()) {
-      return Invalid(
-          field + ".condition",
-          absl::StrCat("experiment ", n.experiment(),
-                       " has no network of condition '", n.condition(), "'"));
+    FNPROBE_ASSIGN_OR_RETURN(const IcaNetwork ica,
+                             FindIcaNetwork(field, n, store));
+    if (!e.layout.has_value()) {
+      return absl::DataLossError(
+          absl::StrCat(field, ".experiment: experiment ", n.experiment(),
+                       " has ICA networks but no layout"));
     }
-    network_id = networks[0].id;
+    return AddIcaUnits(field, n, ica, *e.layout, widths, out);
   }
+  NetworkListQuery list;
+  list.experiment_id = n.experiment();
+  list.condition = n.condition();
+  list.kind = NetworkKind::kCondition;
+  FNPROBE_ASSIGN_OR_RETURN(const std::vector<NetworkSummary> networks,
+                           store.queries().ListNetworks(list, user));
+  if (networks.empty()) {
+    return Invalid(
+        field + ".condition",
+        absl::StrCat("experiment ", n.experiment(),
+                     " has no network of condition '", n.condition(), "'"));
+  }
+  const int64_t network_id = networks[0].id;
   std::vector<std::string> filters(n.hooks().begin(), n.hooks().end());
   if (filters.empty()) filters.push_back("");
   for (size_t h = 0; h < filters.size(); ++h) {
@@ -188,19 +234,21 @@ absl::Status AddStoredNetwork(const std::string& field,
   return absl::OkStatus();
 }
 
-// The experiment whose stored activations give MEAN's means: the caller's,
-// finished, of the same model, with its activations, capturing every hook
-// point of `units` (the controls use the same ones).
+// The experiment whose stored activations give MEAN's means and the
+// variances of variance-matched controls (`purpose`: "MEAN",
+// "matchVariance" or both, for the messages): the caller's, finished, of
+// the same model, with its activations, capturing every hook point of
+// `units` (the controls use the same ones).
 absl::StatusOr<int64_t> CheckMeanSource(const std::string& field, int64_t id,
                                         const v1::ExperimentSpec& spec,
                                         const std::string& user,
                                         WorkerStore& store,
-                                        const UnitSelection& units) {
+                                        const UnitSelection& units,
+                                        const std::string& purpose) {
   if (id <= 0) {
     return Invalid("masking.meanFrom",
-                   absl::StrCat(field,
-                                " lists units of no experiment: MEAN "
-                                "needs meanFrom"));
+                   absl::StrCat(field, " lists units of no experiment: ",
+                                purpose, " needs meanFrom"));
   }
   FNPROBE_ASSIGN_OR_RETURN(const ExperimentRow e,
                            store.experiments().GetExperiment(id, user));
@@ -208,8 +256,8 @@ absl::StatusOr<int64_t> CheckMeanSource(const std::string& field, int64_t id,
       absl::StrCat("masking.meanFrom: experiment ", id, " ");
   if (e.phase != ExperimentPhase::kDone) {
     return absl::FailedPreconditionError(
-        absl::StrCat(where, "is ", PhaseName(e.phase),
-                     "; means come from a finished experiment"));
+        absl::StrCat(where, "is ", PhaseName(e.phase), "; ", purpose,
+                     " reads a finished experiment"));
   }
   if (e.activations_deleted) {
     return absl::FailedPreconditionError(
@@ -226,7 +274,7 @@ absl::StatusOr<int64_t> CheckMeanSource(const std::string& field, int64_t id,
     if (!captured) {
       return Invalid("masking.meanFrom",
                      absl::StrCat("experiment ", id, " did not capture ", hook,
-                                  " (", field, ")"));
+                                  " (", field, "; ", purpose, ")"));
     }
   }
   return id;
@@ -241,6 +289,12 @@ absl::StatusOr<MaskingPlan> PlanMaskingExperiment(
   for (const v1::HookPoint& h : info.hook_points())
     widths[h.name()] = h.width();
   const v1::MaskingSpec& m = spec.masking();
+  const bool mean = std::count(m.operations().begin(), m.operations().end(),
+                               v1::MaskingOperation::MEAN) > 0;
+  const std::string purpose = mean && m.match_variance()
+                                  ? "MEAN and matchVariance"
+                              : mean ? "MEAN"
+                                     : "matchVariance";
   MaskingPlan plan;
   for (int i = 0; i < m.networks_size(); ++i) {
     const v1::MaskingNetwork& n = m.networks(i);
@@ -285,25 +339,70 @@ absl::StatusOr<MaskingPlan> PlanMaskingExperiment(
                                   max_interventions, " interventions"));
     }
     for (const auto& [hook, units] : network.units) {
-      if (static_cast<int64_t>(units.size()) >= widths.at(hook)) {
-        return Invalid(field,
-                       absl::StrCat("network '", network.name, "' holds all ",
-                                    units.size(), " units of ", hook,
-                                    ": no random control of that size can "
-                                    "differ from it"));
+      // A control of the same size must fit among the other units.
+      if (2 * static_cast<int64_t>(units.size()) > widths.at(hook)) {
+        return Invalid(
+            field,
+            absl::StrCat("network '", network.name, "' holds ", units.size(),
+                         " of the ", widths.at(hook), " units of ", hook,
+                         ": a random control of that size needs "
+                         "as many other units there"));
       }
     }
-    network.controls =
-        DrawControls(network.units, widths, m.controls(), m.seed(), i);
-    if (std::count(m.operations().begin(), m.operations().end(),
-                   v1::MaskingOperation::MEAN) > 0) {
+    if (mean || m.match_variance()) {
       FNPROBE_ASSIGN_OR_RETURN(
           network.mean_from,
           CheckMeanSource(field,
                           m.mean_from() > 0 ? m.mean_from() : n.experiment(),
-                          spec, user, store, network.units));
+                          spec, user, store, network.units, purpose));
     }
     plan.networks.push_back(std::move(network));
+  }
+  // Variances: one pass over each source experiment's activations for the
+  // hook points of every network that reads it.
+  std::map<int64_t, std::map<std::string, HookMoments>> moments;
+  if (m.match_variance()) {
+    std::map<int64_t, std::set<std::string>> hooks;
+    for (const MaskedNetwork& network : plan.networks) {
+      for (const auto& [hook, units] : network.units) {
+        hooks[network.mean_from].insert(hook);
+      }
+    }
+    for (const auto& [source, names] : hooks) {
+      absl::StatusOr<std::map<std::string, HookMoments>> read =
+          UnitMoments(store.experiments(), source,
+                      std::vector<std::string>(names.begin(), names.end()));
+      if (!read.ok()) {
+        return absl::Status(
+            read.status().code(),
+            absl::StrCat("masking.matchVariance: variances from experiment ",
+                         source, ": ", read.status().message()));
+      }
+      moments[source] = *std::move(read);
+    }
+  }
+  plan.matched_variance = m.match_variance();
+  for (size_t i = 0; i < plan.networks.size(); ++i) {
+    MaskedNetwork& network = plan.networks[i];
+    const int index = static_cast<int>(i);
+    if (!m.match_variance()) {
+      network.controls =
+          DrawControls(network.units, widths, m.controls(), m.seed(), index);
+      continue;
+    }
+    std::map<std::string, std::vector<double>> variances;
+    for (const auto& [hook, units] : network.units) {
+      const HookMoments& hm = moments.at(network.mean_from).at(hook);
+      if (static_cast<int64_t>(hm.variance.size()) != widths.at(hook)) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("masking.meanFrom: experiment ", network.mean_from,
+                         " stored ", hm.variance.size(), " units of ", hook,
+                         ", the model has ", widths.at(hook)));
+      }
+      variances[hook] = hm.variance;
+    }
+    network.controls = DrawVarianceMatchedControls(
+        network.units, variances, m.controls(), m.seed(), index);
   }
   const int max_prompts = info.limits().max_prompts_per_request();
   if (max_prompts > 0 && m.batch_texts() > max_prompts) {

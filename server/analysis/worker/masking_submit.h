@@ -12,7 +12,15 @@
 // the ICA network of component K of E's decomposition of hook point H (or
 // a joint one) for group G (the run's repeat); group and hooks may be left
 // out where only one decomposition has a component K, and the error names
-// the one to add otherwise. Every problem is INVALID_ARGUMENT naming the
+// the one to add otherwise (the chosen ICA network's units are read once,
+// with the others'). The controls are drawn uniformly, or with
+// `match_variance` by the units' variances (masking_spec.h) over the
+// experiment that gives MEAN's means (`mean_from`, else the network's own;
+// an explicit list of units needs `mean_from`), read at submission
+// (unit_moments.h: one pass over its stored activations per source
+// experiment). A network must leave at least as many other units at each
+// of its hook points as it holds there, so that a control of its size
+// fits. Every problem is INVALID_ARGUMENT naming the
 // field ("masking.networks[0].units[3]: ..."), but for a missing or
 // foreign experiment (NOT_FOUND) and an unfinished one
 // (FAILED_PRECONDITION), whose messages name it too.
