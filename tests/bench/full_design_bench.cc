@@ -145,6 +145,9 @@ absl::Status Run(const Options& o) {
   c.worker_flags = o.worker_flags;
   c.inference_flags = o.inference_flags;
   c.inference_flags.push_back("--log-stats-every=1");
+  // The engine alone below runs on every CPU (ModelOptions' default): so
+  // does the server.
+  c.inference_threads = 0;
   FNPROBE_ASSIGN_OR_RETURN(std::unique_ptr<WorkerCluster> cluster,
                            WorkerCluster::Start(c));
   auto stub = cluster->Stub();

@@ -40,7 +40,9 @@ std::string WorkerCluster::inference_log(int i) const {
 
 absl::Status WorkerCluster::StartInference(int i) {
   std::vector<std::string> args = {
-      "--model-dir", options_.model_dir, "--device", "cpu", "--threads", "1"};
+      "--model-dir", options_.model_dir,
+      "--device",    "cpu",
+      "--threads",   absl::StrCat(options_.inference_threads)};
   args.insert(args.end(), options_.inference_flags.begin(),
               options_.inference_flags.end());
   auto p = ServerProcess::Start(FNPROBE_INFERENCE_BINARY, args, options_.dir,

@@ -27,6 +27,9 @@ struct WorkerClusterOptions {
   // Inference servers of the same model; the worker gets one --inference
   // flag for each.
   int inference_servers = 1;
+  // fnprobe-inference --threads: 1 for tests (ctest runs two at once on
+  // two cores); 0 (every CPU) for benchmarks set beside the engine alone.
+  int inference_threads = 1;
 };
 
 class WorkerCluster {
