@@ -258,30 +258,33 @@ TEST_F(IcaE2eTest, PlantedNeuronsAreKeyNeuronsAndRandomUnitsAreNot) {
       EXPECT_TRUE(key.count(unit)) << condition << " " << unit;
     }
   }
-  // The null: units drawn at random from the layout (planted ones left out)
-  // are rarely key neurons. A key neuron needs a recurring component whose
-  // map singles it out; a few ordinary units do recur (the tiny model's
-  // high-variance token-identity dims), but not a random draw.
+  // The null: units of the layout that nothing was planted in are rarely
+  // key neurons. A key neuron needs a recurring component whose map singles
+  // it out; a few ordinary units do recur (the tiny model's high-variance
+  // token-identity dims: 43 of 872 in one run, about 5%; the count moves by
+  // a few between runs, which differ in the last bits of the
+  // decomposition), so the rate over every ordinary unit is held to 10%,
+  // against 100% of the planted ones above. (A fixed draw of 200 held to
+  // 5% sat on that rate, 9.9 expected against a bound of 10, and failed in
+  // some runs.)
   const nlohmann::json show = Json(Alice({"show", id, "--json"}));
-  std::vector<std::string> ordinary;
   const std::set<std::string> planted = AllPlantedUnits();
+  int ordinary = 0, hits = 0;
   for (const auto& hook : show["layout"]["hooks"]) {
     const int64_t width = std::stoll(hook["width"].get<std::string>());
     for (int64_t u = 0; u < width; ++u) {
       const std::string name =
           absl::StrCat(hook["name"].get<std::string>(), "[", u, "]");
-      if (!planted.count(name)) ordinary.push_back(name);
+      if (planted.count(name)) continue;
+      ++ordinary;
+      hits += key.count(name);
     }
   }
-  std::mt19937 rng(7);
-  std::shuffle(ordinary.begin(), ordinary.end(), rng);
-  const int draws = std::min<int>(200, ordinary.size());
-  int hits = 0;
-  for (int i = 0; i < draws; ++i) hits += key.count(ordinary[i]);
-  std::cout << "key neurons: " << key.size() << " of " << ordinary.size()
-            << " ordinary units; random draw: " << hits << " of " << draws
+  ASSERT_GT(ordinary, 100);
+  std::cout << "key neurons: " << key.size()
+            << "; ordinary units that are: " << hits << " of " << ordinary
             << "\n";
-  EXPECT_LE(hits, draws / 20);  // at most 5%
+  EXPECT_LE(hits, ordinary / 10);
 }
 
 TEST_F(IcaE2eTest, IcaWithOptionsDecomposesAgainOnlyTheHooksAsked) {
