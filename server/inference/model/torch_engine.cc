@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 
@@ -30,6 +31,10 @@ struct StepPlan {
 };
 
 // Copies a device tensor into a host float vector in one transfer.
+// Logits computed per chunk of rows on the CPU: below glibc's largest mmap
+// threshold (32 MiB), so the allocator reuses the chunk's memory.
+constexpr int64_t kLogitChunkBytes = int64_t{16} << 20;
+
 void CopyToHost(const at::Tensor& t, std::vector<float>& out) {
   out.resize(static_cast<size_t>(t.numel()));
   if (t.numel() == 0) return;
@@ -162,12 +167,38 @@ class TorchEngine final : public Engine {
           static_cast<int64_t>(plan.logit_rows.size()) == n
               ? hidden
               : hidden.index_select(0, ToDevice(plan.logit_rows));
-      CopyToHost(transformer_.Logits(picked).to(at::kFloat), result.logits);
+      LogitsToHost(picked, result.logits);
     } else {
       result.logits.clear();
     }
     if (!on_cpu_ && visitor.buffer().defined()) {
       CopyToHost(visitor.buffer(), result.values);
+    }
+  }
+
+  // The logits of `hidden`'s rows into `out` ([rows, vocab], float). On
+  // the CPU in chunks of rows written straight into `out` (which the caller
+  // reuses): scoring every position of a step's sequences would otherwise
+  // build one [rows, vocab] tensor per step (528 MB for 88 texts of 30
+  // tokens at a 50k vocabulary), above malloc's mmap threshold, so mapped,
+  // page-faulted and freed anew each step (perf: 13% kernel time and 7.5%
+  // memset in a masking run). Chunks are whole multiples of 8 rows, so
+  // batch-invariant blocks fall where they would unchunked.
+  void LogitsToHost(const at::Tensor& hidden, std::vector<float>& out) {
+    const int64_t rows = hidden.size(0);
+    const int64_t vocab = rep_.weights.lm_head.size(0);
+    if (!on_cpu_) {
+      CopyToHost(transformer_.Logits(hidden).to(at::kFloat), out);
+      return;
+    }
+    const int64_t chunk = std::max<int64_t>(
+        8, kLogitChunkBytes / (vocab * static_cast<int64_t>(sizeof(float))) /
+               8 * 8);
+    out.resize(static_cast<size_t>(rows * vocab));
+    for (int64_t begin = 0; begin < rows; begin += chunk) {
+      const int64_t n = std::min(chunk, rows - begin);
+      at::from_blob(out.data() + begin * vocab, {n, vocab}, at::kFloat)
+          .copy_(transformer_.Logits(hidden.narrow(0, begin, n)));
     }
   }
 

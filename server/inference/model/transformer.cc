@@ -6,8 +6,6 @@
 #include <cmath>
 #include <limits>
 
-#include "server/inference/model/small_rows_linear.h"
-
 namespace fnprobe {
 namespace {
 
@@ -66,13 +64,11 @@ at::Tensor Transformer::Forward(const at::Tensor& ids,
 }
 
 at::Tensor Transformer::Logits(const at::Tensor& hidden) const {
-  if (row_block_ <= 0 &&
-      SmallRowsLinearApplies(hidden, weights_.lm_head, at::Tensor())) {
-    return SmallRowsLinear(hidden, weights_.lm_head, at::Tensor());
-  }
-  return ApplyInRowBlocks(hidden, row_block_, [this](const at::Tensor& rows) {
-    return at::linear(rows, weights_.lm_head);
-  });
+  // The LM head is a bias-free dense layer: the same paths as the others
+  // (small-rows kernel, parallel row blocks, batch-invariant blocks).
+  const LinearWeights head{weights_.lm_head, at::Tensor(), /*in_by_out=*/false,
+                           row_block_};
+  return head.Apply(hidden);
 }
 
 at::Tensor Transformer::Embed(const at::Tensor& ids,
