@@ -1,6 +1,7 @@
 #include "server/inference/model/cpu_threads.h"
 
 #include <ATen/Parallel.h>
+#include <c10/core/InferenceMode.h>
 #include <dlfcn.h>
 #include <sched.h>
 
@@ -54,6 +55,15 @@ int UseCpuThreads(int threads) {
   at::set_num_threads(n);
   SetBlasThreads(1);
   return n;
+}
+
+void ParallelFor(int64_t begin, int64_t end, int64_t grain,
+                 const std::function<void(int64_t, int64_t)>& f) {
+  const bool inference_mode = c10::InferenceMode::is_enabled();
+  at::parallel_for(begin, end, grain, [&](int64_t first, int64_t last) {
+    c10::InferenceMode inference(inference_mode);
+    f(first, last);
+  });
 }
 
 }  // namespace fnprobe

@@ -16,6 +16,9 @@
 #ifndef FNPROBE_SERVER_INFERENCE_MODEL_CPU_THREADS_H_
 #define FNPROBE_SERVER_INFERENCE_MODEL_CPU_THREADS_H_
 
+#include <cstdint>
+#include <functional>
+
 namespace fnprobe {
 
 // The CPUs this process may run on (its affinity mask; at least 1).
@@ -32,6 +35,13 @@ bool SetBlasThreads(int n);
 // libtorch's intra-op threads to `threads` (<= 0: AvailableCpus()) and the
 // BLAS to one thread inside them. Returns the intra-op thread count set.
 int UseCpuThreads(int threads);
+
+// at::parallel_for over [begin, end) in chunks of at least `grain`, each
+// chunk run with the caller's InferenceMode: the mode is per thread, and
+// the pool's workers would otherwise make normal tensors and refuse to
+// update the caller's inference tensors in place.
+void ParallelFor(int64_t begin, int64_t end, int64_t grain,
+                 const std::function<void(int64_t, int64_t)>& f);
 
 }  // namespace fnprobe
 

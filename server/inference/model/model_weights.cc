@@ -1,7 +1,6 @@
 #include "server/inference/model/model_weights.h"
 
 #include <ATen/Parallel.h>
-#include <c10/core/InferenceMode.h>
 
 #include <cstring>
 
@@ -10,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/status_util.h"
+#include "server/inference/model/cpu_threads.h"
 #include "server/inference/model/family_tensor_names.h"
 #include "server/inference/model/small_rows_linear.h"
 
@@ -301,9 +301,7 @@ at::Tensor ApplyInRowBlocks(
   // Blocks are independent products of one shape, so on the CPU they are
   // spread over the intra-op threads (the BLAS is single-threaded inside,
   // cpu_threads.h): each block's values are what it gives alone.
-  const bool inference_mode = c10::InferenceMode::is_enabled();
   auto run = [&](int64_t first, int64_t last) {
-    c10::InferenceMode inference(inference_mode);
     for (int64_t b = first; b < last; ++b) {
       const int64_t begin = b * row_block;
       const int64_t n = std::min(row_block, rows - begin);
@@ -316,7 +314,7 @@ at::Tensor ApplyInRowBlocks(
     }
   };
   if (x.device().is_cpu() && blocks > 1) {
-    at::parallel_for(0, blocks, 1, run);
+    ParallelFor(0, blocks, 1, run);
   } else {
     run(0, blocks);
   }
@@ -357,10 +355,7 @@ at::Tensor LinearWeights::ParallelRows(const at::Tensor& x) const {
   // last, so each block's product is the BLAS's usual kernel.
   const int64_t block =
       std::max(kParallelRowsMin, (rows + threads - 1) / threads + 7) / 8 * 8;
-  // InferenceMode is per thread: the pool's workers take the caller's.
-  const bool inference_mode = c10::InferenceMode::is_enabled();
-  at::parallel_for(0, rows, block, [&](int64_t begin, int64_t end) {
-    c10::InferenceMode inference(inference_mode);
+  ParallelFor(0, rows, block, [&](int64_t begin, int64_t end) {
     y.narrow(0, begin, end - begin)
         .copy_(BlasProduct(x.narrow(0, begin, end - begin)));
   });

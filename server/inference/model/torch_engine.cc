@@ -30,11 +30,11 @@ struct StepPlan {
   bool capture_all_rows = true;
 };
 
-// Copies a device tensor into a host float vector in one transfer.
 // Logits computed per chunk of rows on the CPU: below glibc's largest mmap
 // threshold (32 MiB), so the allocator reuses the chunk's memory.
 constexpr int64_t kLogitChunkBytes = int64_t{16} << 20;
 
+// Copies a device tensor into a host float vector in one transfer.
 void CopyToHost(const at::Tensor& t, std::vector<float>& out) {
   out.resize(static_cast<size_t>(t.numel()));
   if (t.numel() == 0) return;

@@ -1,10 +1,9 @@
 #include "server/inference/model/transformer.h"
 
-#include <ATen/Parallel.h>
-#include <c10/core/InferenceMode.h>
-
 #include <cmath>
 #include <limits>
+
+#include "server/inference/model/cpu_threads.h"
 
 namespace fnprobe {
 namespace {
@@ -180,11 +179,7 @@ at::Tensor Transformer::Attention(int layer, const at::Tensor& x,
   // they are spread over the intra-op threads; each one's products run
   // single-threaded inside, the same as alone.
   std::vector<at::Tensor> outputs(sequences.size());
-  // InferenceMode is per thread: the pool's workers take the caller's (the
-  // caches may be inference tensors, updated in place).
-  const bool inference_mode = c10::InferenceMode::is_enabled();
   auto attend = [&](int64_t begin, int64_t end) {
-    c10::InferenceMode inference(inference_mode);
     for (int64_t i = begin; i < end; ++i) {
       const PackedSequence& s = sequences[i];
       const int64_t len = s.end - s.begin;
@@ -195,7 +190,7 @@ at::Tensor Transformer::Attention(int layer, const at::Tensor& x,
   };
   const int64_t count = static_cast<int64_t>(sequences.size());
   if (x.device().is_cpu() && count > 1) {
-    at::parallel_for(0, count, 1, attend);
+    ParallelFor(0, count, 1, attend);
   } else {
     attend(0, count);
   }
