@@ -125,12 +125,16 @@ absl::Status AddIcaUnits(const std::string& field, const v1::MaskingNetwork& n,
                          const IcaNetwork& network, const Layout& layout,
                          const std::map<std::string, int64_t>& widths,
                          UnitSelection* out) {
-  std::vector<bool> wanted(layout.size(), n.hooks().empty());
+  std::set<std::string> wanted;
+  for (const HookSpec& hook : layout.hooks()) {
+    if (n.hooks().empty()) wanted.insert(hook.name);
+  }
   for (int h = 0; h < n.hooks_size(); ++h) {
     bool any = false;
-    for (size_t i = 0; i < layout.size(); ++i) {
-      if (fnmatch(n.hooks(h).c_str(), layout.hooks()[i].name.c_str(), 0) == 0) {
-        wanted[i] = any = true;
+    for (const HookSpec& hook : layout.hooks()) {
+      if (fnmatch(n.hooks(h).c_str(), hook.name.c_str(), 0) == 0) {
+        wanted.insert(hook.name);
+        any = true;
       }
     }
     if (!any) {
@@ -140,17 +144,15 @@ absl::Status AddIcaUnits(const std::string& field, const v1::MaskingNetwork& n,
     }
   }
   for (int64_t unit : network.units) {
-    // The hook whose range [offset, offset + width) holds the unit.
-    size_t i = 0;
-    while (i + 1 < layout.size() && layout.offset(i + 1) <= unit) ++i;
-    if (unit < 0 || i >= layout.size() ||
-        unit >= layout.offset(i) + layout.hooks()[i].width) {
+    absl::StatusOr<std::string> name = layout.UnitName(unit);
+    if (!name.ok()) {
       return absl::DataLossError(absl::StrCat(field, ": stored ICA unit ", unit,
                                               " is outside the layout"));
     }
-    if (!wanted[i]) continue;
-    FNPROBE_RETURN_IF_ERROR(AddUnits(field, layout.hooks()[i].name,
-                                     {unit - layout.offset(i)}, widths, out));
+    FNPROBE_ASSIGN_OR_RETURN(const UnitRef ref, ParseUnitRef(*name));
+    if (!wanted.count(ref.hook)) continue;
+    FNPROBE_RETURN_IF_ERROR(
+        AddUnits(field, ref.hook, {ref.index}, widths, out));
   }
   return absl::OkStatus();
 }
