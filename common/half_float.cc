@@ -183,12 +183,145 @@ void DecodeHalfsF16c(const char* src, size_t n, float* out) {
 
 }  // namespace half_float_internal
 
+namespace {
+
+// Stores n 16-bit values little-endian at dst.
+void StoreLittleEndian16(const uint16_t* src, size_t n, char* dst) {
+  for (size_t i = 0; i < n; ++i) {
+    dst[2 * i] = static_cast<char>(src[i] & 0xff);
+    dst[2 * i + 1] = static_cast<char>(src[i] >> 8);
+  }
+}
+
+// Converts `in` with `convert` (FloatsToHalf or FloatsToBFloat16) in chunks
+// small enough to stay in L1, stored little-endian; returns the overflow
+// count.
+template <typename Convert>
+size_t EncodeScalar(const float* in, size_t n, char* dst, Convert convert) {
+  constexpr size_t kChunk = 1024;
+  uint16_t chunk[kChunk];
+  size_t overflows = 0;
+  for (size_t begin = 0; begin < n; begin += kChunk) {
+    const size_t count = n - begin < kChunk ? n - begin : kChunk;
+    overflows += convert(in + begin, count, chunk);
+    StoreLittleEndian16(chunk, count, dst + 2 * begin);
+  }
+  return overflows;
+}
+
+#ifdef FNPROBE_HALF_FLOAT_X86
+// AVX2 + F16C paths, bit-identical to common/half_float (including NaN, which
+// both make the canonical quiet NaN, and overflow counting). The conversion
+// instructions take the rounding mode from their immediate and neither flush
+// denormal results nor depend on MXCSR's FTZ/DAZ (f32 denormals become +-0 in
+// f16 anyway), so threads on which torch changed those flags encode alike.
+
+__attribute__((target("avx2,f16c"))) size_t EncodeHalfAvx2(const float* in,
+                                                           size_t n,
+                                                           char* dst) {
+  const __m256i abs_mask = _mm256_set1_epi32(0x7fffffff);
+  const __m256i exp_all_ones = _mm256_set1_epi32(0x7f800000);
+  const __m256i half_abs_mask = _mm256_set1_epi32(0x7fff);
+  const __m256i half_inf = _mm256_set1_epi32(0x7c00);
+  size_t overflows = 0;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 x = _mm256_loadu_ps(in + i);
+    const __m128i h = _mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 2 * i), h);
+    const __m256i abs = _mm256_and_si256(_mm256_castps_si256(x), abs_mask);
+    const __m256i finite = _mm256_cmpgt_epi32(exp_all_ones, abs);
+    const __m256i is_inf = _mm256_cmpeq_epi32(
+        _mm256_and_si256(_mm256_cvtepu16_epi32(h), half_abs_mask), half_inf);
+    overflows += __builtin_popcount(static_cast<unsigned>(_mm256_movemask_ps(
+        _mm256_castsi256_ps(_mm256_and_si256(finite, is_inf)))));
+    const int nan = _mm256_movemask_ps(
+        _mm256_castsi256_ps(_mm256_cmpgt_epi32(abs, exp_all_ones)));
+    if (nan != 0) {
+      // Rare: give NaNs common/half_float's canonical bits (the hardware
+      // keeps payload bits).
+      for (int k = 0; k < 8; ++k) {
+        if (nan & (1 << k)) {
+          const uint16_t bits = FloatToHalf(in[i + k]);
+          std::memcpy(dst + 2 * (i + k), &bits, sizeof(bits));
+        }
+      }
+    }
+  }
+  uint16_t tail[8];
+  overflows += FloatsToHalf(in + i, n - i, tail);
+  std::memcpy(dst + 2 * i, tail, (n - i) * sizeof(uint16_t));
+  return overflows;
+}
+
+// Eight floats to bf16 (in 32-bit lanes), as FloatToBFloat16: round to
+// nearest even, every NaN to 0x7fc0. Adds the overflow count to *overflows.
+__attribute__((target("avx2"))) inline __m256i BFloat16x8(__m256i bits,
+                                                          size_t* overflows) {
+  const __m256i abs = _mm256_and_si256(bits, _mm256_set1_epi32(0x7fffffff));
+  const __m256i exp_all_ones = _mm256_set1_epi32(0x7f800000);
+  const __m256i bias = _mm256_add_epi32(
+      _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1)),
+      _mm256_set1_epi32(0x7fff));
+  __m256i rounded = _mm256_srli_epi32(_mm256_add_epi32(bits, bias), 16);
+  const __m256i nan = _mm256_cmpgt_epi32(abs, exp_all_ones);
+  rounded = _mm256_blendv_epi8(rounded, _mm256_set1_epi32(0x7fc0), nan);
+  const __m256i finite = _mm256_cmpgt_epi32(exp_all_ones, abs);
+  const __m256i is_inf =
+      _mm256_cmpeq_epi32(_mm256_and_si256(rounded, _mm256_set1_epi32(0x7fff)),
+                         _mm256_set1_epi32(0x7f80));
+  *overflows += __builtin_popcount(static_cast<unsigned>(_mm256_movemask_ps(
+      _mm256_castsi256_ps(_mm256_and_si256(finite, is_inf)))));
+  return rounded;
+}
+
+__attribute__((target("avx2"))) size_t EncodeBFloat16Avx2(const float* in,
+                                                          size_t n, char* dst) {
+  size_t overflows = 0;
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256i lo =
+        BFloat16x8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + i)),
+                   &overflows);
+    const __m256i hi = BFloat16x8(
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + i + 8)),
+        &overflows);
+    // packus works per 128-bit lane: [lo0-3 hi0-3 lo4-7 hi4-7]; reorder.
+    const __m256i packed =
+        _mm256_permute4x64_epi64(_mm256_packus_epi32(lo, hi), 0xd8);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 2 * i), packed);
+  }
+  uint16_t tail[16];
+  overflows += FloatsToBFloat16(in + i, n - i, tail);
+  std::memcpy(dst + 2 * i, tail, (n - i) * sizeof(uint16_t));
+  return overflows;
+}
+#endif  // FNPROBE_HALF_FLOAT_X86
+
+}  // namespace
+
 void DecodeHalfs(const char* src, size_t n, float* out) {
   if (CpuHasAvx2F16c()) {
     half_float_internal::DecodeHalfsF16c(src, n, out);
   } else {
     half_float_internal::DecodeHalfsScalar(src, n, out);
   }
+}
+
+size_t EncodeHalfs(const float* in, size_t n, char* dst) {
+#ifdef FNPROBE_HALF_FLOAT_X86
+  if (CpuHasAvx2F16c()) return EncodeHalfAvx2(in, n, dst);
+#endif
+  return EncodeScalar(in, n, dst, FloatsToHalf);
+}
+
+size_t EncodeBFloat16s(const float* in, size_t n, char* dst) {
+#ifdef FNPROBE_HALF_FLOAT_X86
+  if (CpuHasAvx2F16c()) {
+    return EncodeBFloat16Avx2(in, n, dst);
+  }
+#endif
+  return EncodeScalar(in, n, dst, FloatsToBFloat16);
 }
 
 }  // namespace fnprobe

@@ -5,9 +5,10 @@
 // overflow (frame encoding) check IsFinite on the result or use the counting
 // array helpers below. NaN stays NaN.
 //
-// This is the one f16 decoding path: the frame codec and the activation
-// store both decode through DecodeHalfs, which uses F16C where the CPU has
-// it and is bit-identical to HalfToFloat either way.
+// These hold the one 16-bit encoding and f16 decoding path: the frame codec
+// and the activation store both convert through EncodeHalfs,
+// EncodeBFloat16s and DecodeHalfs, which use AVX2 + F16C where the CPU has
+// them and are bit-identical to the scalar conversions either way.
 //
 // Thread-safe: pure functions (the CPU probe is computed once).
 #ifndef FNPROBE_COMMON_HALF_FLOAT_H_
@@ -33,6 +34,14 @@ void BFloat16sToFloat(const uint16_t* in, size_t n, float* out);
 // Whether this CPU (and OS) runs the AVX2 + F16C conversion paths: here and
 // in the frame codec's encoder. Probed once.
 bool CpuHasAvx2F16c();
+
+// Converts `n` floats to little-endian f16 (or bf16) bytes at `dst` (2n
+// bytes, any alignment): with AVX2 + F16C where CpuHasAvx2F16c(), bit for
+// bit as FloatsToHalf (FloatsToBFloat16) either way, NaNs included. Returns
+// how many finite inputs became infinite. The one encoding path: the frame
+// codec and the activation store both use it.
+size_t EncodeHalfs(const float* in, size_t n, char* dst);
+size_t EncodeBFloat16s(const float* in, size_t n, char* dst);
 
 // Converts `n` little-endian f16 values at `src` (any alignment) to float32
 // at `out`: with F16C where CpuHasAvx2F16c(), bit for bit as HalfToFloat

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -233,6 +234,52 @@ TEST(DecodeHalfsTest, VectorPathEqualsScalarPathBitForBit) {
   if (!CpuHasAvx2F16c()) {
     GTEST_SKIP() << "no AVX2 + F16C here: only the scalar path was checked";
   }
+}
+
+// Floats spread over every exponent (a step of 65521 through the 2^32 bit
+// patterns: NaNs, infinities, denormals, overflow to f16/bf16 infinity), 13
+// past a multiple of 16 so the vector paths run their scalar tails too.
+std::vector<float> SpreadFloats() {
+  std::vector<float> values;
+  for (uint64_t bits = 0; bits < (uint64_t{1} << 32); bits += 65521) {
+    values.push_back(FromBits(static_cast<uint32_t>(bits)));
+  }
+  values.resize(values.size() - values.size() % 16 + 13);
+  return values;
+}
+
+// The little-endian bytes of `halves`.
+std::string LittleEndianBytes(const std::vector<uint16_t>& halves) {
+  std::string bytes;
+  for (uint16_t h : halves) {
+    bytes.push_back(static_cast<char>(h & 0xff));
+    bytes.push_back(static_cast<char>(h >> 8));
+  }
+  return bytes;
+}
+
+// EncodeHalfs and EncodeBFloat16s (vectorized where this CPU allows) write
+// exactly the little-endian bytes of the scalar conversions, at any
+// alignment, and count the same overflows.
+TEST(EncodeHalfsTest, EqualsScalarConversionsBitForBit) {
+  const std::vector<float> values = SpreadFloats();
+  const size_t n = values.size();
+  std::vector<uint16_t> halves(n);
+  const size_t half_overflows = FloatsToHalf(values.data(), n, halves.data());
+  std::vector<uint16_t> bf16(n);
+  const size_t bf16_overflows = FloatsToBFloat16(values.data(), n, bf16.data());
+  ASSERT_GT(half_overflows, 0u);
+  ASSERT_GT(bf16_overflows, 0u);
+  for (size_t offset : {0, 1}) {
+    SCOPED_TRACE(offset);
+    std::string out(offset + 2 * n, '\x55');
+    EXPECT_EQ(EncodeHalfs(values.data(), n, &out[offset]), half_overflows);
+    EXPECT_EQ(out.substr(offset), LittleEndianBytes(halves));
+    EXPECT_EQ(EncodeBFloat16s(values.data(), n, &out[offset]), bf16_overflows);
+    EXPECT_EQ(out.substr(offset), LittleEndianBytes(bf16));
+    EXPECT_EQ(out.substr(0, offset), std::string(offset, '\x55'));
+  }
+  EXPECT_EQ(EncodeHalfs(values.data(), 0, nullptr), 0u);
 }
 
 }  // namespace

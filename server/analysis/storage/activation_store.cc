@@ -266,15 +266,11 @@ absl::Status ActivationWriter::Append(int64_t time_point, const float* values) {
       std::memcpy(dst, values, n * sizeof(float));
       break;
     case DType::kF16:
-    case DType::kBF16: {
-      scratch_.resize(n);
-      overflow_count_ += static_cast<int64_t>(
-          options_.dtype == DType::kF16
-              ? FloatsToHalf(values, n, scratch_.data())
-              : FloatsToBFloat16(values, n, scratch_.data()));
-      std::memcpy(dst, scratch_.data(), n * sizeof(uint16_t));
+      overflow_count_ += static_cast<int64_t>(EncodeHalfs(values, n, dst));
       break;
-    }
+    case DType::kBF16:
+      overflow_count_ += static_cast<int64_t>(EncodeBFloat16s(values, n, dst));
+      break;
     default:
       break;
   }

@@ -193,8 +193,7 @@ class ActivationWriter {
   absl::flat_hash_set<int64_t> seen_time_points_;
   // The chunk being filled.
   std::vector<int64_t> chunk_time_points_;
-  std::string chunk_values_;       // Encoded in the file's dtype.
-  std::vector<uint16_t> scratch_;  // One row in F16/BF16.
+  std::string chunk_values_;  // Encoded in the file's dtype.
   // Compression state, reused across chunks (compression on only).
   std::unique_ptr<ZstdCompressor> compressor_;
   std::string shuffled_;  // The payload with its values byte-shuffled.
