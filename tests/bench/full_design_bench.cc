@@ -10,15 +10,24 @@
 // spec's prompts at that batch, and the end-to-end rate is printed as a
 // share of it.
 //
+// The experiment runs --rounds times, each followed at once by the engine
+// alone: this VM's speed drifts by +-15% over minutes (the GEMM bound read
+// 295-383 tok/s in one hour), so a share is only meaningful between figures
+// taken side by side, and the median share over the pairs is the figure.
+// Each round also prints the CPU time per token of the inference server,
+// the worker and the engine alone (utime + stime), which drift far less:
+// where the end-to-end time goes on a machine the processes share.
+//
 // Target (issue 20): end to end >= 80% of the engine's throughput at the
 // batch the runs use. A figure printer: exits 1 only when the experiment
 // fails.
 //
-//   build/tests/bench/full_design_bench [--spec PATH]
+//   build/tests/bench/full_design_bench [--spec PATH] [--rounds N]
 //       [--worker-flag=--max-concurrent-runs=4] [--inference-flag=...]
 // Environment: FNPROBE_BENCH_MODEL_DIR (default
 // ./bench-models/galactica-125m, made on first use), FNPROBE_BENCH_DEVICE.
 #include <grpcpp/grpcpp.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <cmath>
@@ -56,6 +65,7 @@ struct Options {
       std::string(FNPROBE_SOURCE_DIR) + "/client/examples/nencka2023.json";
   std::string work_dir;
   std::vector<std::string> worker_flags, inference_flags;
+  int rounds = 3;
 };
 
 double LoadAverage() {
@@ -86,47 +96,165 @@ StepCounts LastStats(const std::string& log) {
   return last;
 }
 
-// The engine alone on `batch` of the spec's prompts, `tokens` each, with
-// the spec's capture: tokens per second, the median of 5 rounds after a
-// warm-up (single rounds ranged 256-345 tok/s on the 2-core VM).
-absl::StatusOr<double> EngineAlone(const v1::ExperimentSpec& spec, int batch,
-                                   int64_t tokens) {
-  ModelOptions options;
-  options.device = BenchDevice();
-  FNPROBE_ASSIGN_OR_RETURN(std::shared_ptr<const Model> model,
-                           Model::Load(BenchModelDir(), options));
-  std::unique_ptr<Engine> engine = NewTorchEngine(model);
-  std::vector<std::string> texts(spec.baseline().prompts().begin(),
-                                 spec.baseline().prompts().end());
-  for (const v1::PromptPool& c : spec.conditions()) {
-    texts.insert(texts.end(), c.prompts().begin(), c.prompts().end());
-  }
-  std::vector<Prompt> prompts;
-  for (int i = 0; i < batch; ++i) {
-    FNPROBE_ASSIGN_OR_RETURN(
-        Prompt p, model->tokenizer().Encode(texts[i % texts.size()]));
-    prompts.push_back(std::move(p));
-  }
-  std::vector<std::string> hooks(spec.capture().hooks().begin(),
-                                 spec.capture().hooks().end());
-  FNPROBE_ASSIGN_OR_RETURN(Layout layout, SelectLayout(model->config(), hooks));
-  GenerationOptions g;
-  g.max_new_tokens = tokens;
-  std::vector<double> rates;
-  for (int round = 0; round < 6; ++round) {
-    int64_t generated = 0;
-    const absl::Time t0 = absl::Now();
-    FNPROBE_RETURN_IF_ERROR(
-        GenerateBatch(*engine, prompts, layout, g, [&](const GeneratedToken&) {
-          ++generated;
-          return absl::OkStatus();
-        }));
-    if (round > 0) {  // round 0 warms up
-      rates.push_back(generated / absl::ToDoubleSeconds(absl::Now() - t0));
+double OwnCpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + 1e-6 * t.tv_usec;
+  };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+double Median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  return values.empty() ? 0 : values[values.size() / 2];
+}
+
+// A rate and the CPU time it took.
+struct Throughput {
+  double tokens_per_s = 0;
+  double cpu_ms_per_token = 0;
+};
+
+// The engine alone in this process on the spec's prompts with the spec's
+// capture, loaded once.
+class EngineAlone {
+ public:
+  static absl::StatusOr<EngineAlone> Load(const v1::ExperimentSpec& spec) {
+    ModelOptions options;
+    options.device = BenchDevice();
+    FNPROBE_ASSIGN_OR_RETURN(std::shared_ptr<const Model> model,
+                             Model::Load(BenchModelDir(), options));
+    std::vector<std::string> hooks(spec.capture().hooks().begin(),
+                                   spec.capture().hooks().end());
+    FNPROBE_ASSIGN_OR_RETURN(Layout layout,
+                             SelectLayout(model->config(), hooks));
+    std::vector<std::string> texts(spec.baseline().prompts().begin(),
+                                   spec.baseline().prompts().end());
+    for (const v1::PromptPool& c : spec.conditions()) {
+      texts.insert(texts.end(), c.prompts().begin(), c.prompts().end());
     }
+    return EngineAlone(std::move(model), std::move(layout), std::move(texts));
   }
-  std::sort(rates.begin(), rates.end());
-  return rates[rates.size() / 2];
+
+  // `batch` prompts, `tokens` each: the median of 3 rounds after a warm-up.
+  absl::StatusOr<Throughput> Measure(int batch, int64_t tokens) {
+    std::vector<Prompt> prompts;
+    for (int i = 0; i < batch; ++i) {
+      FNPROBE_ASSIGN_OR_RETURN(
+          Prompt p, model_->tokenizer().Encode(texts_[i % texts_.size()]));
+      prompts.push_back(std::move(p));
+    }
+    GenerationOptions g;
+    g.max_new_tokens = tokens;
+    std::vector<double> rates, cpu;
+    for (int round = 0; round < 4; ++round) {
+      int64_t generated = 0;
+      const double cpu0 = OwnCpuSeconds();
+      const absl::Time t0 = absl::Now();
+      FNPROBE_RETURN_IF_ERROR(GenerateBatch(*engine_, prompts, layout_, g,
+                                            [&](const GeneratedToken&) {
+                                              ++generated;
+                                              return absl::OkStatus();
+                                            }));
+      if (round == 0 || generated == 0) continue;  // round 0 warms up
+      rates.push_back(generated / absl::ToDoubleSeconds(absl::Now() - t0));
+      cpu.push_back(1e3 * (OwnCpuSeconds() - cpu0) / generated);
+    }
+    return Throughput{Median(rates), Median(cpu)};
+  }
+
+ private:
+  EngineAlone(std::shared_ptr<const Model> model, Layout layout,
+              std::vector<std::string> texts)
+      : model_(std::move(model)),
+        engine_(NewTorchEngine(model_)),
+        layout_(std::move(layout)),
+        texts_(std::move(texts)) {}
+
+  std::shared_ptr<const Model> model_;
+  std::unique_ptr<Engine> engine_;
+  Layout layout_;
+  std::vector<std::string> texts_;
+};
+
+// One submission of the spec, timed.
+struct ExperimentFigures {
+  int64_t tokens = 0;
+  int runs = 0;
+  double generating_s = 0;  // submission until every run is stored
+  double total_s = 0;       // ... until the analysis is done
+  double mean_batch = 0;    // sequences per step while generating
+  int64_t steps = 0;
+  double load = 0;  // 1-minute load average when the runs were stored
+  double server_cpu_ms_per_token = 0;
+  double worker_cpu_ms_per_token = 0;
+};
+
+absl::StatusOr<ExperimentFigures> RunExperiment(
+    WorkerCluster& cluster, const v1::ExperimentSpec& spec) {
+  auto stub = cluster.Stub();
+  const StepCounts steps_before = LastStats(cluster.inference_log(0));
+  const double server_cpu0 = cluster.inference(0)->CpuSeconds();
+  const double worker_cpu0 = cluster.worker()->CpuSeconds();
+  v1::SubmitExperimentRequest request;
+  *request.mutable_spec() = spec;
+  v1::Experiment e;
+  const absl::Time submitted = absl::Now();
+  grpc::Status s = stub->SubmitExperiment(CallContext("").get(), request, &e);
+  if (!s.ok()) return ToAbslStatus(s);
+  const int64_t id = e.id();
+
+  // Polls until every run is stored, then until the analysis is done.
+  ExperimentFigures f;
+  absl::Time runs_done = absl::InfinitePast();
+  double server_cpu = 0, worker_cpu = 0;
+  StepCounts steps_after;
+  while (true) {
+    v1::GetExperimentRequest get;
+    get.set_experiment_id(id);
+    s = stub->GetExperiment(CallContext("").get(), get, &e);
+    if (!s.ok()) return ToAbslStatus(s);
+    const v1::ExperimentProgress& p = e.progress();
+    if (runs_done == absl::InfinitePast() && p.runs_total() > 0 &&
+        p.runs_done() == p.runs_total()) {
+      runs_done = absl::Now();
+      server_cpu = cluster.inference(0)->CpuSeconds() - server_cpu0;
+      worker_cpu = cluster.worker()->CpuSeconds() - worker_cpu0;
+      f.load = LoadAverage();
+      absl::SleepFor(absl::Seconds(1.5));  // one more stats line
+      steps_after = LastStats(cluster.inference_log(0));
+    }
+    if (e.phase() == v1::PHASE_DONE || e.phase() == v1::PHASE_FAILED ||
+        e.phase() == v1::PHASE_CANCELLED) {
+      break;
+    }
+    if (absl::Now() - submitted > absl::Hours(2)) {
+      return absl::DeadlineExceededError("experiment did not finish in 2 h");
+    }
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  if (e.phase() != v1::PHASE_DONE) {
+    return absl::InternalError(absl::StrCat("experiment ended ",
+                                            v1::ExperimentPhase_Name(e.phase()),
+                                            ": ", e.error()));
+  }
+  f.total_s = absl::ToDoubleSeconds(absl::Now() - submitted);
+  for (const v1::Run& r : e.runs()) f.tokens += r.tokens_generated();
+  f.runs = e.runs_size();
+  if (runs_done == absl::InfinitePast() || f.tokens == 0) {
+    return absl::InternalError("no run was seen stored");
+  }
+  f.generating_s = absl::ToDoubleSeconds(runs_done - submitted);
+  f.steps = steps_after.steps - steps_before.steps;
+  f.mean_batch =
+      f.steps > 0
+          ? static_cast<double>(steps_after.batched - steps_before.batched) /
+                f.steps
+          : 0;
+  f.server_cpu_ms_per_token = 1e3 * server_cpu / f.tokens;
+  f.worker_cpu_ms_per_token = 1e3 * worker_cpu / f.tokens;
+  return f;
 }
 
 absl::Status Run(const Options& o) {
@@ -154,92 +282,49 @@ absl::Status Run(const Options& o) {
   c.inference_threads = 0;
   FNPROBE_ASSIGN_OR_RETURN(std::unique_ptr<WorkerCluster> cluster,
                            WorkerCluster::Start(c));
-  auto stub = cluster->Stub();
-  const double load_before = LoadAverage();
-
-  v1::SubmitExperimentRequest request;
-  *request.mutable_spec() = spec;
-  v1::Experiment e;
-  const absl::Time submitted = absl::Now();
-  grpc::Status s = stub->SubmitExperiment(CallContext("").get(), request, &e);
-  if (!s.ok()) return ToAbslStatus(s);
-  const int64_t id = e.id();
-
-  // Polls until every run is stored, then until the analysis is done.
-  absl::Time runs_done = absl::InfinitePast();
-  StepCounts at_runs_done;
-  double load_generating = 0;
-  while (true) {
-    v1::GetExperimentRequest get;
-    get.set_experiment_id(id);
-    s = stub->GetExperiment(CallContext("").get(), get, &e);
-    if (!s.ok()) return ToAbslStatus(s);
-    const v1::ExperimentProgress& p = e.progress();
-    if (runs_done == absl::InfinitePast() && p.runs_total() > 0 &&
-        p.runs_done() == p.runs_total()) {
-      runs_done = absl::Now();
-      load_generating = LoadAverage();
-      absl::SleepFor(absl::Seconds(1.5));  // one more stats line
-      at_runs_done = LastStats(cluster->inference_log(0));
-    }
-    if (e.phase() == v1::PHASE_DONE || e.phase() == v1::PHASE_FAILED ||
-        e.phase() == v1::PHASE_CANCELLED) {
-      break;
-    }
-    if (absl::Now() - submitted > absl::Hours(2)) {
-      return absl::DeadlineExceededError("experiment did not finish in 2 h");
-    }
-    absl::SleepFor(absl::Milliseconds(200));
-  }
-  const absl::Time done = absl::Now();
-  if (e.phase() != v1::PHASE_DONE) {
-    return absl::InternalError(absl::StrCat("experiment ended ",
-                                            v1::ExperimentPhase_Name(e.phase()),
-                                            ": ", e.error()));
-  }
-  int64_t tokens = 0;
-  for (const v1::Run& r : e.runs()) tokens += r.tokens_generated();
-  if (runs_done == absl::InfinitePast()) runs_done = done;
-  if (at_runs_done.steps == 0)
-    at_runs_done = LastStats(cluster->inference_log(0));
-  cluster->StopWorker();
-  cluster.reset();  // the inference server too: the engine runs alone
-
-  const double generating = absl::ToDoubleSeconds(runs_done - submitted);
-  const double e2e = tokens / generating;
-  const double mean_batch =
-      at_runs_done.steps > 0
-          ? static_cast<double>(at_runs_done.batched) / at_runs_done.steps
-          : 0;
-  const int batch = std::max(1, static_cast<int>(std::lround(mean_batch)));
-  const double load_engine = LoadAverage();
-  FNPROBE_ASSIGN_OR_RETURN(
-      const double engine,
-      EngineAlone(spec, batch, spec.generation().tokens_per_prompt()));
+  FNPROBE_ASSIGN_OR_RETURN(EngineAlone engine, EngineAlone::Load(spec));
 
   std::cout << absl::StrFormat(
-      "\n== full design end to end (%s, galactica-125m shape, %s, %d runs, "
-      "%d tokens per prompt, capture %s) ==\n",
+      "\n== full design end to end (%s, galactica-125m shape, %s, "
+      "%d tokens per prompt, capture %s) ==\n"
+      "each round: the experiment through worker + inference server, then "
+      "the engine alone at the batch the runs used\n\n",
       std::filesystem::path(o.spec).filename().string(), BenchDevice(),
-      e.runs_size(), spec.generation().tokens_per_prompt(),
+      spec.generation().tokens_per_prompt(),
       spec.capture().hooks_size() > 0 ? spec.capture().hooks(0) : "");
+  std::cout << absl::StrFormat("%5s %6s %7s %7s %6s | %9s %9s %5s | %22s\n",
+                               "round", "tokens", "stored", "done", "batch",
+                               "e2e tok/s", "engine", "share",
+                               "CPU ms/token srv+wrk=eng")
+            << std::flush;
+  std::vector<double> shares;
+  for (int round = 1; round <= o.rounds; ++round) {
+    FNPROBE_ASSIGN_OR_RETURN(const ExperimentFigures f,
+                             RunExperiment(*cluster, spec));
+    const int batch = std::max(1, static_cast<int>(std::lround(f.mean_batch)));
+    FNPROBE_ASSIGN_OR_RETURN(
+        const Throughput alone,
+        engine.Measure(batch, spec.generation().tokens_per_prompt()));
+    const double e2e = f.tokens / f.generating_s;
+    const double share = alone.tokens_per_s > 0 ? e2e / alone.tokens_per_s : 0;
+    shares.push_back(share);
+    std::cout << absl::StrFormat(
+                     "%5d %6d %6.1fs %6.1fs %6.1f | %9.1f %9.1f %4.0f%% | "
+                     "%5.2f+%4.2f=%4.2f "
+                     "%5.2f (load %.2f)\n",
+                     round, f.tokens, f.generating_s, f.total_s, f.mean_batch,
+                     e2e, alone.tokens_per_s, 100 * share,
+                     f.server_cpu_ms_per_token, f.worker_cpu_ms_per_token,
+                     f.server_cpu_ms_per_token + f.worker_cpu_ms_per_token,
+                     alone.cpu_ms_per_token, f.load)
+              << std::flush;
+  }
   std::cout << absl::StrFormat(
-      "machine load (1-min average): %.2f at submission, %.2f when the runs "
-      "were stored, %.2f before the engine-alone run\n",
-      load_before, load_generating, load_engine);
-  std::cout << absl::StrFormat(
-      "tokens %d; runs stored after %.1f s; done with the analysis after "
-      "%.1f s\n",
-      tokens, generating, absl::ToDoubleSeconds(done - submitted));
-  std::cout << absl::StrFormat(
-      "batch the runs used: %.1f sequences per step (mean over %d steps) -> "
-      "engine alone at batch %d\n",
-      mean_batch, at_runs_done.steps, batch);
-  std::cout << absl::StrFormat(
-      "end to end (worker + inference server): %8.1f tok/s\n"
-      "engine alone at batch %3d:                %8.1f tok/s\n"
-      "share: %.0f%% (target >= 80%%)\n",
-      e2e, batch, engine, engine > 0 ? 100 * e2e / engine : 0.0);
+      "\nstored: submission until every run is stored; done: with the "
+      "analysis; batch: mean sequences per step; engine: the engine alone at "
+      "that batch (median of 3 rounds), measured right after the round\n"
+      "share (median of %d rounds): %.0f%% (target >= 80%%)\n",
+      o.rounds, 100 * Median(shares));
   return absl::OkStatus();
 }
 
@@ -251,6 +336,10 @@ int main(int argc, char** argv) {
   CLI::App app{"the paper's full design end to end (issue 20)"};
   app.add_option("--spec", o.spec, "experiment spec (JSON)")
       ->capture_default_str();
+  app.add_option("--rounds", o.rounds,
+                 "experiments, each beside the engine alone")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 20));
   app.add_option("--work-dir", o.work_dir, "default: a new temporary dir");
   app.add_option("--worker-flag", o.worker_flags,
                  "extra fnprobe-worker flag (repeat)");

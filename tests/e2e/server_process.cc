@@ -107,4 +107,25 @@ int64_t ServerProcess::RssBytes() const {
   return -1;
 }
 
+double ServerProcess::CpuSeconds() const {
+  std::ifstream in(absl::StrCat("/proc/", pid_, "/stat"));
+  std::string stat;
+  std::getline(in, stat);
+  // The command name (field 2) is in parentheses and may hold spaces: the
+  // fields are counted from the last ')'. utime and stime are fields 14
+  // and 15, in clock ticks.
+  const size_t close = stat.rfind(')');
+  if (close == std::string::npos) return -1;
+  std::istringstream fields(stat.substr(close + 1));
+  std::string field;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && fields >> field; ++i) {
+    if (i < 14) continue;
+    double value = 0;
+    if (!absl::SimpleAtod(field, &value)) return -1;
+    ticks += value;
+  }
+  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
 }  // namespace fnprobe::testing

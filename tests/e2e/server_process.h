@@ -40,6 +40,10 @@ class ServerProcess {
   // Resident set size in bytes, from /proc/<pid>/status.
   int64_t RssBytes() const;
 
+  // CPU time used so far (user + system, every thread), in seconds, from
+  // /proc/<pid>/stat; -1 if it cannot be read.
+  double CpuSeconds() const;
+
  private:
   ServerProcess(pid_t pid, int port) : pid_(pid), port_(port) {}
   pid_t pid_;

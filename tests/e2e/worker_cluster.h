@@ -50,6 +50,7 @@ class WorkerCluster {
   std::string worker_log() const { return options_.dir + "/worker.log"; }
   std::string inference_log(int i) const;
   ServerProcess* worker() { return worker_.get(); }
+  ServerProcess* inference(int i = 0) { return inference_.at(i).get(); }
 
   // A stub on the worker; `token` empty sends none.
   std::unique_ptr<v1::ExperimentService::Stub> Stub() const;
