@@ -3,8 +3,12 @@
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 #include <dlfcn.h>
+#include <omp.h>
 #include <sched.h>
 
+#include <algorithm>
+#include <atomic>
+#include <exception>
 #include <thread>
 
 namespace fnprobe {
@@ -59,11 +63,40 @@ int UseCpuThreads(int threads) {
 
 void ParallelFor(int64_t begin, int64_t end, int64_t grain,
                  const std::function<void(int64_t, int64_t)>& f) {
+  if (end <= begin) return;
   const bool inference_mode = c10::InferenceMode::is_enabled();
-  at::parallel_for(begin, end, grain, [&](int64_t first, int64_t last) {
+  const int64_t n = end - begin;
+  grain = std::max<int64_t>(grain, 1);
+  const int64_t threads = at::get_num_threads();
+  // Chunks of whole grains, up to kChunksPerThread per thread.
+  const int64_t grains = (n + grain - 1) / grain;
+  const int64_t chunks = std::min(grains, threads * kChunksPerThread);
+  if (threads <= 1 || chunks <= 1 || omp_in_parallel()) {
     c10::InferenceMode inference(inference_mode);
-    f(first, last);
-  });
+    f(begin, end);
+    return;
+  }
+  const int64_t chunk = (grains + chunks - 1) / chunks * grain;
+  const int64_t count = (n + chunk - 1) / chunk;
+  std::atomic<int64_t> next{0};
+  std::exception_ptr error;
+  std::atomic<bool> failed{false};
+#pragma omp parallel num_threads(static_cast <int>(std::min(threads, count)))
+  {
+    c10::InferenceMode inference(inference_mode);
+    for (int64_t i = next.fetch_add(1, std::memory_order_relaxed); i < count;
+         i = next.fetch_add(1, std::memory_order_relaxed)) {
+      try {
+        f(begin + i * chunk, std::min(end, begin + (i + 1) * chunk));
+      } catch (...) {
+        // The first error is rethrown after the region; the rest of the
+        // chunks are skipped (an exception must not leave the region).
+        if (!failed.exchange(true)) error = std::current_exception();
+        next.store(count, std::memory_order_relaxed);
+      }
+    }
+  }
+  if (error) std::rethrow_exception(error);
 }
 
 }  // namespace fnprobe

@@ -36,10 +36,22 @@ bool SetBlasThreads(int n);
 // BLAS to one thread inside them. Returns the intra-op thread count set.
 int UseCpuThreads(int threads);
 
-// at::parallel_for over [begin, end) in chunks of at least `grain`, each
-// chunk run with the caller's InferenceMode: the mode is per thread, and
-// the pool's workers would otherwise make normal tensors and refuse to
-// update the caller's inference tensors in place.
+// Runs f over [begin, end) in chunks of whole `grain`s, on libtorch's
+// intra-op threads (OpenMP), each chunk with the caller's InferenceMode (the
+// mode is per thread, and the pool's workers would otherwise make normal
+// tensors and refuse to update the caller's inference tensors in place).
+//
+// The threads claim chunks one at a time, up to kChunksPerThread per
+// thread, instead of at::parallel_for's one fixed share each. Why: on a
+// machine shared with other processes (the worker beside the inference
+// server on two cores), a thread the kernel takes off its core mid-region
+// left the other waiting at the region's end for the whole of its share;
+// with claiming, the thread still running takes the chunks the other has
+// not begun. Chunk boundaries depend only on the range, grain and thread
+// count, never on which thread runs a chunk, so results do not change from
+// run to run. The first exception a chunk throws is rethrown here. Inside
+// another parallel region, f runs on the calling thread.
+inline constexpr int64_t kChunksPerThread = 4;
 void ParallelFor(int64_t begin, int64_t end, int64_t grain,
                  const std::function<void(int64_t, int64_t)>& f);
 

@@ -1,8 +1,10 @@
 #include "server/inference/model/small_rows_linear.h"
 
-#include <ATen/Parallel.h>
+#include <ATen/ATen.h>
 
 #include <algorithm>
+
+#include "server/inference/model/cpu_threads.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -146,7 +148,7 @@ at::Tensor SmallRowsLinear(const at::Tensor& x_in, const at::Tensor& weight,
   // that small products stay on one thread.
   const int64_t grain =
       std::max<int64_t>(8, (int64_t{16384} / std::max<int64_t>(in, 1)) / 8 * 8);
-  at::parallel_for(0, out, grain, [&](int64_t begin, int64_t end) {
+  ParallelFor(0, out, grain, [&](int64_t begin, int64_t end) {
     // Blocks of kRowBlock rows keep x's block in L2 while the weight rows
     // stream past it (one weight pass per block).
     for (int64_t r = 0; r < rows; r += kRowBlock) {
