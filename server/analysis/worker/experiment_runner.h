@@ -74,7 +74,9 @@ struct ExperimentRunnerOptions {
   // Hand freed heap memory back to the system (malloc_trim) whenever the
   // last job in flight ends. glibc keeps what a run's or an analysis's
   // threads freed in their arenas, so without this an idle worker holds
-  // its high-water mark (issue 13, item 5). Off only to measure that.
+  // its high-water mark (issue 13, item 5). On, freed memory is also kept
+  // for reuse while jobs run (no automatic trim; page faults cost the
+  // worker's CPU). Off only to measure that.
   bool release_idle_memory = true;
   // Free bytes kept on the data dir's file system: a run starts only when
   // its estimated activation bytes fit above this reserve, and waits
