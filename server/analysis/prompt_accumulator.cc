@@ -163,12 +163,17 @@ absl::StatusOr<PromptSample> PoolRuns(
       occurrences[it->second].emplace_back(static_cast<int>(r), p);
     }
   }
-  s.values.set_size(occurrences.size(), v);
+  // Sums in place, then means: no row temporaries (a row of the 125m shape
+  // is 54k values, and one fresh row per prompt made this the worker's
+  // busiest function at a run's end).
+  s.values.zeros(occurrences.size(), v);
+  arma::vec counts(occurrences.size());
   for (size_t i = 0; i < occurrences.size(); ++i) {
-    arma::rowvec sum(v, arma::fill::zeros);
-    for (auto [r, p] : occurrences[i]) sum += runs[r]->values.row(p);
-    s.values.row(i) = sum / static_cast<double>(occurrences[i].size());
+    for (auto [r, p] : occurrences[i])
+      s.values.row(i) += runs[r]->values.row(p);
+    counts(i) = static_cast<double>(occurrences[i].size());
   }
+  s.values.each_col() /= counts;
   // Run ids must be 0..R-1: renumber in order of first use (a run whose
   // prompts all occurred earlier contributes none of its own).
   std::vector<int> renumber(runs.size(), -1);
