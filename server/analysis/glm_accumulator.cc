@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/cpu_count.h"
 #include "common/status_util.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -560,8 +561,7 @@ void GlmAccumulator::Fold(const int64_t* t, const T* rows, int64_t count,
                    p,    yt_x,       num_units_, sum_y2};
   int threads = num_threads_;
   if (threads <= 0) {
-    threads =
-        std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+    threads = AvailableCpus();
   }
   FoldParallel(args, num_units_, threads);
 }

@@ -27,6 +27,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/cpu_count.h"
 #include "server/analysis/p_values.h"
 
 namespace fnprobe::analysis {
@@ -50,7 +51,7 @@ arma::vec ResolveSigma2(const arma::mat& beta, const arma::vec& sigma2,
   return out;
 }
 
-// Two-sided p-values, in chunks on up to hardware_concurrency threads.
+// Two-sided p-values, in chunks on up to AvailableCpus() threads.
 // Boost's t CDF costs 2 to 4 us a unit, so one 200k-unit map is ~0.5 s on
 // one core, and an experiment combines ~25 maps (conditions and
 // leave-one-out). Throws std::runtime_error if a chunk fails (callers turn
@@ -59,7 +60,7 @@ arma::vec TwoSidedP(const arma::vec& t, double dof) {
   constexpr arma::uword kMinChunk = 16384;
   const arma::uword n = t.n_elem;
   const arma::uword threads = std::min<arma::uword>(
-      std::max(1u, std::thread::hardware_concurrency()), n / kMinChunk);
+      static_cast<arma::uword>(AvailableCpus()), n / kMinChunk);
   if (threads <= 1) return TPValues(t, dof, Tail::kTwoSided);
   arma::vec p(n);
   std::atomic<bool> failed{false};

@@ -8,6 +8,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/cpu_count.h"
 #include "server/analysis/ica/pca_reduction.h"
 
 namespace fnprobe::ica {
@@ -121,9 +122,7 @@ FastIcaRun RunSymmetricFastIca(const arma::mat& whitened,
                                const FastIcaOptions& options) {
   const arma::uword v = whitened.n_rows;
   const int k = static_cast<int>(whitened.n_cols);
-  int threads = options.threads > 0
-                    ? options.threads
-                    : static_cast<int>(std::thread::hardware_concurrency());
+  int threads = options.threads > 0 ? options.threads : AvailableCpus();
   threads = std::clamp(threads, 1, k);
   // Tiny problems lose more to thread start-up than they gain.
   if (v * static_cast<arma::uword>(k) < 200000) threads = 1;

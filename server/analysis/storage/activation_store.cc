@@ -13,6 +13,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/cpu_count.h"
 #include "common/half_float.h"
 #include "common/status_util.h"
 #include "server/analysis/storage/chunk_codec.h"
@@ -647,7 +648,7 @@ absl::Status ActivationReader::ReadAndChecksumParallel(uint64_t offset,
                                                        uint32_t* crc) const {
   int threads = num_threads_;
   if (threads <= 0) {
-    threads = static_cast<int>(std::thread::hardware_concurrency());
+    threads = AvailableCpus();
   }
   if (threads <= 1 || n < kParallelReadBytes) {
     return ReadAndChecksum(offset, n, out, crc);

@@ -4,12 +4,10 @@
 #include <c10/core/InferenceMode.h>
 #include <dlfcn.h>
 #include <omp.h>
-#include <sched.h>
 
 #include <algorithm>
 #include <atomic>
 #include <exception>
-#include <thread>
 
 namespace fnprobe {
 namespace {
@@ -30,17 +28,6 @@ GetThreadsFn OpenBlasGetThreads() {
 }
 
 }  // namespace
-
-int AvailableCpus() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
-    const int n = CPU_COUNT(&set);
-    if (n > 0) return n;
-  }
-  const unsigned n = std::thread::hardware_concurrency();
-  return n > 0 ? static_cast<int>(n) : 1;
-}
 
 int BlasThreads() {
   const GetThreadsFn get = OpenBlasGetThreads();

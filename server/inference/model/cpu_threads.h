@@ -19,10 +19,9 @@
 #include <cstdint>
 #include <functional>
 
-namespace fnprobe {
+#include "common/cpu_count.h"  // AvailableCpus
 
-// The CPUs this process may run on (its affinity mask; at least 1).
-int AvailableCpus();
+namespace fnprobe {
 
 // The BLAS's own thread count, or 0 when the BLAS offers no control (an
 // MKL build: libtorch's set_num_threads covers it).

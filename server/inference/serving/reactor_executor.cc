@@ -3,12 +3,13 @@
 #include <algorithm>
 #include <utility>
 
+#include "common/cpu_count.h"
+
 namespace fnprobe {
 
 ReactorExecutor::ReactorExecutor(int threads) {
   if (threads < 1) {
-    const int hardware = static_cast<int>(std::thread::hardware_concurrency());
-    threads = std::clamp(hardware, 2, 16);
+    threads = std::clamp(AvailableCpus(), 2, 16);
   }
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Work(); });
 }

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/cpu_count.h"
 #include "common/half_float.h"
 #include "common/portable_hash.h"
 #include "common/status_util.h"
@@ -358,8 +359,7 @@ absl::StatusOr<RandomWeightsFile> WriteRandomWeights(
 
   // Windows of chunks: one is drawn in parallel while the previous one is
   // written, so generation and I/O overlap.
-  const size_t threads =
-      std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()), 8);
+  const size_t threads = std::min<size_t>(static_cast<size_t>(AvailableCpus()), 8);
   const size_t window = 2 * threads;
   std::vector<ChunkBuffer> buffers[2] = {std::vector<ChunkBuffer>(window),
                                          std::vector<ChunkBuffer>(window)};

@@ -12,7 +12,6 @@
 #include <atomic>
 #include <mutex>
 #include <stdexcept>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -39,13 +38,6 @@ class CpuThreadsTest : public ::testing::Test {
   int saved_ = 1;
   int saved_blas_ = 0;
 };
-
-TEST_F(CpuThreadsTest, AvailableCpusIsWithinTheMachine) {
-  const int n = AvailableCpus();
-  EXPECT_GE(n, 1);
-  const unsigned hardware = std::thread::hardware_concurrency();
-  if (hardware > 0) EXPECT_LE(n, static_cast<int>(hardware));
-}
 
 TEST_F(CpuThreadsTest, GivesTheThreadsToLibtorchAndOneToTheBlas) {
   EXPECT_EQ(UseCpuThreads(3), 3);
