@@ -1,14 +1,9 @@
 #include "server/analysis/worker/experiment_runner.h"
 
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 #include <sys/statvfs.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <limits>
 #include <utility>
@@ -22,6 +17,7 @@
 #include "server/analysis/experiment_spec.h"
 #include "server/analysis/storage/activation_store.h"
 #include "server/analysis/worker/experiment_phase.h"
+#include "server/analysis/worker/heap_policy.h"
 #include "server/analysis/worker/ica_decomposer.h"
 #include "server/analysis/worker/masking_runner.h"
 #include "server/analysis/worker/run_executor.h"
@@ -55,53 +51,6 @@ void Log(const std::string& line) {
   std::cerr << "fnprobe-worker: " << line << std::endl;
 }
 
-// Resident set size of this process in MB, from /proc/self/status; 0 if
-// unreadable.
-double ResidentMb() {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::atof(line.c_str() + 6) / 1024;
-  }
-  return 0;
-}
-
-// Returns the free memory of every malloc arena to the system. glibc gives
-// back only the top of the main heap by itself: what worker threads freed
-// stays in their arenas (and large blocks stay on the heap once the dynamic
-// mmap threshold has risen past them), so RSS would otherwise stay at the
-// busiest moment's level for good. malloc_trim(0) walks all arenas and
-// releases their free pages. The log line says what was live and what was
-// held, so that a real leak (live bytes growing from idle to idle) shows.
-void ReleaseFreeMemory(bool trim) {
-#ifdef __GLIBC__
-  const struct mallinfo2 before = mallinfo2();
-  const double rss_before = ResidentMb();
-  if (trim) malloc_trim(0);
-  Log(absl::StrFormat(
-      "idle: malloc in use %.1f MB, held %.1f MB; RSS %.1f MB%s",
-      (before.uordblks + before.hblkhd) / 1048576.0,
-      (before.arena + before.hblkhd) / 1048576.0, rss_before,
-      trim ? absl::StrFormat(", %.1f MB after trim", ResidentMb())
-           : std::string(" (not trimmed)")));
-#endif
-}
-
-// While jobs run, the worker frees and allocates the same large blocks over
-// and over (a run's per-prompt matrices: 30 prompts x 54k units of doubles,
-// 13 MB, for the galactica-125m shape; frame and chunk buffers). glibc
-// hands blocks past its mmap threshold back to the system at once and
-// trims the heap's top past its trim threshold, so each new block faulted
-// its pages in again: page faults took 14% of the worker's CPU in the full
-// design (perf). With glibc's largest fixed mmap threshold and no automatic
-// trim, freed blocks are reused; ReleaseFreeMemory gives them all back when
-// the worker goes idle. Process-wide, like the trim: set once at Start.
-void KeepFreedMemoryWhileBusy() {
-#ifdef __GLIBC__
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  mallopt(M_TRIM_THRESHOLD, 1 << 30);
-#endif
-}
 }  // namespace
 
 ExperimentRunner::ExperimentRunner(WorkerStore* store, InferencePool* pool,
@@ -683,7 +632,7 @@ void ExperimentRunner::FinishJob(const Job& job, const Outcome& outcome) {
   }
   hub_->Notify(id);
   // Outside the lock: trimming takes each arena's lock in turn.
-  if (idle) ReleaseFreeMemory(options_.release_idle_memory);
+  if (idle) Log(ReleaseFreeMemory(options_.release_idle_memory).ToString());
 }
 
 ExperimentRunner::Outcome ExperimentRunner::Analyze(const Job& job) {
