@@ -54,9 +54,10 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1, 100000));
   app.add_option("--release-idle-memory", o.release_idle_memory,
-                 "Return freed heap memory to the system whenever no job is "
-                 "in flight (false only to measure what an idle worker "
-                 "would otherwise hold)")
+                 "Keep freed heap memory for reuse while jobs run, and return "
+                 "it to the system whenever no job is in flight (false, "
+                 "neither, only to measure what an idle worker would "
+                 "otherwise hold)")
       ->capture_default_str();
   app.add_option("--user-quota-bytes", o.user_quota_bytes,
                  "Raw activation bytes each user may store; a submit whose "
