@@ -1,11 +1,8 @@
 // The tokenizer's components one by one (added tokens, pre-tokenizers) and
 // its load errors: INVALID_ARGUMENT naming the file and the field.
-#include <chrono>
 #include <cstdint>
-#include <iostream>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -21,20 +18,16 @@ namespace {
 
 using ::fnprobe::testing::IsOk;
 using ::fnprobe::testing::ReadFileOrDie;
-using ::fnprobe::testing::ReferencePath;
 using ::fnprobe::testing::StatusIs;
 using ::fnprobe::tokenizer_testing::AddedToken;
 using ::fnprobe::tokenizer_testing::BpeModelSpec;
 using ::fnprobe::tokenizer_testing::Concat;
 using ::fnprobe::tokenizer_testing::EncodeOrDie;
-using ::fnprobe::tokenizer_testing::kMeta;
 using ::fnprobe::tokenizer_testing::LoadOrDie;
 using ::fnprobe::tokenizer_testing::TokenizerPath;
 using ::testing::AllOf;
 using ::testing::ElementsAre;
-using ::testing::ElementsAreArray;
 using ::testing::HasSubstr;
-using ::testing::IsEmpty;
 using json = nlohmann::json;
 
 // --- Added tokens: lstrip, rstrip, single_word, normalized ---

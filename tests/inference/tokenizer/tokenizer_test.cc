@@ -21,7 +21,6 @@
 namespace fnprobe {
 namespace {
 
-using ::fnprobe::testing::IsOk;
 using ::fnprobe::testing::ReadFileOrDie;
 using ::fnprobe::testing::ReferencePath;
 using ::fnprobe::testing::StatusIs;
@@ -32,11 +31,8 @@ using ::fnprobe::tokenizer_testing::EncodeOrDie;
 using ::fnprobe::tokenizer_testing::kMeta;
 using ::fnprobe::tokenizer_testing::LoadOrDie;
 using ::fnprobe::tokenizer_testing::TokenizerPath;
-using ::testing::AllOf;
 using ::testing::ElementsAre;
-using ::testing::ElementsAreArray;
 using ::testing::HasSubstr;
-using ::testing::IsEmpty;
 using json = nlohmann::json;
 
 // --- Reference data: GPT-2 and tiny against the slow GPT2Tokenizer ---
