@@ -48,15 +48,20 @@ std::optional<size_t> Layout::IndexOf(absl::string_view name) const {
 
 std::string Layout::HashHex() const { return absl::StrFormat("%016x", hash_); }
 
-absl::StatusOr<std::string> Layout::UnitName(int64_t unit) const {
+absl::StatusOr<size_t> Layout::HookOf(int64_t unit) const {
   if (unit < 0 || unit >= width_) {
     return absl::OutOfRangeError(absl::StrCat(
         "unit ", unit, " outside the layout's ", width_, " units"));
   }
   // offsets_ is sorted; find the last offset <= unit.
   auto it = std::upper_bound(offsets_.begin(), offsets_.end(), unit);
-  size_t i = static_cast<size_t>(it - offsets_.begin()) - 1;
-  return absl::StrCat(hooks_[i].name, "[", unit - offsets_[i], "]");
+  return static_cast<size_t>(it - offsets_.begin()) - 1;
+}
+
+absl::StatusOr<std::string> Layout::UnitName(int64_t unit) const {
+  absl::StatusOr<size_t> i = HookOf(unit);
+  if (!i.ok()) return i.status();
+  return absl::StrCat(hooks_[*i].name, "[", unit - offsets_[*i], "]");
 }
 
 absl::StatusOr<int64_t> Layout::ParseUnit(absl::string_view text) const {

@@ -57,6 +57,9 @@ class Layout {
   // hash() as 16 lowercase hex digits.
   std::string HashHex() const;
 
+  // The index of the hook point holding `unit` (its offset is the last one
+  // <= unit). OUT_OF_RANGE if unit is not in [0, width()).
+  absl::StatusOr<size_t> HookOf(int64_t unit) const;
   // "blocks.7.mlp_post[1203]" for a unit index. OUT_OF_RANGE if unit is not
   // in [0, width()).
   absl::StatusOr<std::string> UnitName(int64_t unit) const;

@@ -26,6 +26,12 @@ TEST(LayoutTest, OffsetsAndUnitNames) {
   EXPECT_EQ(*layout.UnitName(256), "blocks.0.resid_post[0]");
   EXPECT_EQ(*layout.ParseUnit("blocks.0.resid_post[63]"), 319);
   EXPECT_THAT(layout.UnitName(320), StatusIs(absl::StatusCode::kOutOfRange));
+  EXPECT_EQ(*layout.HookOf(0), 0u);
+  EXPECT_EQ(*layout.HookOf(255), 0u);
+  EXPECT_EQ(*layout.HookOf(256), 1u);
+  EXPECT_EQ(*layout.HookOf(319), 1u);
+  EXPECT_THAT(layout.HookOf(320), StatusIs(absl::StatusCode::kOutOfRange));
+  EXPECT_THAT(layout.HookOf(-1), StatusIs(absl::StatusCode::kOutOfRange));
 }
 
 // Malformed unit names are refused with the reason.

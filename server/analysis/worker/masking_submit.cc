@@ -125,16 +125,12 @@ absl::Status AddIcaUnits(const std::string& field, const v1::MaskingNetwork& n,
                          const IcaNetwork& network, const Layout& layout,
                          const std::map<std::string, int64_t>& widths,
                          UnitSelection* out) {
-  std::set<std::string> wanted;
-  for (const HookSpec& hook : layout.hooks()) {
-    if (n.hooks().empty()) wanted.insert(hook.name);
-  }
+  std::vector<bool> wanted(layout.size(), n.hooks().empty());
   for (int h = 0; h < n.hooks_size(); ++h) {
     bool any = false;
-    for (const HookSpec& hook : layout.hooks()) {
-      if (fnmatch(n.hooks(h).c_str(), hook.name.c_str(), 0) == 0) {
-        wanted.insert(hook.name);
-        any = true;
+    for (size_t i = 0; i < layout.size(); ++i) {
+      if (fnmatch(n.hooks(h).c_str(), layout.hooks()[i].name.c_str(), 0) == 0) {
+        wanted[i] = any = true;
       }
     }
     if (!any) {
@@ -144,15 +140,14 @@ absl::Status AddIcaUnits(const std::string& field, const v1::MaskingNetwork& n,
     }
   }
   for (int64_t unit : network.units) {
-    absl::StatusOr<std::string> name = layout.UnitName(unit);
-    if (!name.ok()) {
+    absl::StatusOr<size_t> i = layout.HookOf(unit);
+    if (!i.ok()) {
       return absl::DataLossError(absl::StrCat(field, ": stored ICA unit ", unit,
                                               " is outside the layout"));
     }
-    FNPROBE_ASSIGN_OR_RETURN(const UnitRef ref, ParseUnitRef(*name));
-    if (!wanted.count(ref.hook)) continue;
-    FNPROBE_RETURN_IF_ERROR(
-        AddUnits(field, ref.hook, {ref.index}, widths, out));
+    if (!wanted[*i]) continue;
+    FNPROBE_RETURN_IF_ERROR(AddUnits(field, layout.hooks()[*i].name,
+                                     {unit - layout.offset(*i)}, widths, out));
   }
   return absl::OkStatus();
 }
