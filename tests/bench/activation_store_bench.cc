@@ -50,11 +50,6 @@ int EnvInt(const char* name, const char* dflt) {
   return absl::SimpleAtoi(BenchEnv(name, dflt), &value) ? value : 0;
 }
 
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
 double Seconds(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
       .count();

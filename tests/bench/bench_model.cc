@@ -1,5 +1,7 @@
 #include "tests/bench/bench_model.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -32,5 +34,12 @@ std::string BenchModelDir() {
 }
 
 std::string BenchDevice() { return BenchEnv("FNPROBE_BENCH_DEVICE", "auto"); }
+
+double Median(std::vector<double> values) {
+  if (values.empty()) return NAN;
+  std::sort(values.begin(), values.end());
+  const size_t n = values.size();
+  return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
+}
 
 }  // namespace fnprobe

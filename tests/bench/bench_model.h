@@ -4,6 +4,7 @@
 #define FNPROBE_TESTS_BENCH_BENCH_MODEL_H_
 
 #include <string>
+#include <vector>
 
 namespace fnprobe {
 
@@ -17,6 +18,10 @@ std::string BenchModelDir();
 
 // FNPROBE_BENCH_DEVICE (default auto).
 std::string BenchDevice();
+
+// The median of `values` (the mean of the middle two for an even count);
+// NaN when empty.
+double Median(std::vector<double> values);
 
 }  // namespace fnprobe
 

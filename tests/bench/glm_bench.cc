@@ -62,13 +62,6 @@ double Seconds(Clock::time_point since) {
   return std::chrono::duration<double>(Clock::now() - since).count();
 }
 
-double Median(std::vector<double> v) {
-  if (v.empty()) return NAN;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 int EnvInt(const char* name, const char* dflt) {
   int value = 0;
   return absl::SimpleAtoi(BenchEnv(name, dflt), &value) ? value : 0;
