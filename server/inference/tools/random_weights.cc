@@ -359,7 +359,8 @@ absl::StatusOr<RandomWeightsFile> WriteRandomWeights(
 
   // Windows of chunks: one is drawn in parallel while the previous one is
   // written, so generation and I/O overlap.
-  const size_t threads = std::min<size_t>(static_cast<size_t>(AvailableCpus()), 8);
+  const size_t threads =
+      std::min<size_t>(static_cast<size_t>(AvailableCpus()), 8);
   const size_t window = 2 * threads;
   std::vector<ChunkBuffer> buffers[2] = {std::vector<ChunkBuffer>(window),
                                          std::vector<ChunkBuffer>(window)};
